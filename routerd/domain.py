@@ -1,0 +1,133 @@
+"""Plain data of routerd: agents, their observed metrics, outcomes and decisions.
+
+These dataclasses are what the engine, the store and the servicers pass between them; none of them
+knows about gRPC or SQL. Times are Unix seconds (float, UTC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+AGENT_TYPES: tuple[str, ...] = (
+    "llm", "tool", "api", "human", "ensemble", "embedding", "vision", "audio", "multimodal", "custom",
+)
+OBJECTIVES: tuple[str, ...] = ("cost", "latency", "quality", "balanced", "quality_per_dollar")
+
+# Circuit-breaker states (see routerd.engine.health).
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+BREAKER_STATES: tuple[str, ...] = (CLOSED, OPEN, HALF_OPEN)
+
+
+@dataclass(frozen=True, slots=True)
+class CostModel:
+    """Prices in USD. A request's cost is the sum of every part that applies."""
+
+    per_1k_input_tokens: float = 0.0
+    per_1k_output_tokens: float = 0.0
+    per_call: float = 0.0
+    per_second: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSpec:
+    """What an operator declares about an agent (validated by ``routerd.engine.registry``)."""
+
+    name: str
+    agent_type: str
+    capabilities: tuple[str, ...] = ()
+    cost: CostModel = field(default_factory=CostModel)
+    latency_prior_ms: float = 1000.0
+    quality_prior: float = 0.5
+    metadata: str = "{}"  # canonical JSON text of an object
+    active: bool = True
+    typical_output_tokens: int = 256  # used to price a request whose caller gives no estimate
+
+
+@dataclass(slots=True)
+class AgentStats:
+    """What routerd has observed about an agent, from recorded outcomes.
+
+    Counters are exact and updated by the store in the same transaction as the outcome they count.
+    ``p95_latency_ms``/``p99_latency_ms`` summarise a recent window (None until there is data).
+    """
+
+    total_requests: int = 0
+    successes: int = 0
+    latency_sum_ms: float = 0.0
+    quality_sum: float = 0.0
+    quality_count: int = 0
+    total_spend: float = 0.0
+    p95_latency_ms: float | None = None
+    p99_latency_ms: float | None = None
+    breaker_state: str = CLOSED
+    consecutive_failures: int = 0
+    breaker_opened_at: float | None = None
+
+    @property
+    def failures(self) -> int:
+        return self.total_requests - self.successes
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.successes / self.total_requests if self.total_requests else None
+
+    @property
+    def avg_latency_ms(self) -> float | None:
+        return self.latency_sum_ms / self.total_requests if self.total_requests else None
+
+    @property
+    def mean_quality(self) -> float | None:
+        return self.quality_sum / self.quality_count if self.quality_count else None
+
+
+@dataclass(slots=True)
+class AgentRecord:
+    spec: AgentSpec
+    stats: AgentStats
+    created_at: float
+    updated_at: float
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True, slots=True)
+class HealthUpdate:
+    """The per-agent fields an outcome sets (not increments) besides the counters."""
+
+    p95_latency_ms: float | None
+    p99_latency_ms: float | None
+    breaker_state: str
+    consecutive_failures: int
+    breaker_opened_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRecord:
+    outcome_id: str
+    agent_name: str
+    recorded_at: float
+    latency_ms: float
+    success: bool
+    decision_id: str | None = None
+    quality: float | None = None
+    cost: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """One line of the decision log. ``agent_name`` is None when nothing was feasible."""
+
+    decision_id: str
+    decided_at: float
+    agent_name: str | None
+    objective: str
+    request_text: str
+    estimated_cost: float | None
+    estimated_latency_ms: float | None
+    expected_quality: float | None
+    confidence: float | None
+    model_version: str

@@ -1,0 +1,70 @@
+"""Domain errors of routerd, one tree, each mapped to one gRPC status in ``routerd.api``.
+
+    TinyDancerError
+    ├── InvalidArgument        bad input; ``field`` names the offending field  → INVALID_ARGUMENT
+    ├── NotFound               an agent, decision or outcome that does not exist → NOT_FOUND
+    │   ├── AgentNotFound
+    │   └── DecisionNotFound
+    ├── AlreadyExists          a duplicate registration                          → ALREADY_EXISTS
+    │   └── AgentExists
+    ├── FailedPrecondition     the request is valid but the state forbids it     → FAILED_PRECONDITION
+    ├── Unauthenticated        missing or wrong bearer token                     → UNAUTHENTICATED
+    └── StoreUnavailable       the store cannot be reached or written            → UNAVAILABLE
+
+Anything else that escapes a servicer is a bug: it becomes INTERNAL with the traceback logged and no
+internals sent to the client.
+"""
+
+from __future__ import annotations
+
+
+class TinyDancerError(Exception):
+    """Root of every error routerd reports on purpose."""
+
+
+class InvalidArgument(TinyDancerError, ValueError):
+    def __init__(self, field: str, problem: str):
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+class NotFound(TinyDancerError, LookupError):
+    pass
+
+
+class AgentNotFound(NotFound):
+    def __init__(self, name: str, field: str = "name"):
+        self.name = name
+        self.field = field
+        super().__init__(f"{field}: no agent named {name!r}")
+
+
+class DecisionNotFound(NotFound):
+    def __init__(self, decision_id: str, field: str = "decision_id"):
+        self.decision_id = decision_id
+        self.field = field
+        super().__init__(f"{field}: no decision with id {decision_id!r}")
+
+
+class AlreadyExists(TinyDancerError):
+    pass
+
+
+class AgentExists(AlreadyExists):
+    def __init__(self, name: str, field: str = "agent.name"):
+        self.name = name
+        self.field = field
+        super().__init__(f"{field}: an agent named {name!r} already exists")
+
+
+class FailedPrecondition(TinyDancerError):
+    pass
+
+
+class Unauthenticated(TinyDancerError):
+    pass
+
+
+class StoreUnavailable(TinyDancerError):
+    pass
