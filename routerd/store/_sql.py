@@ -1,0 +1,384 @@
+"""What the SQLite and PostgreSQL stores share: the SQL, the row <-> dataclass mapping and the
+migration runner.
+
+``SQLStore`` implements every ``Store`` method in terms of one primitive, ``_transact(fn)``, which a
+backend provides: open a transaction, call ``fn`` with a ``Tx`` over it, commit, and on any error
+roll back and translate connection failures into ``StoreUnavailable``. The SQL here is written once
+for both dialects (``?`` placeholders, ``ON CONFLICT … DO NOTHING``, ``RETURNING`` and row-value
+comparisons, which SQLite has had since 3.35); ``Tx`` rewrites the placeholders for psycopg.
+
+Migrations are the files ``migrations/NNNN_name.sql``, numbered 1..N without gaps, each applied in
+one transaction together with its row in ``schema_migrations(version, applied_at)``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
+from functools import cache, partial
+from importlib import resources
+from typing import Any, Generic, Protocol, TypeVar
+
+from routerd.domain import (
+    AgentRecord,
+    AgentSpec,
+    AgentStats,
+    CostModel,
+    DecisionRecord,
+    HealthUpdate,
+    OutcomeRecord,
+)
+from routerd.errors import AgentExists, AgentNotFound
+
+T = TypeVar("T")
+
+
+class _Connection(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Connection)
+
+# -- migrations ---------------------------------------------------------------------------------
+
+_MIGRATION_FILE = re.compile(r"(\d{4})_(\w+)\.sql")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def split_sql(text: str) -> tuple[str, ...]:
+    """The statements of a migration file: ``--`` comments dropped, split on ``;``."""
+    code = "\n".join(line.split("--", 1)[0] for line in text.splitlines())
+    return tuple(stmt.strip() for stmt in code.split(";") if stmt.strip())
+
+
+@cache
+def migrations() -> tuple[Migration, ...]:
+    found = []
+    for entry in (resources.files("routerd.store") / "migrations").iterdir():
+        match = _MIGRATION_FILE.fullmatch(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], split_sql(entry.read_text("utf-8"))))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"store migrations must be numbered 1..N without gaps, found {versions}")
+    return tuple(found)
+
+
+_CREATE_SCHEMA_MIGRATIONS = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    "version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+)
+
+# -- columns and row mapping --------------------------------------------------------------------
+
+
+def _names(cls: type[Any]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+SPEC_COLUMNS = (
+    "agent_type", "capabilities", "cost_per_1k_input_tokens", "cost_per_1k_output_tokens",
+    "cost_per_call", "cost_per_second", "latency_prior_ms", "quality_prior", "metadata", "active",
+    "typical_output_tokens",
+)
+STATS_COLUMNS = _names(AgentStats)  # the columns are named as the fields
+AGENT_COLUMNS = ("name", *SPEC_COLUMNS, *STATS_COLUMNS, "created_at", "updated_at")
+OUTCOME_COLUMNS = _names(OutcomeRecord)
+DECISION_COLUMNS = _names(DecisionRecord)
+HEALTH_COLUMNS = _names(HealthUpdate)
+
+
+def _cols(names: Sequence[str]) -> str:
+    return ", ".join(names)
+
+
+def _marks(names: Sequence[str]) -> str:
+    return ", ".join("?" for _ in names)
+
+
+def spec_values(spec: AgentSpec) -> tuple[Any, ...]:
+    cost = spec.cost
+    return (
+        spec.agent_type, json.dumps(list(spec.capabilities), ensure_ascii=False),
+        cost.per_1k_input_tokens, cost.per_1k_output_tokens, cost.per_call, cost.per_second,
+        spec.latency_prior_ms, spec.quality_prior, spec.metadata, spec.active, spec.typical_output_tokens,
+    )
+
+
+def agent_values(record: AgentRecord) -> tuple[Any, ...]:
+    stats = tuple(getattr(record.stats, name) for name in STATS_COLUMNS)
+    return (record.name, *spec_values(record.spec), *stats, record.created_at, record.updated_at)
+
+
+def stats_from_row(row: Sequence[Any]) -> AgentStats:
+    return AgentStats(**dict(zip(STATS_COLUMNS, row, strict=True)))
+
+
+def agent_from_row(row: Sequence[Any]) -> AgentRecord:
+    """A row of ``AGENT_COLUMNS``."""
+    n_spec, n_stats = len(SPEC_COLUMNS), len(STATS_COLUMNS)
+    (agent_type, capabilities, in_1k, out_1k, per_call, per_second, latency_prior_ms, quality_prior,
+     metadata, active, typical_output_tokens) = row[1 : 1 + n_spec]
+    spec = AgentSpec(
+        name=row[0],
+        agent_type=agent_type,
+        capabilities=tuple(json.loads(capabilities)),
+        cost=CostModel(in_1k, out_1k, per_call, per_second),
+        latency_prior_ms=latency_prior_ms,
+        quality_prior=quality_prior,
+        metadata=metadata,
+        active=bool(active),  # SQLite has no boolean type: 0/1
+        typical_output_tokens=typical_output_tokens,
+    )
+    stats = stats_from_row(row[1 + n_spec : 1 + n_spec + n_stats])
+    created_at, updated_at = row[1 + n_spec + n_stats :]
+    return AgentRecord(spec=spec, stats=stats, created_at=created_at, updated_at=updated_at)
+
+
+def outcome_from_row(row: Sequence[Any]) -> OutcomeRecord:
+    values = dict(zip(OUTCOME_COLUMNS, row, strict=True))
+    values["success"] = bool(values["success"])
+    return OutcomeRecord(**values)
+
+
+def decision_from_row(row: Sequence[Any]) -> DecisionRecord:
+    return DecisionRecord(**dict(zip(DECISION_COLUMNS, row, strict=True)))
+
+
+# -- SQL ----------------------------------------------------------------------------------------
+
+_SELECT_AGENTS = f"SELECT {_cols(AGENT_COLUMNS)} FROM agents"
+_INSERT_AGENT = (
+    f"INSERT INTO agents ({_cols(AGENT_COLUMNS)}) VALUES ({_marks(AGENT_COLUMNS)}) "
+    "ON CONFLICT (name) DO NOTHING"
+)
+_REPLACE_SPEC = (
+    f"UPDATE agents SET {', '.join(f'{c} = ?' for c in SPEC_COLUMNS)}, updated_at = ? "
+    f"WHERE name = ? RETURNING {_cols(AGENT_COLUMNS)}"
+)
+# Increments, never read-modify-write: concurrent writers (threads or replicas) lose no update.
+_RECORD_STATS = (
+    "UPDATE agents SET total_requests = total_requests + 1, successes = successes + ?, "
+    "latency_sum_ms = latency_sum_ms + ?, quality_sum = quality_sum + ?, "
+    "quality_count = quality_count + ?, total_spend = total_spend + ?, "
+    f"{', '.join(f'{c} = ?' for c in HEALTH_COLUMNS)} "
+    f"WHERE name = ? RETURNING {_cols(STATS_COLUMNS)}"
+)
+_INSERT_OUTCOME = f"INSERT INTO outcomes ({_cols(OUTCOME_COLUMNS)}) VALUES ({_marks(OUTCOME_COLUMNS)})"
+_INSERT_DECISION = (
+    f"INSERT INTO decisions ({_cols(DECISION_COLUMNS)}) VALUES ({_marks(DECISION_COLUMNS)}) "
+    "ON CONFLICT (decision_id) DO NOTHING"
+)
+
+
+class Tx:
+    """One open transaction of a backend, running this module's SQL on a DB-API cursor."""
+
+    __slots__ = ("_cursor", "_format_style")
+
+    def __init__(self, cursor: Any, *, format_style: bool = False):
+        self._cursor = cursor
+        self._format_style = format_style  # psycopg takes %s, not ?
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self._format_style else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return its row count."""
+        self._cursor.execute(self._sql(sql), params)
+        return int(self._cursor.rowcount)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._cursor.executemany(self._sql(sql), rows)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self._cursor.execute(self._sql(sql), params)
+        return [tuple(row) for row in self._cursor.fetchall()]
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        found = self.rows(sql, params)
+        return found[0] if found else None
+
+
+class SQLStore(ABC, Generic[C]):
+    """Every ``Store`` method, over a backend's ``_transact`` on its connection ``C``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._lock = threading.Lock()  # held for a whole transaction (see the backends' docstrings)
+        self._closed = False
+        self._conn: C | None = None
+
+    def _migrate_or_close(self) -> None:
+        """Migrate on open; on failure close, so that a store that failed to open holds nothing."""
+        try:
+            self.migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the connection; later calls raise ``StoreUnavailable``. Closing twice is harmless."""
+        with self._lock:
+            self._closed = True
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    @abstractmethod
+    def _transact(self, fn: Callable[[Tx], T], *, write: bool = True) -> T:
+        """Run ``fn`` in one transaction and commit it; roll back on any error."""
+
+    @abstractmethod
+    def _lock_migrations(self, tx: Tx) -> None:
+        """Keep other processes from migrating until this transaction ends."""
+
+    # -- migrations ---------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Apply every migration not yet applied, each in a transaction of its own."""
+        applied = self._transact(self._applied_versions)
+        for migration in migrations():
+            if migration.version not in applied:
+                self._transact(partial(self._apply, migration))
+
+    def _applied_versions(self, tx: Tx) -> set[int]:
+        self._lock_migrations(tx)
+        tx.execute(_CREATE_SCHEMA_MIGRATIONS)
+        return {int(version) for (version,) in tx.rows("SELECT version FROM schema_migrations")}
+
+    def _apply(self, migration: Migration, tx: Tx) -> None:
+        self._lock_migrations(tx)
+        if tx.one("SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)):
+            return  # another process applied it since we looked
+        for statement in migration.statements:
+            tx.execute(statement)
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+            (migration.version, time.time()),
+        )
+
+    # -- agents -------------------------------------------------------------------------------
+    def insert_agent(self, record: AgentRecord) -> None:
+        def run(tx: Tx) -> None:
+            # The primary key decides atomically; a conflict on anything else still raises.
+            if tx.execute(_INSERT_AGENT, agent_values(record)) == 0:
+                raise AgentExists(record.name)
+
+        self._transact(run)
+
+    def replace_agent_spec(self, spec: AgentSpec, updated_at: float) -> AgentRecord:
+        def run(tx: Tx) -> AgentRecord:
+            row = tx.one(_REPLACE_SPEC, (*spec_values(spec), updated_at, spec.name))
+            if row is None:
+                raise AgentNotFound(spec.name)
+            return agent_from_row(row)
+
+        return self._transact(run)
+
+    def delete_agent(self, name: str) -> bool:
+        return self._transact(lambda tx: tx.execute("DELETE FROM agents WHERE name = ?", (name,)) > 0)
+
+    def clear_agents(self) -> int:
+        return self._transact(lambda tx: tx.execute("DELETE FROM agents"))
+
+    def get_agent(self, name: str) -> AgentRecord | None:
+        row = self._transact(lambda tx: tx.one(f"{_SELECT_AGENTS} WHERE name = ?", (name,)), write=False)
+        return None if row is None else agent_from_row(row)
+
+    def list_agents(self) -> list[AgentRecord]:
+        rows = self._transact(lambda tx: tx.rows(f"{_SELECT_AGENTS} ORDER BY name"), write=False)
+        return [agent_from_row(row) for row in rows]
+
+    # -- outcomes -----------------------------------------------------------------------------
+    def record_outcome(self, outcome: OutcomeRecord, health: HealthUpdate) -> AgentStats:
+        has_quality = outcome.quality is not None
+        params = (
+            int(outcome.success), outcome.latency_ms,
+            outcome.quality if has_quality else 0.0, int(has_quality),
+            outcome.cost if outcome.cost is not None else 0.0,
+            *(getattr(health, name) for name in HEALTH_COLUMNS),
+            outcome.agent_name,
+        )
+
+        def run(tx: Tx) -> AgentStats:
+            row = tx.one(_RECORD_STATS, params)
+            if row is None:
+                raise AgentNotFound(outcome.agent_name, field="agent_name")  # rolls back: nothing written
+            tx.execute(_INSERT_OUTCOME, tuple(getattr(outcome, name) for name in OUTCOME_COLUMNS))
+            return stats_from_row(row)
+
+        return self._transact(run)
+
+    def recent_latencies(self, agent_name: str, limit: int) -> list[float]:
+        sql = (
+            "SELECT latency_ms FROM outcomes WHERE agent_name = ? "
+            "ORDER BY recorded_at DESC, outcome_id DESC LIMIT ?"
+        )
+        rows = self._transact(lambda tx: tx.rows(sql, (agent_name, max(limit, 0))), write=False)
+        return [latency for (latency,) in reversed(rows)]
+
+    def list_outcomes(
+        self,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        agent_name: str | None = None,
+        decision_id: str | None = None,
+        limit: int = 1000,
+        after: tuple[float, str] | None = None,
+    ) -> list[OutcomeRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        for clause, value in (
+            ("recorded_at >= ?", start),
+            ("recorded_at < ?", end),
+            ("agent_name = ?", agent_name),
+            ("decision_id = ?", decision_id),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        if after is not None:
+            where.append("(recorded_at, outcome_id) > (?, ?)")
+            params.extend(after)
+        sql = f"SELECT {_cols(OUTCOME_COLUMNS)} FROM outcomes"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY recorded_at, outcome_id LIMIT ?"
+        params.append(max(limit, 0))
+        rows = self._transact(lambda tx: tx.rows(sql, params), write=False)
+        return [outcome_from_row(row) for row in rows]
+
+    def count_outcomes(self) -> int:
+        return self._count("outcomes")
+
+    # -- decision log -------------------------------------------------------------------------
+    def append_decisions(self, records: Sequence[DecisionRecord]) -> None:
+        if not records:
+            return
+        rows = [tuple(getattr(r, name) for name in DECISION_COLUMNS) for r in records]
+        self._transact(lambda tx: tx.executemany(_INSERT_DECISION, rows))
+
+    def get_decision(self, decision_id: str) -> DecisionRecord | None:
+        sql = f"SELECT {_cols(DECISION_COLUMNS)} FROM decisions WHERE decision_id = ?"
+        row = self._transact(lambda tx: tx.one(sql, (decision_id,)), write=False)
+        return None if row is None else decision_from_row(row)
+
+    def count_decisions(self) -> int:
+        return self._count("decisions")
+
+    def _count(self, table: str) -> int:
+        row = self._transact(lambda tx: tx.one(f"SELECT COUNT(*) FROM {table}"), write=False)
+        return int(row[0]) if row else 0

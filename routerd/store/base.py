@@ -1,0 +1,83 @@
+"""The store contract. Every implementation passes the same suite (tests/store).
+
+Rules every implementation keeps:
+- A method returns only after its write is committed durably (SQLite: WAL with synchronous=FULL;
+  PostgreSQL: a committed transaction), except ``append_decisions``, which callers batch.
+- Each method is one transaction: on any error nothing of it is written.
+- Methods are safe to call from many threads at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from routerd.domain import AgentRecord, AgentSpec, AgentStats, DecisionRecord, HealthUpdate, OutcomeRecord
+
+
+class Store(Protocol):
+    url: str  # where it lives, without secrets
+
+    def close(self) -> None: ...
+
+    # -- agents -------------------------------------------------------------------------------
+    def insert_agent(self, record: AgentRecord) -> None:
+        """Raise ``AgentExists`` if the name is taken."""
+
+    def replace_agent_spec(self, spec: AgentSpec, updated_at: float) -> AgentRecord:
+        """Replace the declared fields of agent ``spec.name``; stats are kept. ``AgentNotFound``."""
+
+    def delete_agent(self, name: str) -> bool:
+        """Remove the agent (its outcomes stay in the log). False if there was none."""
+
+    def clear_agents(self) -> int:
+        """Remove every agent; return how many there were."""
+
+    def get_agent(self, name: str) -> AgentRecord | None: ...
+
+    def list_agents(self) -> list[AgentRecord]:
+        """Every agent, ordered by name."""
+
+    # -- outcomes -----------------------------------------------------------------------------
+    def record_outcome(self, outcome: OutcomeRecord, health: HealthUpdate) -> AgentStats:
+        """In one transaction: append the outcome, add it to the agent's counters (increments, so
+        concurrent writers never lose an update), set ``health``'s fields; return the new stats.
+        ``AgentNotFound`` (and nothing written) if the agent does not exist."""
+
+    def recent_latencies(self, agent_name: str, limit: int) -> list[float]:
+        """The latencies of the agent's last ``limit`` outcomes, oldest first."""
+
+    def list_outcomes(
+        self,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        agent_name: str | None = None,
+        decision_id: str | None = None,
+        limit: int = 1000,
+        after: tuple[float, str] | None = None,
+    ) -> list[OutcomeRecord]:
+        """Outcomes with ``start <= recorded_at < end``, ordered by (recorded_at, outcome_id),
+        strictly after the ``after`` key when given (for paging)."""
+
+    def count_outcomes(self) -> int: ...
+
+    # -- decision log -------------------------------------------------------------------------
+    def append_decisions(self, records: Sequence[DecisionRecord]) -> None:
+        """Append many decisions in one transaction (ids are unique; a repeated id is ignored)."""
+
+    def get_decision(self, decision_id: str) -> DecisionRecord | None: ...
+
+    def count_decisions(self) -> int: ...
+
+
+def open_store(url: str) -> Store:
+    """``sqlite:///abs/path.db`` (or a bare path) or ``postgresql://…``. Migrates on open."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from routerd.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    from routerd.store.sqlite import SQLiteStore
+
+    path = url.removeprefix("sqlite://")
+    return SQLiteStore(path)

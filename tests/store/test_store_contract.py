@@ -1,0 +1,352 @@
+"""The ``Store`` contract (routerd/store/base.py), run against SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+
+import pytest
+
+from routerd.domain import (
+    HALF_OPEN,
+    OPEN,
+    AgentRecord,
+    AgentSpec,
+    AgentStats,
+    CostModel,
+    DecisionRecord,
+    HealthUpdate,
+    OutcomeRecord,
+)
+from routerd.errors import AgentExists, AgentNotFound
+from routerd.store import Store, open_store
+from routerd.store._sql import migrations
+from tests.store.conftest import raw_rows
+
+T0 = 1_700_000_000.0
+HEALTHY = HealthUpdate(None, None, "closed", 0, None)
+
+
+def agent(name: str = "gpt", *, stats: AgentStats | None = None, created_at: float = T0,
+          **spec: object) -> AgentRecord:
+    return AgentRecord(
+        spec=AgentSpec(name=name, agent_type=str(spec.pop("agent_type", "llm")), **spec),  # type: ignore[arg-type]
+        stats=stats or AgentStats(),
+        created_at=created_at,
+        updated_at=created_at,
+    )
+
+
+def outcome(n: int, agent_name: str = "gpt", *, at: float | None = None, **kw: object) -> OutcomeRecord:
+    fields: dict[str, object] = {"latency_ms": 100.0 + n, "success": True, **kw}
+    return OutcomeRecord(f"o{n:05d}", agent_name, T0 + n if at is None else at, **fields)  # type: ignore[arg-type]
+
+
+def decision(decision_id: str, **kw: object) -> DecisionRecord:
+    fields: dict[str, object] = {
+        "decided_at": T0, "agent_name": "gpt", "objective": "balanced", "request_text": "hello",
+        "estimated_cost": 0.002, "estimated_latency_ms": 850.0, "expected_quality": 0.8,
+        "confidence": 0.9, "model_version": "fastgrnn-1", **kw,
+    }
+    return DecisionRecord(decision_id, **fields)  # type: ignore[arg-type]
+
+
+FULL = agent(
+    "full",
+    agent_type="vision",
+    capabilities=("ocr", "caption", "日本語"),
+    cost=CostModel(per_1k_input_tokens=0.0025, per_1k_output_tokens=0.01, per_call=0.001, per_second=0.5),
+    latency_prior_ms=1234.5,
+    quality_prior=0.875,
+    metadata='{"region": "eu-west-1", "tier": 2}',
+    active=False,
+    typical_output_tokens=1024,
+    stats=AgentStats(
+        total_requests=10, successes=7, latency_sum_ms=5432.25, quality_sum=6.5, quality_count=8,
+        total_spend=1.125, p95_latency_ms=900.5, p99_latency_ms=1500.0, breaker_state=HALF_OPEN,
+        consecutive_failures=3, breaker_opened_at=T0 - 30.5,
+    ),
+    created_at=T0 - 100.25,
+)
+
+
+# -- agents ---------------------------------------------------------------------------------------
+
+
+def test_every_field_round_trips(store: Store) -> None:
+    store.insert_agent(FULL)
+    assert store.get_agent("full") == FULL
+    assert store.list_agents() == [FULL]
+
+
+def test_defaults_and_none_stats_round_trip(store: Store) -> None:
+    plain = agent("plain")
+    assert plain.stats.p95_latency_ms is None and plain.stats.breaker_opened_at is None
+    store.insert_agent(plain)
+    got = store.get_agent("plain")
+    assert got == plain
+    assert got is not None and got.spec.capabilities == () and got.spec.active is True
+
+
+def test_unicode_names_and_large_metadata(store: Store) -> None:
+    metadata = json.dumps({f"key{i}": "ünïcødé ✓ " * 20 for i in range(2000)}, ensure_ascii=False)
+    assert len(metadata) > 300_000
+    names = ["模型-α", "émoji-🚀", "Ωmega", "zeta", "Alpha", "a'; DROP TABLE agents; --"]
+    for name in names:
+        store.insert_agent(agent(name, metadata=metadata))
+    for name in names:
+        got = store.get_agent(name)
+        assert got is not None and got.name == name and got.spec.metadata == metadata
+    # By code point (SQLite's BINARY; PostgreSQL under the C/C.UTF-8 collation of the test cluster).
+    assert [r.name for r in store.list_agents()] == sorted(names)
+
+
+def test_get_missing_agent_is_none(store: Store) -> None:
+    assert store.get_agent("nobody") is None
+    assert store.list_agents() == []
+
+
+def test_duplicate_insert_raises_and_changes_nothing(store: Store) -> None:
+    store.insert_agent(FULL)
+    clash = agent("full", agent_type="tool", created_at=T0 + 999)
+    with pytest.raises(AgentExists) as info:
+        store.insert_agent(clash)
+    assert info.value.name == "full"
+    assert store.get_agent("full") == FULL
+    assert len(store.list_agents()) == 1
+
+
+def test_replace_spec_keeps_stats_and_created_at(store: Store) -> None:
+    store.insert_agent(FULL)
+    new_spec = dataclasses.replace(FULL.spec, agent_type="llm", capabilities=("chat",), active=True,
+                                   cost=CostModel(per_call=0.25), metadata="{}")
+    replaced = store.replace_agent_spec(new_spec, updated_at=T0 + 50)
+    expected = AgentRecord(spec=new_spec, stats=FULL.stats, created_at=FULL.created_at, updated_at=T0 + 50)
+    assert replaced == expected
+    assert store.get_agent("full") == expected
+
+
+def test_replace_missing_agent_raises(store: Store) -> None:
+    with pytest.raises(AgentNotFound):
+        store.replace_agent_spec(agent("ghost").spec, updated_at=T0)
+    assert store.get_agent("ghost") is None
+
+
+def test_delete_and_clear(store: Store) -> None:
+    for name in ("c", "a", "b"):
+        store.insert_agent(agent(name))
+    assert [r.name for r in store.list_agents()] == ["a", "b", "c"]
+    assert store.delete_agent("b") is True
+    assert store.delete_agent("b") is False
+    assert store.get_agent("b") is None
+    assert [r.name for r in store.list_agents()] == ["a", "c"]
+    assert store.clear_agents() == 2
+    assert store.clear_agents() == 0
+    assert store.list_agents() == []
+
+
+def test_outcomes_outlive_their_agent(store: Store) -> None:
+    store.insert_agent(agent("gpt"))
+    store.record_outcome(outcome(1), HEALTHY)
+    assert store.delete_agent("gpt")
+    assert store.count_outcomes() == 1
+    assert [o.agent_name for o in store.list_outcomes(agent_name="gpt")] == ["gpt"]
+    # A new agent of the same name starts from zero but sees the old latencies.
+    store.insert_agent(agent("gpt"))
+    got = store.get_agent("gpt")
+    assert got is not None and got.stats == AgentStats()
+    assert store.recent_latencies("gpt", 10) == [101.0]
+
+
+# -- outcomes -------------------------------------------------------------------------------------
+
+
+def test_record_outcome_increments_and_sets_health(store: Store) -> None:
+    store.insert_agent(agent("gpt"))
+    store.insert_agent(agent("other"))
+    first = store.record_outcome(
+        outcome(1, latency_ms=200.0, success=True, quality=0.75, cost=0.5, decision_id="d1",
+                input_tokens=10, output_tokens=20),
+        HealthUpdate(250.0, 300.0, "closed", 0, None),
+    )
+    assert first == AgentStats(total_requests=1, successes=1, latency_sum_ms=200.0, quality_sum=0.75,
+                               quality_count=1, total_spend=0.5, p95_latency_ms=250.0, p99_latency_ms=300.0)
+    # Failure, no quality, no cost: only the counters that apply move.
+    second = store.record_outcome(
+        outcome(2, latency_ms=50.5, success=False),
+        HealthUpdate(240.0, 310.0, OPEN, 1, T0 + 2),
+    )
+    assert second == AgentStats(total_requests=2, successes=1, latency_sum_ms=250.5, quality_sum=0.75,
+                                quality_count=1, total_spend=0.5, p95_latency_ms=240.0,
+                                p99_latency_ms=310.0, breaker_state=OPEN, consecutive_failures=1,
+                                breaker_opened_at=T0 + 2)
+    assert second.failures == 1 and second.success_rate == 0.5 and second.mean_quality == 0.75
+    got = store.get_agent("gpt")
+    assert got is not None and got.stats == second and got.spec == agent("gpt").spec
+    other = store.get_agent("other")
+    assert other is not None and other.stats == AgentStats()
+    # Health fields go back to None as well.
+    third = store.record_outcome(outcome(3, quality=0.25, cost=0.0), HEALTHY)
+    assert (third.p95_latency_ms, third.breaker_state, third.breaker_opened_at) == (None, "closed", None)
+    assert (third.quality_count, third.quality_sum) == (2, 1.0)
+    assert store.list_outcomes() == [
+        outcome(1, latency_ms=200.0, success=True, quality=0.75, cost=0.5, decision_id="d1",
+                input_tokens=10, output_tokens=20),
+        outcome(2, latency_ms=50.5, success=False),
+        outcome(3, quality=0.25, cost=0.0),
+    ]
+
+
+def test_record_outcome_for_missing_agent_writes_nothing(store: Store) -> None:
+    store.insert_agent(agent("gpt"))
+    with pytest.raises(AgentNotFound) as info:
+        store.record_outcome(outcome(1, "ghost"), HEALTHY)
+    assert info.value.name == "ghost"
+    assert store.count_outcomes() == 0
+    assert store.list_outcomes() == []
+    assert store.get_agent("ghost") is None
+    got = store.get_agent("gpt")
+    assert got is not None and got.stats == AgentStats()
+
+
+def test_list_outcomes_filters_and_pages(store: Store) -> None:
+    for name in ("a", "b"):
+        store.insert_agent(agent(name))
+    written = []
+    for n in range(20):
+        # Pairs share a timestamp, so paging has to break ties on outcome_id.
+        o = outcome(n, "a" if n % 3 else "b", at=T0 + n // 2, decision_id=f"d{n % 4}")
+        store.record_outcome(o, HEALTHY)
+        written.append(o)
+    assert store.count_outcomes() == 20
+    assert store.list_outcomes() == written
+    # start <= recorded_at < end
+    assert store.list_outcomes(start=T0 + 2, end=T0 + 5) == [o for o in written if 2 <= o.recorded_at - T0 < 5]
+    assert store.list_outcomes(agent_name="b") == [o for o in written if o.agent_name == "b"]
+    assert store.list_outcomes(decision_id="d1") == [o for o in written if o.decision_id == "d1"]
+    assert store.list_outcomes(agent_name="a", start=T0 + 3) == [
+        o for o in written if o.agent_name == "a" and o.recorded_at >= T0 + 3
+    ]
+    assert store.list_outcomes(limit=4) == written[:4]
+    assert store.list_outcomes(limit=0) == []
+    # Paging with ``after`` visits every row once, in order.
+    pages: list[list[OutcomeRecord]] = []
+    after: tuple[float, str] | None = None
+    while page := store.list_outcomes(limit=3, after=after):
+        pages.append(page)
+        after = (page[-1].recorded_at, page[-1].outcome_id)
+    assert [o for page in pages for o in page] == written
+    assert len(pages) == 7
+    # ``after`` in the middle of a tie.
+    assert store.list_outcomes(after=(T0 + 1, "o00002"), limit=2) == written[3:5]
+    # Paging combined with filters.
+    a_only = [o for o in written if o.agent_name == "a"]
+    first = store.list_outcomes(agent_name="a", limit=5)
+    rest = store.list_outcomes(agent_name="a", after=(first[-1].recorded_at, first[-1].outcome_id))
+    assert first + rest == a_only
+
+
+def test_recent_latencies_oldest_first_and_limited(store: Store) -> None:
+    store.insert_agent(agent("a"))
+    store.insert_agent(agent("b"))
+    # Recorded out of time order: the order is by recorded_at, not by insertion.
+    for n, at in ((1, T0 + 5), (2, T0 + 1), (3, T0 + 9), (4, T0 + 3)):
+        store.record_outcome(outcome(n, "a", at=at, latency_ms=float(n * 10)), HEALTHY)
+    store.record_outcome(outcome(5, "b", latency_ms=999.0), HEALTHY)
+    assert store.recent_latencies("a", 10) == [20.0, 40.0, 10.0, 30.0]
+    assert store.recent_latencies("a", 2) == [10.0, 30.0]
+    assert store.recent_latencies("a", 0) == []
+    assert store.recent_latencies("b", 5) == [999.0]
+    assert store.recent_latencies("nobody", 5) == []
+
+
+# -- decision log ---------------------------------------------------------------------------------
+
+
+def test_append_decisions_round_trips_and_ignores_repeats(store: Store) -> None:
+    empty = decision("d-none", agent_name=None, estimated_cost=None, estimated_latency_ms=None,
+                     expected_quality=None, confidence=None, request_text="¿qué? 🚀 " * 1000)
+    batch = [decision("d1"), decision("d2", decided_at=T0 + 1, objective="cost"), empty]
+    store.append_decisions(batch)
+    assert store.count_decisions() == 3
+    assert store.get_decision("d1") == batch[0]
+    assert store.get_decision("d-none") == empty
+    assert store.get_decision("missing") is None
+    # A repeated id (also within one batch) is ignored, and the first write wins.
+    store.append_decisions([decision("d1", objective="latency"), decision("d3"), decision("d3", confidence=0.1)])
+    assert store.count_decisions() == 4
+    assert store.get_decision("d1") == batch[0]
+    assert store.get_decision("d3") == decision("d3")
+    store.append_decisions([])
+    assert store.count_decisions() == 4
+
+
+# -- durability, migrations, concurrency ----------------------------------------------------------
+
+
+def test_everything_survives_close_and_reopen(store: Store, store_url: str) -> None:
+    store.insert_agent(FULL)
+    store.insert_agent(agent("gpt"))
+    stats = store.record_outcome(outcome(1, quality=0.5, cost=0.01), HealthUpdate(1.0, 2.0, OPEN, 4, T0))
+    store.append_decisions([decision("d1")])
+    store.close()
+    store.close()  # closing twice is harmless
+    reopened = open_store(store_url)
+    try:
+        assert reopened.list_agents() == [FULL, dataclasses.replace(agent("gpt"), stats=stats)]
+        assert reopened.list_outcomes() == [outcome(1, quality=0.5, cost=0.01)]
+        assert reopened.get_decision("d1") == decision("d1")
+    finally:
+        reopened.close()
+
+
+def test_migrations_are_idempotent(store: Store, store_url: str) -> None:
+    store.insert_agent(agent("gpt"))
+    for _ in range(2):
+        again = open_store(store_url)
+        try:
+            assert [r.name for r in again.list_agents()] == ["gpt"]
+        finally:
+            again.close()
+    versions = raw_rows(store_url, "SELECT version FROM schema_migrations ORDER BY version")
+    assert [v for (v,) in versions] == [m.version for m in migrations()]
+
+
+def test_concurrent_record_outcome_loses_no_update(store: Store, store_url: str) -> None:
+    """Threads share a store, and half of them write through a second one (a second connection,
+    as another routerd replica would): the increments must not lose an update either way."""
+    threads_n, per_thread = 8, 200
+    store.insert_agent(agent("hot"))
+    replica = open_store(store_url)
+    barrier = threading.Barrier(threads_n)
+    errors: list[BaseException] = []
+
+    def worker(t: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(per_thread):
+                n = t * per_thread + i
+                # Whole-number latencies keep the float sum exact in any order.
+                writer = replica if t % 2 else store
+                writer.record_outcome(outcome(n, "hot", latency_ms=float(n % 7 + 1), success=n % 4 != 0,
+                                              quality=0.5 if n % 2 else None, cost=1.0), HEALTHY)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(threads_n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    replica.close()
+    assert errors == []
+    total = threads_n * per_thread
+    got = store.get_agent("hot")
+    assert got is not None
+    assert got.stats.total_requests == total
+    assert got.stats.successes == sum(1 for n in range(total) if n % 4 != 0)
+    assert got.stats.latency_sum_ms == float(sum(n % 7 + 1 for n in range(total)))
+    assert got.stats.quality_count == total // 2 and got.stats.quality_sum == 0.5 * (total // 2)
+    assert got.stats.total_spend == float(total)
+    assert store.count_outcomes() == total
