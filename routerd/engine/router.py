@@ -1,0 +1,419 @@
+"""The routing decision: feasibility, per-request estimates, objectives and confidence.
+
+For a request r and an agent a (DESIGN.md, "What a routing decision is"):
+
+* tokens_in(r) = the caller's input_tokens, else ceil(len(text) / 4) (about four characters a
+  token for English); tokens_out(r, a) = the caller's output_tokens, else a's typical_output_tokens.
+* latency(a) = a's observed p95 once it has outcomes, else its latency prior (ms).
+* cost(r, a) = tokens_in/1000·in_price + tokens_out/1000·out_price + per_call + latency/1000·per_second.
+* quality(a) = blended quality × smoothed success rate, where blended quality is the prior worth
+  ``PRIOR_WEIGHT`` observations plus every reported quality, and the success rate starts at
+  ``PRIOR_WEIGHT`` successes. (A learned per-request model replaces this when it exists.)
+
+Feasible agents are active, not behind an open circuit, not excluded, have every required
+capability and meet max_cost, budget_remaining, max_latency_ms and min_quality on these estimates.
+Each infeasible agent keeps the first rule it failed, in that order, as its reason.
+
+Utilities, all in units of expected quality, higher is better. Costs and latencies enter as
+log10 ratios to the cheapest/fastest feasible agent, so they are unit-free and "ten times the price"
+weighs the same whatever the currency scale (``C0`` keeps free agents finite):
+
+* quality:            q − 0.01·Δc − 0.005·Δl        (cost and latency only break near-ties)
+* cost:               −Δc + 0.01·q − 0.001·Δl
+* latency:            −Δl + 0.01·q − 0.001·Δc
+* balanced:           q − 0.1·Δc − 0.05·Δl          (a 10× dearer agent must be 0.1 better)
+* quality_per_dollar: 0.1·log10(q / (cost + C0))    (the ratio, ranked by its logarithm)
+* willingness_to_pay w (overrides the objective): q − cost / w, with w the USD paid for +1 quality.
+with Δc = log10((cost + C0)/(min cost + C0)) and Δl = log10(latency / min latency).
+
+Confidence is the softmax probability of the chosen agent over the feasible agents' utilities at
+temperature ``TEMPERATURE`` (utilities differing by TEMPERATURE quality units give odds of e:1):
+1.0 with one feasible agent, 1/n when n agents tie. It is not yet calibrated against outcomes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from routerd.domain import OBJECTIVES, OPEN, AgentRecord
+from routerd.engine.health import BreakerPolicy
+from routerd.engine.registry import capability_text
+from routerd.errors import InvalidArgument
+from routerd.model.embedder import Embedder
+
+PRIOR_WEIGHT = 10.0
+C0 = 1e-6  # USD: the price below which costs stop mattering
+TEMPERATURE = 0.05
+TEXT_MAX = 1_000_000
+MODEL_VERSION = "observed-quality/1"
+
+# Rejection reasons, in the order the rules are checked.
+OK, INACTIVE, CIRCUIT_OPEN, EXCLUDED, MISSING_CAPABILITY, MAX_COST, BUDGET, MAX_LATENCY, MIN_QUALITY = range(9)
+_SHORT = {INACTIVE: "inactive", CIRCUIT_OPEN: "circuit open", EXCLUDED: "excluded",
+          MISSING_CAPABILITY: "missing capability", MAX_COST: "max_cost", BUDGET: "budget_remaining",
+          MAX_LATENCY: "max_latency_ms", MIN_QUALITY: "min_quality"}
+
+
+@dataclass(frozen=True, slots=True)
+class RouteQuery:
+    text: str = ""
+    embedding: np.ndarray | None = None
+    objective: str = "balanced"
+    required_capabilities: tuple[str, ...] = ()
+    excluded_agents: tuple[str, ...] = ()
+    max_cost: float | None = None
+    max_latency_ms: float | None = None
+    min_quality: float | None = None
+    budget_remaining: float | None = None
+    willingness_to_pay: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    context: Mapping[str, str] = field(default_factory=dict)
+
+
+def _check(value: float | None, field: str, *, low: float, strict: bool = False,
+           high: float | None = None) -> None:
+    if value is None:
+        return
+    if not math.isfinite(value):
+        raise InvalidArgument(field, f"must be a finite number, got {value!r}")
+    if value < low or (strict and value == low):
+        raise InvalidArgument(field, f"must be {'>' if strict else '>='} {low:g}, got {value:g}")
+    if high is not None and value > high:
+        raise InvalidArgument(field, f"must be <= {high:g}, got {value:g}")
+
+
+def validate_query(q: RouteQuery, dim: int, prefix: str = "") -> RouteQuery:
+    """Raise ``InvalidArgument`` naming the field (with ``prefix``, e.g. "requests[3].")."""
+    if not q.text and (q.embedding is None or q.embedding.size == 0):
+        raise InvalidArgument(f"{prefix}request", "give the request text or its embedding")
+    if len(q.text) > TEXT_MAX:
+        raise InvalidArgument(f"{prefix}request", f"is {len(q.text)} characters; at most {TEXT_MAX}")
+    if q.embedding is not None and q.embedding.size:
+        if q.embedding.shape != (dim,):
+            raise InvalidArgument(f"{prefix}embedding",
+                                  f"expected {dim} dimensions, not {q.embedding.size}")
+        if not np.isfinite(q.embedding).all():
+            raise InvalidArgument(f"{prefix}embedding", "must contain only finite numbers")
+    if q.objective not in OBJECTIVES:
+        raise InvalidArgument(f"{prefix}objective",
+                              f"unknown objective {q.objective!r}; valid: {', '.join(OBJECTIVES)}")
+    c = f"{prefix}constraints."
+    _check(q.max_cost, f"{c}max_cost", low=0.0)
+    _check(q.max_latency_ms, f"{c}max_latency_ms", low=0.0, strict=True)
+    _check(q.min_quality, f"{c}min_quality", low=0.0, high=1.0)
+    _check(q.budget_remaining, f"{prefix}budget_remaining", low=0.0)
+    _check(q.willingness_to_pay, f"{prefix}willingness_to_pay", low=0.0, strict=True)
+    for name, v in (("input_tokens", q.input_tokens), ("output_tokens", q.output_tokens)):
+        if v is not None and v < 0:
+            raise InvalidArgument(f"{prefix}{name}", f"must be >= 0, got {v}")
+    for i, cap in enumerate(q.required_capabilities):
+        if not cap:
+            raise InvalidArgument(f"{c}required_capabilities[{i}]", "must not be empty")
+    return q
+
+
+class AgentTable:
+    """The registry as arrays, rebuilt when the registry's version changes."""
+
+    def __init__(self, version: int, records: Sequence[AgentRecord], embedder: Embedder,
+                 policy: BreakerPolicy):
+        self.version = version
+        self.records = list(records)
+        self.names = [r.name for r in self.records]
+        self.index = {n: i for i, n in enumerate(self.names)}
+        n = len(self.records)
+        f8 = np.float64
+        self.active = np.array([r.spec.active for r in self.records], dtype=bool)
+        self.open_until = np.array(
+            [(r.stats.breaker_opened_at or 0.0) + policy.cooldown_s if r.stats.breaker_state == OPEN
+             else -math.inf for r in self.records], dtype=f8)
+        self.any_open = bool(np.isfinite(self.open_until).any())
+        self.any_inactive = not bool(self.active.all())
+        self.state = [r.stats.breaker_state for r in self.records]
+        self.in1k = np.array([r.spec.cost.per_1k_input_tokens for r in self.records], dtype=f8)
+        self.out1k = np.array([r.spec.cost.per_1k_output_tokens for r in self.records], dtype=f8)
+        self.per_call = np.array([r.spec.cost.per_call for r in self.records], dtype=f8)
+        self.per_second = np.array([r.spec.cost.per_second for r in self.records], dtype=f8)
+        self.typical_out = np.array([r.spec.typical_output_tokens for r in self.records], dtype=f8)
+        self.latency = np.array(
+            [r.stats.p95_latency_ms if r.stats.p95_latency_ms is not None else r.spec.latency_prior_ms
+             for r in self.records], dtype=f8)
+        self.quality = np.array([expected_quality(r) for r in self.records], dtype=f8)
+        self.caps: dict[str, np.ndarray] = {}
+        for i, r in enumerate(self.records):
+            for cap in r.spec.capabilities:
+                self.caps.setdefault(cap, np.zeros(n, dtype=bool))[i] = True
+        self.cap_embeddings = (embedder.embed([capability_text(r.spec) for r in self.records])
+                               if n else np.zeros((0, embedder.dim), dtype=np.float32))
+        # The cost part that does not depend on the request.
+        self.base_cost = (self.per_call + self.latency / 1000.0 * self.per_second
+                          + self.typical_out / 1000.0 * self.out1k)
+        self.in_per_token = self.in1k / 1000.0
+
+
+def expected_quality(r: AgentRecord) -> float:
+    s = r.stats
+    blended = (r.spec.quality_prior * PRIOR_WEIGHT + s.quality_sum) / (PRIOR_WEIGHT + s.quality_count)
+    success = (s.successes + PRIOR_WEIGHT) / (s.total_requests + PRIOR_WEIGHT)
+    return float(min(1.0, max(0.0, blended * success)))
+
+
+@dataclass(slots=True)
+class Alternative:
+    agent_name: str
+    score: float | None
+    feasible: bool
+    reason: str
+    estimated_cost: float
+    estimated_latency_ms: float
+    expected_quality: float
+
+
+@dataclass(slots=True)
+class Decision:
+    decision_id: str
+    decided_at: float
+    objective: str
+    agent_name: str | None
+    confidence: float
+    estimated_cost: float
+    estimated_latency_ms: float
+    expected_quality: float
+    similarity: float
+    model_version: str
+    query: RouteQuery
+    # Row data for the lazily built explanations.
+    table: AgentTable
+    cost: np.ndarray
+    utility: np.ndarray
+    codes: np.ndarray
+    chosen: int
+    budget_note: str = ""
+
+    @property
+    def routed(self) -> bool:
+        return self.agent_name is not None
+
+    def reason_for(self, i: int) -> str:
+        t, q, code = self.table, self.query, int(self.codes[i])
+        if code == INACTIVE:
+            return "inactive"
+        if code == CIRCUIT_OPEN:
+            return f"circuit open after repeated failures ({t.state[i]})"
+        if code == EXCLUDED:
+            return "excluded by the request"
+        if code == MISSING_CAPABILITY:
+            missing = [c for c in q.required_capabilities if c not in t.records[i].spec.capabilities]
+            return f"missing capability: {', '.join(missing)}"
+        if code == MAX_COST:
+            return f"estimated cost ${self.cost[i]:.6g} exceeds max_cost ${q.max_cost:.6g}"
+        if code == BUDGET:
+            limit = q.budget_remaining if q.budget_remaining is not None else 0.0
+            return f"estimated cost ${self.cost[i]:.6g} exceeds the remaining budget ${limit:.6g}"
+        if code == MAX_LATENCY:
+            return f"expected latency {t.latency[i]:.6g} ms exceeds max_latency_ms {q.max_latency_ms:.6g}"
+        if code == MIN_QUALITY:
+            return f"expected quality {t.quality[i]:.3f} is below min_quality {q.min_quality:.3f}"
+        gap = self.utility[self.chosen] - self.utility[i] if self.chosen >= 0 else 0.0
+        why = []
+        c = self.chosen
+        if t.quality[i] < t.quality[c]:
+            why.append("lower quality")
+        if self.cost[i] > self.cost[c]:
+            why.append("costlier")
+        if t.latency[i] > t.latency[c]:
+            why.append("slower")
+        return f"utility {gap:.4f} below the chosen agent" + (f" ({', '.join(why)})" if why else "")
+
+    def alternatives(self, limit: int = 0) -> list[Alternative]:
+        """Every other agent, feasible ones best first, then infeasible ones by name."""
+        t = self.table
+        feasible = self.codes == OK
+        order = [int(i) for i in np.argsort(-np.where(feasible, self.utility, -np.inf), kind="stable")
+                 if feasible[i] and i != self.chosen]
+        order += [i for i in range(len(t.names)) if not feasible[i]]
+        if limit:
+            order = order[:limit]
+        return [Alternative(t.names[i], float(self.utility[i]) if feasible[i] else None, bool(feasible[i]),
+                            self.reason_for(i), float(self.cost[i]), float(t.latency[i]), float(t.quality[i]))
+                for i in order]
+
+    @property
+    def reasoning(self) -> str:
+        t = self.table
+        n = len(t.names)
+        nf = int((self.codes == OK).sum())
+        how = (f"willingness_to_pay ${self.query.willingness_to_pay:g} per unit of quality"
+               if self.query.willingness_to_pay else f"objective {self.objective}")
+        if not self.routed:
+            if n == 0:
+                return "no agent is registered"
+            counts: dict[str, int] = {}
+            for code in self.codes:
+                counts[_SHORT[int(code)]] = counts.get(_SHORT[int(code)], 0) + 1
+            parts = ", ".join(f"{k}: {v}" for k, v in counts.items())
+            return f"no feasible agent among {n} ({parts}){self.budget_note}; see alternatives for each reason"
+        c = self.chosen
+        text = (f"chose {t.names[c]} by {how}: expected quality {t.quality[c]:.3f}, estimated cost "
+                f"${self.cost[c]:.6g}, expected latency {t.latency[c]:.0f} ms; {nf} of {n} agents feasible")
+        if nf > 1:
+            u = np.where(self.codes == OK, self.utility, -np.inf)
+            u[c] = -np.inf
+            r = int(np.argmax(u))
+            text += f"; runner-up {t.names[r]} by {self.utility[c] - self.utility[r]:.4f} utility"
+        return text + self.budget_note
+
+
+def _log_ratio_to_min(x: np.ndarray, feasible: np.ndarray) -> np.ndarray:
+    """log10(x / min over feasible x), row-wise; x > 0 and broadcastable to ``feasible``."""
+    lo = np.min(np.where(feasible, x, np.inf), axis=1, keepdims=True)
+    lo[lo == np.inf] = 1.0
+    return np.asarray(np.log10(x / lo))
+
+
+def utilities(objective: str, wtp: np.ndarray | None, q: np.ndarray, cost: np.ndarray, lat: np.ndarray,
+              feasible: np.ndarray) -> np.ndarray:
+    """(n, a) utilities for requests sharing ``objective``; rows with wtp > 0 use it instead."""
+    if objective == "quality_per_dollar":
+        u = 0.1 * np.log10(np.maximum(q, 1e-9) / (cost + C0))
+    else:
+        dc = _log_ratio_to_min(cost + C0, feasible)
+        dl = _log_ratio_to_min(np.maximum(lat, 1e-3), feasible)
+        if objective == "quality":
+            u = q - 0.01 * dc - 0.005 * dl
+        elif objective == "cost":
+            u = 0.01 * q - dc - 0.001 * dl
+        elif objective == "latency":
+            u = 0.01 * q - dl - 0.001 * dc
+        else:  # balanced
+            u = q - 0.1 * dc - 0.05 * dl
+    if wtp is not None:
+        has_wtp = wtp > 0
+        u = np.where(has_wtp[:, None], q - cost / np.where(has_wtp, wtp, 1.0)[:, None], u)
+    return np.asarray(u)
+
+
+def new_decision_id() -> str:
+    return os.urandom(12).hex()
+
+
+class Router:
+    """Routes batches of validated queries against an ``AgentTable``. Pure: no I/O."""
+
+    def __init__(self, embedder: Embedder, policy: BreakerPolicy):
+        self.embedder = embedder
+        self.policy = policy
+
+    def route(self, table: AgentTable, queries: Sequence[RouteQuery], *, now: float | None = None,
+              batch_budget: float | None = None, max_alternatives: int = 0) -> list[Decision]:
+        now = time.time() if now is None else now
+        n, a = len(queries), len(table.names)
+        if a == 0:
+            empty = np.zeros(0)
+            return [Decision(new_decision_id(), now, q.objective, None, 0.0, 0.0, 0.0, 0.0, 0.0, MODEL_VERSION,
+                             q, table, empty, empty, empty.astype(np.int8), -1) for q in queries]
+        f8 = np.float64
+        tin = np.array([q.input_tokens if q.input_tokens is not None else math.ceil(len(q.text) / 4)
+                        for q in queries], dtype=f8)
+        cost = tin[:, None] * table.in_per_token + table.base_cost
+        outs = [(i, q.output_tokens) for i, q in enumerate(queries) if q.output_tokens is not None]
+        for i, o in outs:
+            cost[i] += (o - table.typical_out) / 1000.0 * table.out1k
+
+        codes = np.zeros((n, a), dtype=np.int8)
+        # Constraint columns are built only when some request sets them (the common case is none).
+        if any(q.min_quality is not None for q in queries):
+            min_q = np.array([-math.inf if q.min_quality is None else q.min_quality for q in queries])
+            codes[table.quality[None, :] < min_q[:, None]] = MIN_QUALITY
+        if any(q.max_latency_ms is not None for q in queries):
+            max_lat = np.array([math.inf if q.max_latency_ms is None else q.max_latency_ms for q in queries])
+            codes[table.latency[None, :] > max_lat[:, None]] = MAX_LATENCY
+        if any(q.budget_remaining is not None for q in queries):
+            budget = np.array([math.inf if q.budget_remaining is None else q.budget_remaining for q in queries])
+            codes[cost > budget[:, None]] = BUDGET
+        if any(q.max_cost is not None for q in queries):
+            max_cost = np.array([math.inf if q.max_cost is None else q.max_cost for q in queries])
+            codes[cost > max_cost[:, None]] = MAX_COST
+        for i, q in enumerate(queries):
+            if q.required_capabilities:
+                have = np.ones(a, dtype=bool)
+                for cap in q.required_capabilities:
+                    m = table.caps.get(cap)
+                    have &= m if m is not None else False
+                codes[i, ~have] = MISSING_CAPABILITY
+            for name in q.excluded_agents:
+                j = table.index.get(name)
+                if j is not None:
+                    codes[i, j] = EXCLUDED
+        if table.any_open:
+            codes[:, table.open_until > now] = CIRCUIT_OPEN
+        if table.any_inactive:
+            codes[:, ~table.active] = INACTIVE
+        feasible = codes == OK
+
+        objectives = [q.objective for q in queries]
+        kinds = set(objectives)
+        wtp = (np.array([q.willingness_to_pay or 0.0 for q in queries])
+               if any(q.willingness_to_pay for q in queries) else None)
+        if len(kinds) == 1:
+            utility = utilities(objectives[0], wtp, table.quality, cost, table.latency, feasible)
+        else:
+            utility = np.empty((n, a), dtype=f8)
+            for obj in kinds:
+                rows = np.array([o == obj for o in objectives])
+                utility[rows] = utilities(obj, None if wtp is None else wtp[rows], table.quality, cost[rows],
+                                          table.latency, feasible[rows])
+
+        masked = np.where(feasible, utility, -np.inf)
+        chosen = np.argmax(masked, axis=1)
+        remaining = batch_budget
+        decisions = []
+        for i, q in enumerate(queries):
+            note = ""
+            row_codes = codes[i]
+            if remaining is not None:
+                over = feasible[i] & (cost[i] > remaining)
+                if over.any():
+                    row_codes = row_codes.copy()
+                    row_codes[over] = BUDGET
+                    masked[i] = np.where(row_codes == OK, utility[i], -np.inf)
+                    chosen[i] = int(np.argmax(masked[i]))
+                    note = f"; batch budget left ${remaining:.6g}"
+            c = int(chosen[i])
+            if not np.isfinite(masked[i, c]):
+                decisions.append(Decision(new_decision_id(), now, q.objective, None, 0.0, 0.0, 0.0, 0.0, 0.0,
+                                          MODEL_VERSION, q, table, cost[i], utility[i], row_codes, -1, note))
+                continue
+            # exp(-inf) is 0, so infeasible agents drop out of the softmax by themselves.
+            conf = 1.0 / float(np.exp((masked[i] - masked[i, c]) / TEMPERATURE).sum())
+            if remaining is not None:
+                remaining -= float(cost[i, c])
+            decisions.append(Decision(
+                new_decision_id(), now, q.objective, table.names[c], conf, float(cost[i, c]),
+                float(table.latency[c]), float(table.quality[c]), 0.0,
+                MODEL_VERSION, q, table, cost[i], utility[i], row_codes, c, note))
+        sims = self._similarities(table, queries, chosen)
+        for d, s in zip(decisions, sims, strict=True):
+            if d.routed:
+                d.similarity = float(s)
+        return decisions
+
+    def _similarities(self, table: AgentTable, queries: Sequence[RouteQuery], chosen: np.ndarray) -> np.ndarray:
+        """Cosine similarity of each request to its chosen agent's capability text."""
+        emb = np.empty((len(queries), self.embedder.dim), dtype=np.float32)
+        texts = [(i, q.text) for i, q in enumerate(queries) if q.embedding is None or not q.embedding.size]
+        if texts:
+            emb[[i for i, _ in texts]] = self.embedder.embed([t for _, t in texts])
+        for i, q in enumerate(queries):
+            if q.embedding is not None and q.embedding.size:
+                emb[i] = q.embedding
+        norms = np.sqrt(np.einsum("ij,ij->i", emb, emb))
+        norms[norms == 0] = np.inf
+        return np.asarray(np.einsum("ij,ij->i", emb, table.cap_embeddings[chosen]) / norms)
