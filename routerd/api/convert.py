@@ -1,0 +1,161 @@
+"""Protobuf ⇄ domain conversions. Nothing here decides anything."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from routerd.domain import AgentRecord, AgentSpec, CostModel, OutcomeRecord
+from routerd.engine.health import BreakerPolicy
+from routerd.engine.router import Decision, RouteQuery, expected_quality
+from routerd.errors import InvalidArgument
+from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
+
+_DEFAULTS = AgentSpec(name="", agent_type="")
+
+
+def ts(seconds: float) -> Timestamp:
+    t = Timestamp()
+    t.FromNanoseconds(int(seconds * 1e9))
+    return t
+
+
+def from_ts(t: Timestamp) -> float:
+    return float(t.seconds) + t.nanos / 1e9
+
+
+def cost_from_proto(c: pb.CostModel) -> CostModel:
+    return CostModel(c.per_1k_input_tokens, c.per_1k_output_tokens, c.per_call, c.per_second)
+
+
+def spec_from_proto(s: pb.AgentSpec) -> AgentSpec:
+    return AgentSpec(
+        name=s.name,
+        agent_type=s.agent_type,
+        capabilities=tuple(s.capabilities),
+        cost=cost_from_proto(s.cost),
+        latency_prior_ms=s.latency_prior_ms if s.HasField("latency_prior_ms") else _DEFAULTS.latency_prior_ms,
+        quality_prior=s.quality_prior if s.HasField("quality_prior") else _DEFAULTS.quality_prior,
+        metadata=s.metadata_json or "{}",
+        active=s.active if s.HasField("active") else True,
+        typical_output_tokens=(s.typical_output_tokens if s.HasField("typical_output_tokens")
+                               else _DEFAULTS.typical_output_tokens),
+    )
+
+
+def spec_to_proto(s: AgentSpec) -> pb.AgentSpec:
+    return pb.AgentSpec(
+        name=s.name, agent_type=s.agent_type, capabilities=list(s.capabilities),
+        cost=pb.CostModel(per_1k_input_tokens=s.cost.per_1k_input_tokens,
+                          per_1k_output_tokens=s.cost.per_1k_output_tokens,
+                          per_call=s.cost.per_call, per_second=s.cost.per_second),
+        latency_prior_ms=s.latency_prior_ms, quality_prior=s.quality_prior, metadata_json=s.metadata,
+        active=s.active, typical_output_tokens=s.typical_output_tokens)
+
+
+def agent_to_proto(r: AgentRecord, policy: BreakerPolicy, now: float) -> pb.Agent:
+    st = r.stats
+    m = pb.AgentMetrics(
+        total_requests=st.total_requests, successes=st.successes, failures=st.failures,
+        quality_samples=st.quality_count, total_spend=st.total_spend,
+        health=policy.effective_state(st, now), consecutive_failures=st.consecutive_failures,
+        expected_quality=expected_quality(r))
+    for name, value in (("success_rate", st.success_rate), ("avg_latency_ms", st.avg_latency_ms),
+                        ("p95_latency_ms", st.p95_latency_ms), ("p99_latency_ms", st.p99_latency_ms),
+                        ("observed_quality", st.mean_quality)):
+        if value is not None:
+            setattr(m, name, value)
+    return pb.Agent(spec=spec_to_proto(r.spec), metrics=m, created_at=ts(r.created_at),
+                    updated_at=ts(r.updated_at))
+
+
+# Which proto field sets which domain field, for partial updates.
+_SPEC_PATHS: Mapping[str, str] = {
+    "agent_type": "agent_type", "capabilities": "capabilities", "latency_prior_ms": "latency_prior_ms",
+    "quality_prior": "quality_prior", "metadata_json": "metadata", "active": "active",
+    "typical_output_tokens": "typical_output_tokens", "cost": "cost",
+    **{f"cost.{f}": f"cost.{f}" for f in ("per_1k_input_tokens", "per_1k_output_tokens", "per_call",
+                                          "per_second")},
+}
+
+
+def _value(s: pb.AgentSpec, path: str) -> Any:
+    if path == "capabilities":
+        return tuple(s.capabilities)
+    if path == "cost":
+        return cost_from_proto(s.cost)
+    if path.startswith("cost."):
+        return getattr(s.cost, path[5:])
+    return getattr(s, path)
+
+
+def patch_from_update(req: pb.UpdateAgentRequest) -> dict[str, Any]:
+    """The fields an UpdateAgent sets: those in update_mask, else every field set in `agent`."""
+    s = req.agent
+    if req.update_mask.paths:
+        paths = list(req.update_mask.paths)
+    else:
+        paths = [f.name for f, _ in s.ListFields() if f.name != "name"]
+    patch: dict[str, Any] = {}
+    for p in paths:
+        if p == "name":
+            raise InvalidArgument("update_mask", "an agent's name cannot be changed")
+        if p not in _SPEC_PATHS:
+            raise InvalidArgument("update_mask", f"unknown field {p!r}; valid: {', '.join(_SPEC_PATHS)}")
+        patch[_SPEC_PATHS[p]] = _value(s, p)
+    if not patch:
+        raise InvalidArgument("agent", "no field to update: set fields in agent or name them in update_mask")
+    return patch
+
+
+def query_from_proto(r: pb.RouteRequest) -> RouteQuery:
+    c = r.constraints
+    return RouteQuery(
+        text=r.request,
+        embedding=np.asarray(r.embedding, dtype=np.float32) if len(r.embedding) else None,
+        objective=r.objective or "balanced",
+        required_capabilities=tuple(c.required_capabilities),
+        excluded_agents=tuple(c.excluded_agents),
+        max_cost=c.max_cost if c.HasField("max_cost") else None,
+        max_latency_ms=c.max_latency_ms if c.HasField("max_latency_ms") else None,
+        min_quality=c.min_quality if c.HasField("min_quality") else None,
+        budget_remaining=r.budget_remaining if r.HasField("budget_remaining") else None,
+        willingness_to_pay=r.willingness_to_pay if r.HasField("willingness_to_pay") else None,
+        input_tokens=r.input_tokens if r.HasField("input_tokens") else None,
+        output_tokens=r.output_tokens if r.HasField("output_tokens") else None,
+        context=dict(r.context),
+    )
+
+
+def _finite_or_zero(x: float) -> float:
+    return x if math.isfinite(x) else 0.0
+
+
+def decision_to_proto(d: Decision, max_alternatives: int = 0) -> pb.RouteDecision:
+    out = pb.RouteDecision(
+        decision_id=d.decision_id, routed=d.routed, agent_name=d.agent_name or "",
+        confidence=d.confidence, estimated_cost=d.estimated_cost, estimated_latency_ms=d.estimated_latency_ms,
+        expected_quality=d.expected_quality, similarity=d.similarity, reasoning=d.reasoning,
+        model_version=d.model_version, decided_at=ts(d.decided_at), objective=d.objective)
+    for a in d.alternatives(max_alternatives):
+        alt = out.alternatives.add(agent_name=a.agent_name, feasible=a.feasible, reason=a.reason,
+                                   estimated_cost=a.estimated_cost, estimated_latency_ms=a.estimated_latency_ms,
+                                   expected_quality=a.expected_quality)
+        if a.score is not None:
+            alt.score = _finite_or_zero(a.score)
+    return out
+
+
+def outcome_to_proto(o: OutcomeRecord) -> pb.Outcome:
+    out = pb.Outcome(outcome_id=o.outcome_id, decision_id=o.decision_id or "", agent_name=o.agent_name,
+                     recorded_at=ts(o.recorded_at), latency_ms=o.latency_ms, success=o.success,
+                     input_tokens=o.input_tokens, output_tokens=o.output_tokens)
+    if o.quality is not None:
+        out.quality = o.quality
+    if o.cost is not None:
+        out.cost = o.cost
+    return out

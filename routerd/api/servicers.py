@@ -1,0 +1,193 @@
+"""gRPC servicers: thin translators between tinydancer.v1 messages and ``routerd.engine``.
+
+Errors are mapped in one place (``STATUS``); anything unmapped is a bug, logged with its traceback
+and returned as INTERNAL without internals.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from routerd import errors
+from routerd.api.convert import (
+    agent_to_proto,
+    decision_to_proto,
+    from_ts,
+    outcome_to_proto,
+    patch_from_update,
+    query_from_proto,
+    spec_from_proto,
+)
+from routerd.engine.engine import Engine
+from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
+from routerd.gen.tinydancer.v1 import tinydancer_pb2_grpc as pbg
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[errors.TinyDancerError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_of(exc: errors.TinyDancerError) -> grpc.StatusCode:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return grpc.StatusCode.INTERNAL
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def translate_errors(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except errors.TinyDancerError as e:
+            context.abort(status_of(e), str(e))
+        except Exception:
+            log.exception("internal error in %s", method.__qualname__)
+            context.abort(grpc.StatusCode.INTERNAL, "internal error; see routerd's log")
+
+    return wrapper  # type: ignore[return-value]
+
+
+class AgentRegistryServicer(pbg.AgentRegistryServicer):
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.registry = engine.registry
+
+    def _agent(self, rec: Any) -> pb.Agent:
+        return agent_to_proto(rec, self.engine.policy, self.engine.clock())
+
+    @translate_errors
+    def RegisterAgent(self, request: pb.RegisterAgentRequest, context: grpc.ServicerContext) -> pb.Agent:
+        return self._agent(self.registry.register(spec_from_proto(request.agent)))
+
+    @translate_errors
+    def UpdateAgent(self, request: pb.UpdateAgentRequest, context: grpc.ServicerContext) -> pb.Agent:
+        return self._agent(self.registry.update(request.name, patch_from_update(request)))
+
+    @translate_errors
+    def RemoveAgent(self, request: pb.RemoveAgentRequest, context: grpc.ServicerContext) -> pb.RemoveAgentResponse:
+        return pb.RemoveAgentResponse(agent=self._agent(self.engine.remove_agent(request.name)))
+
+    @translate_errors
+    def GetAgent(self, request: pb.GetAgentRequest, context: grpc.ServicerContext) -> pb.Agent:
+        return self._agent(self.registry.get(request.name))
+
+    @translate_errors
+    def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.ServicerContext) -> pb.ListAgentsResponse:
+        recs, token = self.registry.list_page(
+            capability=request.capability, agent_type=request.agent_type,
+            active=request.active if request.HasField("active") else None,
+            page_size=request.page_size, page_token=request.page_token)
+        return pb.ListAgentsResponse(agents=[self._agent(r) for r in recs], next_page_token=token)
+
+    @translate_errors
+    def SetAgentActive(self, request: pb.SetAgentActiveRequest, context: grpc.ServicerContext) -> pb.Agent:
+        return self._agent(self.registry.set_active(request.name, request.active))
+
+    @translate_errors
+    def FindAgentsByCapability(self, request: pb.FindAgentsByCapabilityRequest,
+                               context: grpc.ServicerContext) -> pb.FindAgentsByCapabilityResponse:
+        matches = self.registry.find_by_capability(request.capability, request.limit, request.active_only)
+        return pb.FindAgentsByCapabilityResponse(
+            matches=[pb.AgentMatch(agent=self._agent(r), similarity=s) for r, s in matches])
+
+
+class RouterServicer(pbg.RouterServicer):
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @translate_errors
+    def Route(self, request: pb.RouteRequest, context: grpc.ServicerContext) -> pb.RouteDecision:
+        if request.max_alternatives < 0:
+            raise errors.InvalidArgument("max_alternatives", "must be >= 0")
+        d = self.engine.route(query_from_proto(request))
+        return decision_to_proto(d, request.max_alternatives)
+
+    @translate_errors
+    def BatchRoute(self, request: pb.BatchRouteRequest, context: grpc.ServicerContext) -> pb.BatchRouteResponse:
+        for i, r in enumerate(request.requests):
+            if r.max_alternatives < 0:
+                raise errors.InvalidArgument(f"requests[{i}].max_alternatives", "must be >= 0")
+        ds = self.engine.route_batch(
+            [query_from_proto(r) for r in request.requests],
+            batch_budget=request.batch_budget if request.HasField("batch_budget") else None)
+        return pb.BatchRouteResponse(decisions=[decision_to_proto(d, r.max_alternatives)
+                                                for d, r in zip(ds, request.requests, strict=True)])
+
+
+def _page_token(key: tuple[float, str]) -> str:
+    return base64.urlsafe_b64encode(f"{key[0]!r}|{key[1]}".encode()).decode()
+
+
+def _parse_page_token(token: str) -> tuple[float, str]:
+    try:
+        t, oid = base64.urlsafe_b64decode(token.encode()).decode().split("|", 1)
+        return float(t), oid
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise errors.InvalidArgument("page_token", "is not a token this server issued") from None
+
+
+class FeedbackServicer(pbg.FeedbackServicer):
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @translate_errors
+    def RecordOutcome(self, request: pb.RecordOutcomeRequest,
+                      context: grpc.ServicerContext) -> pb.RecordOutcomeResponse:
+        outcome, rec = self.engine.record_outcome(
+            decision_id=request.decision_id, agent_name=request.agent_name, latency_ms=request.latency_ms,
+            success=request.success, quality=request.quality if request.HasField("quality") else None,
+            cost=request.cost if request.HasField("cost") else None, input_tokens=request.input_tokens,
+            output_tokens=request.output_tokens,
+            recorded_at=from_ts(request.recorded_at) if request.HasField("recorded_at") else None)
+        agent = agent_to_proto(rec, self.engine.policy, self.engine.clock())
+        return pb.RecordOutcomeResponse(outcome=outcome_to_proto(outcome), metrics=agent.metrics)
+
+    @translate_errors
+    def ListOutcomes(self, request: pb.ListOutcomesRequest,
+                     context: grpc.ServicerContext) -> pb.ListOutcomesResponse:
+        size = request.page_size or 1000
+        if not 0 < size <= 10_000:
+            raise errors.InvalidArgument("page_size", f"must be in 0..10000, got {request.page_size}")
+        rows = self.engine.list_outcomes(
+            start=from_ts(request.start) if request.HasField("start") else None,
+            end=from_ts(request.end) if request.HasField("end") else None,
+            agent_name=request.agent_name, decision_id=request.decision_id, limit=size + 1,
+            after=_parse_page_token(request.page_token) if request.page_token else None)
+        token = _page_token((rows[size - 1].recorded_at, rows[size - 1].outcome_id)) if len(rows) > size else ""
+        return pb.ListOutcomesResponse(outcomes=[outcome_to_proto(o) for o in rows[:size]], next_page_token=token)
+
+
+class AnalyticsServicer(pbg.AnalyticsServicer):
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @translate_errors
+    def RoutingStats(self, request: pb.RoutingStatsRequest,
+                     context: grpc.ServicerContext) -> pb.RoutingStatsResponse:
+        s = self.engine.stats()
+        out = pb.RoutingStatsResponse(agents=s.agents, active_agents=s.active_agents, decisions=s.decisions,
+                                      outcomes=s.outcomes, total_spend=s.total_spend,
+                                      model_version=s.model_version, open_circuits=s.open_circuits)
+        if s.mean_quality is not None:
+            out.mean_quality = s.mean_quality
+        if s.success_rate is not None:
+            out.success_rate = s.success_rate
+        return out

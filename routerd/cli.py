@@ -1,0 +1,254 @@
+"""The ``routerd`` command: ``serve``, and clients that talk to a running routerd over gRPC."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+
+from routerd.errors import InvalidArgument
+from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
+from routerd.gen.tinydancer.v1 import tinydancer_pb2_grpc as pbg
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from routerd.config import load_config
+    from routerd.server import serve
+
+    logging.basicConfig(level=os.environ.get("TINYDANCER_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    flags = {"listen": args.listen, "data_dir": args.data_dir, "store": args.store, "embedder": args.embedder,
+             "token": args.token, "tls_cert": args.tls_cert, "tls_key": args.tls_key, "workers": args.workers}
+    return serve(load_config(flags, config_file=args.config))
+
+
+class Client:
+    def __init__(self, args: argparse.Namespace):
+        if args.tls_ca:
+            creds = grpc.ssl_channel_credentials(Path(args.tls_ca).read_bytes())
+            self.channel = grpc.secure_channel(args.target, creds)
+        else:
+            self.channel = grpc.insecure_channel(args.target)
+        self.metadata = [("authorization", f"Bearer {args.token}")] if args.token else []
+        self.timeout = args.timeout
+        self.registry = pbg.AgentRegistryStub(self.channel)
+        self.router = pbg.RouterStub(self.channel)
+        self.feedback = pbg.FeedbackStub(self.channel)
+        self.analytics = pbg.AnalyticsStub(self.channel)
+
+    def call(self, method: Any, request: Any) -> Any:
+        return method(request, timeout=self.timeout, metadata=self.metadata)
+
+
+def _print(msg: Any, as_json: bool) -> None:
+    d = json_format.MessageToDict(msg, preserving_proto_field_name=True)
+    if as_json:
+        print(json.dumps(d, separators=(",", ":")), flush=True)
+    else:
+        print(json.dumps(d, indent=2))
+
+
+def _constraints(args: argparse.Namespace) -> pb.Constraints:
+    c = pb.Constraints(required_capabilities=args.capability or [], excluded_agents=args.exclude or [])
+    for name in ("max_cost", "max_latency_ms", "min_quality"):
+        if getattr(args, name) is not None:
+            setattr(c, name, getattr(args, name))
+    return c
+
+
+def _route_request(args: argparse.Namespace, text: str) -> pb.RouteRequest:
+    r = pb.RouteRequest(request=text, objective=args.objective or "", constraints=_constraints(args),
+                        max_alternatives=args.max_alternatives)
+    for name in ("budget_remaining", "willingness_to_pay"):
+        if getattr(args, name) is not None:
+            setattr(r, name, getattr(args, name))
+    return r
+
+
+def _agents(args: argparse.Namespace) -> int:
+    c = Client(args)
+    if args.agents_cmd == "add":
+        spec = pb.AgentSpec(
+            name=args.name, agent_type=args.type, capabilities=args.capabilities or [],
+            cost=pb.CostModel(per_1k_input_tokens=args.cost_per_1k_input, per_1k_output_tokens=args.cost_per_1k_output,
+                              per_call=args.cost_per_call, per_second=args.cost_per_second),
+            metadata_json=args.metadata, active=not args.inactive)
+        if args.latency_ms is not None:
+            spec.latency_prior_ms = args.latency_ms
+        if args.quality is not None:
+            spec.quality_prior = args.quality
+        _print(c.call(c.registry.RegisterAgent, pb.RegisterAgentRequest(agent=spec)), args.json)
+    elif args.agents_cmd == "list":
+        req = pb.ListAgentsRequest(capability=args.capability or "", agent_type=args.type or "", page_size=1000)
+        while True:
+            resp = c.call(c.registry.ListAgents, req)
+            for a in resp.agents:
+                if args.json:
+                    _print(a, True)
+                else:
+                    m = a.metrics
+                    print(f"{a.spec.name:30} {a.spec.agent_type:10} active={a.spec.active!s:5} "
+                          f"health={m.health:9} requests={m.total_requests:<6} "
+                          f"quality={m.expected_quality:.3f} caps={','.join(a.spec.capabilities)}")
+            if not resp.next_page_token:
+                break
+            req.page_token = resp.next_page_token
+    elif args.agents_cmd == "remove":
+        _print(c.call(c.registry.RemoveAgent, pb.RemoveAgentRequest(name=args.name)), args.json)
+    return 0
+
+
+def _route(args: argparse.Namespace) -> int:
+    c = Client(args)
+    _print(c.call(c.router.Route, _route_request(args, args.text)), args.json)
+    return 0
+
+
+def _route_batch(args: argparse.Namespace) -> int:
+    c = Client(args)
+    requests = []
+    lines = sys.stdin if args.file == "-" else Path(args.file).open()
+    with lines:
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InvalidArgument(f"{args.file}:{n}", f"not JSON ({e.msg})") from None
+            if isinstance(item, str):
+                item = {"request": item}
+            if not isinstance(item, dict):
+                raise InvalidArgument(f"{args.file}:{n}", "each line must be a JSON object or string")
+            base = _route_request(args, "")
+            try:
+                json_format.ParseDict(item, base, ignore_unknown_fields=False)
+            except json_format.ParseError as e:
+                raise InvalidArgument(f"{args.file}:{n}", str(e)) from None
+            requests.append(base)
+    resp = c.call(c.router.BatchRoute, pb.BatchRouteRequest(requests=requests))
+    for d in resp.decisions:
+        _print(d, True if args.json else False)
+    return 0
+
+
+def _outcome(args: argparse.Namespace) -> int:
+    c = Client(args)
+    req = pb.RecordOutcomeRequest(decision_id=args.decision_id or "", agent_name=args.agent or "",
+                                  latency_ms=args.latency_ms, success=not args.failure,
+                                  input_tokens=args.input_tokens, output_tokens=args.output_tokens)
+    if args.quality is not None:
+        req.quality = args.quality
+    if args.cost is not None:
+        req.cost = args.cost
+    _print(c.call(c.feedback.RecordOutcome, req), args.json)
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    c = Client(args)
+    _print(c.call(c.analytics.RoutingStats, pb.RoutingStatsRequest()), args.json)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="routerd", description="Tiny Dancer routing daemon and its clients")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("serve", help="run the gRPC server")
+    s.add_argument("--listen", help="host:port (default 127.0.0.1:50051; port 0 picks a free one)")
+    s.add_argument("--data-dir")
+    s.add_argument("--store", help="sqlite:///path.db or postgresql://… (default: sqlite under --data-dir)")
+    s.add_argument("--embedder", help="hashing (default)")
+    s.add_argument("--config", help="TOML file (also TINYDANCER_CONFIG)")
+    s.add_argument("--token", help="require this bearer token (also TINYDANCER_TOKEN)")
+    s.add_argument("--tls-cert")
+    s.add_argument("--tls-key")
+    s.add_argument("--workers", type=int)
+    s.set_defaults(func=_serve)
+
+    client = argparse.ArgumentParser(add_help=False)
+    client.add_argument("--target", default=os.environ.get("TINYDANCER_ROUTERD", "127.0.0.1:50051"))
+    client.add_argument("--token", default=os.environ.get("TINYDANCER_TOKEN", ""))
+    client.add_argument("--tls-ca", help="CA certificate to verify routerd's TLS certificate")
+    client.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
+    client.add_argument("--json", action="store_true", help="one compact JSON object per line")
+
+    a = sub.add_parser("agents", help="manage agents")
+    asub = a.add_subparsers(dest="agents_cmd", required=True)
+    add = asub.add_parser("add", parents=[client])
+    add.add_argument("name")
+    add.add_argument("--type", default="llm")
+    add.add_argument("--capabilities", nargs="*", metavar="CAP")
+    add.add_argument("--cost-per-1k-input", type=float, default=0.0)
+    add.add_argument("--cost-per-1k-output", type=float, default=0.0)
+    add.add_argument("--cost-per-call", type=float, default=0.0)
+    add.add_argument("--cost-per-second", type=float, default=0.0)
+    add.add_argument("--latency-ms", type=float)
+    add.add_argument("--quality", type=float)
+    add.add_argument("--metadata", default="{}")
+    add.add_argument("--inactive", action="store_true")
+    lst = asub.add_parser("list", parents=[client])
+    lst.add_argument("--capability")
+    lst.add_argument("--type")
+    rm = asub.add_parser("remove", parents=[client])
+    rm.add_argument("name")
+    a.set_defaults(func=_agents)
+
+    route_opts = argparse.ArgumentParser(add_help=False)
+    route_opts.add_argument("--objective", help="cost|latency|quality|balanced|quality_per_dollar")
+    route_opts.add_argument("--capability", action="append", help="required capability (repeatable)")
+    route_opts.add_argument("--exclude", action="append", help="excluded agent (repeatable)")
+    route_opts.add_argument("--max-cost", type=float)
+    route_opts.add_argument("--max-latency-ms", type=float)
+    route_opts.add_argument("--min-quality", type=float)
+    route_opts.add_argument("--budget-remaining", type=float)
+    route_opts.add_argument("--willingness-to-pay", type=float)
+    route_opts.add_argument("--max-alternatives", type=int, default=0)
+
+    r = sub.add_parser("route", parents=[client, route_opts], help="route one request")
+    r.add_argument("text")
+    r.set_defaults(func=_route)
+    rb = sub.add_parser("route-batch", parents=[client, route_opts],
+                        help="route a JSONL file of requests (one JSON decision per line, in order)")
+    rb.add_argument("file", help="JSONL: each line a string or a RouteRequest object; - for stdin")
+    rb.set_defaults(func=_route_batch)
+
+    o = sub.add_parser("outcome", parents=[client], help="record what happened")
+    o.add_argument("--decision-id")
+    o.add_argument("--agent")
+    o.add_argument("--latency-ms", type=float, required=True)
+    o.add_argument("--failure", action="store_true", help="the request failed (default: success)")
+    o.add_argument("--quality", type=float)
+    o.add_argument("--cost", type=float)
+    o.add_argument("--input-tokens", type=int, default=0)
+    o.add_argument("--output-tokens", type=int, default=0)
+    o.set_defaults(func=_outcome)
+
+    st = sub.add_parser("stats", parents=[client], help="routing statistics")
+    st.set_defaults(func=_stats)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except grpc.RpcError as e:
+        print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
+        return 1
+    except (InvalidArgument, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""routerd's gRPC server: ``create_server`` builds it (testable, any port), ``serve`` runs it until
+SIGTERM/SIGINT, then drains in-flight calls and flushes the store."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from routerd.api.servicers import AgentRegistryServicer, AnalyticsServicer, FeedbackServicer, RouterServicer
+from routerd.config import Config
+from routerd.engine.engine import Engine
+from routerd.engine.health import BreakerPolicy
+from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
+from routerd.gen.tinydancer.v1 import tinydancer_pb2_grpc as pbg
+from routerd.model.embedder import make_embedder
+from routerd.store.base import open_store
+
+log = logging.getLogger("routerd")
+
+SERVICES = ("AgentRegistry", "Router", "Feedback", "Analytics")
+_OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+class BearerTokenInterceptor(grpc.ServerInterceptor):
+    """Rejects calls without ``authorization: Bearer <token>`` (health and reflection excepted)."""
+
+    def __init__(self, token: str):
+        self._expected = f"Bearer {token}".encode()
+
+        def deny(request: Any, context: grpc.ServicerContext) -> Any:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+
+        self._deny = grpc.unary_unary_rpc_method_handler(deny)
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        if details.method.startswith(_OPEN_METHODS):
+            return continuation(details)
+        for key, value in details.invocation_metadata:
+            if key == "authorization":
+                got = value.encode() if isinstance(value, str) else value
+                if hmac.compare_digest(got, self._expected):
+                    return continuation(details)
+        return self._deny
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    engine: Engine
+    health: health.HealthServicer
+
+    def stop(self, grace: float | None = 10.0) -> None:
+        """Stop taking calls, let in-flight ones finish, flush the decision log, close the store."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.engine.close()
+        self.engine.store.close()
+
+
+def create_server(cfg: Config) -> RunningServer:
+    Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
+    store = open_store(cfg.store_url())
+    embedder = make_embedder(cfg.embedder)
+    policy = BreakerPolicy(consecutive_failures=cfg.breaker_failures, cooldown_s=cfg.breaker_cooldown_s)
+    engine = Engine(store, embedder, policy=policy, flush_interval_s=cfg.decision_flush_s)
+    interceptors = [BearerTokenInterceptor(cfg.token)] if cfg.token else []
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=cfg.workers), interceptors=interceptors,
+                         options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                                  ("grpc.max_send_message_length", 64 * 1024 * 1024)])
+    pbg.add_AgentRegistryServicer_to_server(AgentRegistryServicer(engine), server)
+    pbg.add_RouterServicer_to_server(RouterServicer(engine), server)
+    pbg.add_FeedbackServicer_to_server(FeedbackServicer(engine), server)
+    pbg.add_AnalyticsServicer_to_server(AnalyticsServicer(engine), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [pb.DESCRIPTOR.services_by_name[s].full_name for s in SERVICES]
+    reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    if cfg.tls_cert:
+        creds = grpc.ssl_server_credentials([(Path(cfg.tls_key).read_bytes(), Path(cfg.tls_cert).read_bytes())])
+        port = server.add_secure_port(cfg.listen, creds)
+    else:
+        port = server.add_insecure_port(cfg.listen)
+    if port == 0:
+        engine.close()
+        store.close()
+        raise OSError(f"cannot listen on {cfg.listen}")
+    for name in ("", *names):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, port, engine, health_servicer)
+
+
+def serve(cfg: Config) -> int:
+    running = create_server(cfg)
+    running.server.start()
+    host = cfg.listen.rsplit(":", 1)[0]
+    # Tests and scripts read this line to learn the port (``--listen 127.0.0.1:0``).
+    print(f"routerd listening on {host}:{running.port} store={running.engine.store.url}", flush=True)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stopping.wait(1.0):
+        pass
+    log.info("shutting down: draining calls for up to %.1fs", cfg.shutdown_grace_s)
+    running.stop(cfg.shutdown_grace_s)
+    print("routerd stopped", file=sys.stderr, flush=True)
+    return 0

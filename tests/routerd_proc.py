@@ -1,0 +1,115 @@
+"""Run a real routerd as a subprocess on a free port, for integration tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+_LISTENING = re.compile(r"routerd listening on (\S+):(\d+)")
+
+
+class RouterdProcess:
+    def __init__(self, data_dir: Path, *, store: str | None = None, token: str | None = None,
+                 extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                 listen: str = "127.0.0.1:0"):
+        self.data_dir = Path(data_dir)
+        self.store = store
+        self.token = token
+        self.extra_args = extra_args
+        self.env = env or {}
+        self.listen = listen
+        self.proc: subprocess.Popen[str] | None = None
+        self.port = 0
+        self.stderr_path = self.data_dir / "routerd.stderr"
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> RouterdProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "routerd", "serve", "--listen", self.listen, "--data-dir", str(self.data_dir)]
+        if self.store:
+            cmd += ["--store", self.store]
+        if self.token:
+            cmd += ["--token", self.token]
+        cmd += list(self.extra_args)
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", **self.env}
+        env.pop("TINYDANCER_TOKEN", None)
+        with self.stderr_path.open("a") as err:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        found: list[str] = []
+
+        def read() -> None:
+            assert self.proc is not None and self.proc.stdout is not None
+            for line in self.proc.stdout:
+                if not found and _LISTENING.search(line):
+                    found.append(line)
+            # keep draining so the child never blocks on a full pipe
+
+        threading.Thread(target=read, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not found:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"routerd exited with {self.proc.returncode}: {self.stderr()}")
+            if time.monotonic() > deadline:
+                self.kill9()
+                raise RuntimeError(f"routerd did not start in {timeout}s: {self.stderr()}")
+            time.sleep(0.02)
+        m = _LISTENING.search(found[0])
+        assert m
+        self.port = int(m.group(2))
+        self.wait_serving(deadline - time.monotonic())
+        return self
+
+    def wait_serving(self, timeout: float) -> None:
+        with grpc.insecure_channel(self.target) as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+            resp = stub.Check(health_pb2.HealthCheckRequest(), timeout=max(timeout, 1.0), wait_for_ready=True)
+            assert resp.status == health_pb2.HealthCheckResponse.SERVING
+
+    def stderr(self) -> str:
+        try:
+            return self.stderr_path.read_text()[-4000:]
+        except OSError:
+            return ""
+
+    def kill9(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        if self.proc and self.proc.stdout and self.proc.poll() is not None:
+            self.proc.stdout.close()
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self._close_pipe()
+        return code
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.terminate(15)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+    def __enter__(self) -> RouterdProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
