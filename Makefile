@@ -1,23 +1,45 @@
-# Tiny Dancer: `make test` runs every check CI runs.
+# Tiny Dancer. `make test` runs every check CI runs; `.ci/run` installs system packages and calls it.
+PYTHON ?= /usr/bin/python3.11
+PYTHON_CONFIG ?= /usr/bin/python3.11-config
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROTO_OUT := routerd/gen
 
-.PHONY: proto check-proto lint test bench
+.PHONY: install bridge proto lint test test-fast bench clean
 
-# Generated stubs are never edited by hand; `make proto` rewrites them from protos/.
-# The -I mapping makes the generated imports absolute inside routerd.gen.
-proto:
+# The virtualenv is made from Debian's python3.11: the PostgreSQL backend embeds the same
+# libpython, so the FDW code imports the very packages installed here.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# The multicorn-compatible bridge (C, PGXS); installing it into PostgreSQL's directories needs root.
+bridge:
+	$(MAKE) -C fdw/bridge PYTHON_CONFIG=$(PYTHON_CONFIG)
+	$(MAKE) -C fdw/bridge PYTHON_CONFIG=$(PYTHON_CONFIG) install
+
+# Generated stubs are never edited by hand; `make proto` rewrites them from protos/ and
+# tests/unit/test_generated_stubs.py fails when they are stale. The -I mapping makes the
+# generated imports absolute inside routerd.gen.
+proto: install
 	$(PY) -m grpc_tools.protoc -I$(PROTO_OUT)=protos --python_out=. --pyi_out=. --grpc_python_out=. \
 		protos/tinydancer/v1/*.proto
 	touch $(PROTO_OUT)/tinydancer/__init__.py $(PROTO_OUT)/tinydancer/v1/__init__.py
 
-lint:
+lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: lint
-	$(VENV)/bin/pytest -q
+test: install bridge lint
+	OPENBLAS_NUM_THREADS=1 $(VENV)/bin/pytest -q
 
-bench:
-	$(PY) bench/bench_routing.py
+bench: install
+	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_routing.py
+
+clean:
+	$(MAKE) -C fdw/bridge clean
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -20,13 +20,14 @@ _LISTENING = re.compile(r"routerd listening on (\S+):(\d+)")
 class RouterdProcess:
     def __init__(self, data_dir: Path, *, store: str | None = None, token: str | None = None,
                  extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
-                 listen: str = "127.0.0.1:0"):
+                 listen: str = "127.0.0.1:0", health_tls_ca: Path | None = None):
         self.data_dir = Path(data_dir)
         self.store = store
         self.token = token
         self.extra_args = extra_args
         self.env = env or {}
         self.listen = listen
+        self.health_tls_ca = health_tls_ca
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
         self.stderr_path = self.data_dir / "routerd.stderr"
@@ -72,7 +73,12 @@ class RouterdProcess:
         return self
 
     def wait_serving(self, timeout: float) -> None:
-        with grpc.insecure_channel(self.target) as ch:
+        if self.health_tls_ca:
+            ch = grpc.secure_channel(f"localhost:{self.port}",
+                                     grpc.ssl_channel_credentials(self.health_tls_ca.read_bytes()))
+        else:
+            ch = grpc.insecure_channel(self.target)
+        with ch:
             stub = health_pb2_grpc.HealthStub(ch)
             resp = stub.Check(health_pb2.HealthCheckRequest(), timeout=max(timeout, 1.0), wait_for_ready=True)
             assert resp.status == health_pb2.HealthCheckResponse.SERVING

@@ -25,6 +25,7 @@ from routerd.store.base import Store
 log = logging.getLogger(__name__)
 
 RECENT_DECISIONS = 100_000  # decisions remembered in memory for outcome lookups
+PENDING_MAX = 1_000_000  # decisions buffered while the store is unavailable; older ones are dropped
 BATCH_MAX = 100_000
 
 
@@ -103,7 +104,8 @@ class Engine:
 
     # -- decision log -------------------------------------------------------------------------
     def _log(self, decisions: Sequence[Decision]) -> None:
-        recs = [DecisionRecord(d.decision_id, d.decided_at, d.agent_name, d.objective, d.query.text[:1000],
+        recs = [DecisionRecord(d.decision_id, d.decided_at, d.agent_name, d.objective,
+                               d.query.text[:1000].replace("\x00", ""),
                                d.estimated_cost if d.routed else None,
                                d.estimated_latency_ms if d.routed else None,
                                d.expected_quality if d.routed else None,
@@ -125,8 +127,12 @@ class Engine:
             try:
                 self.store.append_decisions(batch)
             except Exception:
-                with self._log_lock:  # keep them for the next try
+                with self._log_lock:  # keep them for the next try, within bounds
                     self._pending[:0] = batch
+                    if len(self._pending) > PENDING_MAX:
+                        dropped = len(self._pending) - PENDING_MAX
+                        del self._pending[:dropped]
+                        log.error("decision log: store unavailable, dropped %d oldest decisions", dropped)
                 raise
 
     def _flush_loop(self, interval: float) -> None:

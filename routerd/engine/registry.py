@@ -76,6 +76,8 @@ def validate_spec(spec: AgentSpec, prefix: str = "agent") -> AgentSpec:
         c = cap.strip()
         if not c or len(c) > CAPABILITY_MAX:
             raise InvalidArgument(f"{prefix}.capabilities[{i}]", f"must be 1..{CAPABILITY_MAX} characters")
+        if not c.isprintable():
+            raise InvalidArgument(f"{prefix}.capabilities[{i}]", "must not contain control characters")
         if c not in caps:
             caps.append(c)
     cost = CostModel(*(_finite(getattr(spec.cost, f), f"{prefix}.cost.{f}") for f in COST_FIELDS))

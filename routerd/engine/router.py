@@ -196,6 +196,7 @@ class Decision:
     codes: np.ndarray
     chosen: int
     budget_note: str = ""
+    batch_left: float | None = None  # what the batch budget had left when this request was routed
 
     @property
     def routed(self) -> bool:
@@ -215,8 +216,10 @@ class Decision:
         if code == MAX_COST:
             return f"estimated cost ${self.cost[i]:.6g} exceeds max_cost ${q.max_cost:.6g}"
         if code == BUDGET:
-            limit = q.budget_remaining if q.budget_remaining is not None else 0.0
-            return f"estimated cost ${self.cost[i]:.6g} exceeds the remaining budget ${limit:.6g}"
+            if q.budget_remaining is not None and self.cost[i] > q.budget_remaining:
+                return f"estimated cost ${self.cost[i]:.6g} exceeds the remaining budget ${q.budget_remaining:.6g}"
+            left = self.batch_left if self.batch_left is not None else 0.0
+            return f"estimated cost ${self.cost[i]:.6g} exceeds what is left of the batch budget, ${left:.6g}"
         if code == MAX_LATENCY:
             return f"expected latency {t.latency[i]:.6g} ms exceeds max_latency_ms {q.max_latency_ms:.6g}"
         if code == MIN_QUALITY:
@@ -232,18 +235,25 @@ class Decision:
             why.append("slower")
         return f"utility {gap:.4f} below the chosen agent" + (f" ({', '.join(why)})" if why else "")
 
+    def ranked_feasible(self) -> np.ndarray:
+        """Indices of the feasible agents other than the chosen one, best first."""
+        feasible = self.codes == OK
+        order = np.argsort(-np.where(feasible, self.utility, -np.inf), kind="stable")
+        order = order[feasible[order]]
+        return order[order != self.chosen]
+
     def alternatives(self, limit: int = 0) -> list[Alternative]:
         """Every other agent, feasible ones best first, then infeasible ones by name."""
         t = self.table
-        feasible = self.codes == OK
-        order = [int(i) for i in np.argsort(-np.where(feasible, self.utility, -np.inf), kind="stable")
-                 if feasible[i] and i != self.chosen]
-        order += [i for i in range(len(t.names)) if not feasible[i]]
+        order = np.concatenate([self.ranked_feasible(), np.flatnonzero(self.codes != OK)])
         if limit:
             order = order[:limit]
-        return [Alternative(t.names[i], float(self.utility[i]) if feasible[i] else None, bool(feasible[i]),
-                            self.reason_for(i), float(self.cost[i]), float(t.latency[i]), float(t.quality[i]))
-                for i in order]
+        out = []
+        for i in order.tolist():
+            ok = bool(self.codes[i] == OK)
+            out.append(Alternative(t.names[i], float(self.utility[i]) if ok else None, ok, self.reason_for(i),
+                                   float(self.cost[i]), float(t.latency[i]), float(t.quality[i])))
+        return out
 
     @property
     def reasoning(self) -> str:
@@ -264,9 +274,7 @@ class Decision:
         text = (f"chose {t.names[c]} by {how}: expected quality {t.quality[c]:.3f}, estimated cost "
                 f"${self.cost[c]:.6g}, expected latency {t.latency[c]:.0f} ms; {nf} of {n} agents feasible")
         if nf > 1:
-            u = np.where(self.codes == OK, self.utility, -np.inf)
-            u[c] = -np.inf
-            r = int(np.argmax(u))
+            r = int(self.ranked_feasible()[0])
             text += f"; runner-up {t.names[r]} by {self.utility[c] - self.utility[r]:.4f} utility"
         return text + self.budget_note
 
@@ -378,6 +386,7 @@ class Router:
         for i, q in enumerate(queries):
             note = ""
             row_codes = codes[i]
+            left = remaining
             if remaining is not None:
                 over = feasible[i] & (cost[i] > remaining)
                 if over.any():
@@ -389,7 +398,7 @@ class Router:
             c = int(chosen[i])
             if not np.isfinite(masked[i, c]):
                 decisions.append(Decision(new_decision_id(), now, q.objective, None, 0.0, 0.0, 0.0, 0.0, 0.0,
-                                          MODEL_VERSION, q, table, cost[i], utility[i], row_codes, -1, note))
+                                          MODEL_VERSION, q, table, cost[i], utility[i], row_codes, -1, note, left))
                 continue
             # exp(-inf) is 0, so infeasible agents drop out of the softmax by themselves.
             conf = 1.0 / float(np.exp((masked[i] - masked[i, c]) / TEMPERATURE).sum())
@@ -398,7 +407,7 @@ class Router:
             decisions.append(Decision(
                 new_decision_id(), now, q.objective, table.names[c], conf, float(cost[i, c]),
                 float(table.latency[c]), float(table.quality[c]), 0.0,
-                MODEL_VERSION, q, table, cost[i], utility[i], row_codes, c, note))
+                MODEL_VERSION, q, table, cost[i], utility[i], row_codes, c, note, left))
         sims = self._similarities(table, queries, chosen)
         for d, s in zip(decisions, sims, strict=True):
             if d.routed:

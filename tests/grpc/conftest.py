@@ -15,7 +15,7 @@ class Client:
     """Stubs for every service over one channel to a running routerd."""
 
     def __init__(self, target: str, token: str | None = None):
-        self.channel = grpc.insecure_channel(target)
+        self.channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)])
         self.metadata = [("authorization", f"Bearer {token}")] if token else None
         self.registry = pbg.AgentRegistryStub(self.channel)
         self.router = pbg.RouterStub(self.channel)
