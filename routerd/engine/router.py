@@ -33,6 +33,7 @@ temperature ``TEMPERATURE`` (utilities differing by TEMPERATURE quality units gi
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -97,8 +98,8 @@ def validate_query(q: RouteQuery, dim: int, prefix: str = "") -> RouteQuery:
         raise InvalidArgument(f"{prefix}request", f"is {len(q.text)} characters; at most {TEXT_MAX}")
     if q.embedding is not None and q.embedding.size:
         if q.embedding.shape != (dim,):
-            raise InvalidArgument(f"{prefix}embedding",
-                                  f"expected {dim} dimensions, not {q.embedding.size}")
+            got = q.embedding.size if q.embedding.ndim == 1 else f"an array of shape {q.embedding.shape}"
+            raise InvalidArgument(f"{prefix}embedding", f"expected {dim} dimensions, not {got}")
         if not np.isfinite(q.embedding).all():
             raise InvalidArgument(f"{prefix}embedding", "must contain only finite numbers")
     if q.objective not in OBJECTIVES:
@@ -240,7 +241,7 @@ class Decision:
         feasible = self.codes == OK
         order = np.argsort(-np.where(feasible, self.utility, -np.inf), kind="stable")
         order = order[feasible[order]]
-        return order[order != self.chosen]
+        return np.asarray(order[order != self.chosen])
 
     def alternatives(self, limit: int = 0) -> list[Alternative]:
         """Every other agent, feasible ones best first, then infeasible ones by name."""
@@ -308,8 +309,13 @@ def utilities(objective: str, wtp: np.ndarray | None, q: np.ndarray, cost: np.nd
     return np.asarray(u)
 
 
+_ID_PREFIX = os.urandom(6).hex()  # per process, so ids stay unique across restarts and replicas
+_id_counter = itertools.count(1)
+
+
 def new_decision_id() -> str:
-    return os.urandom(12).hex()
+    """24 hex digits: a random per-process prefix and a counter (cheaper than urandom per call)."""
+    return f"{_ID_PREFIX}{next(_id_counter):012x}"
 
 
 class Router:
@@ -381,41 +387,49 @@ class Router:
 
         masked = np.where(feasible, utility, -np.inf)
         chosen = np.argmax(masked, axis=1)
-        remaining = batch_budget
-        decisions = []
-        for i, q in enumerate(queries):
-            note = ""
-            row_codes = codes[i]
-            left = remaining
-            if remaining is not None:
+        notes = [""] * n
+        lefts: list[float | None] = [None] * n
+        if batch_budget is not None:
+            # Sequential by nature: each routed request spends from what the next ones may use.
+            codes = codes.copy()
+            remaining = batch_budget
+            for i in range(n):
+                lefts[i] = remaining
                 over = feasible[i] & (cost[i] > remaining)
                 if over.any():
-                    row_codes = row_codes.copy()
-                    row_codes[over] = BUDGET
-                    masked[i] = np.where(row_codes == OK, utility[i], -np.inf)
+                    codes[i, over] = BUDGET
+                    masked[i, over] = -np.inf
                     chosen[i] = int(np.argmax(masked[i]))
-                    note = f"; batch budget left ${remaining:.6g}"
-            c = int(chosen[i])
-            if not np.isfinite(masked[i, c]):
-                decisions.append(Decision(new_decision_id(), now, q.objective, None, 0.0, 0.0, 0.0, 0.0, 0.0,
-                                          MODEL_VERSION, q, table, cost[i], utility[i], row_codes, -1, note, left))
-                continue
-            # exp(-inf) is 0, so infeasible agents drop out of the softmax by themselves.
-            conf = 1.0 / float(np.exp((masked[i] - masked[i, c]) / TEMPERATURE).sum())
-            if remaining is not None:
-                remaining -= float(cost[i, c])
-            decisions.append(Decision(
-                new_decision_id(), now, q.objective, table.names[c], conf, float(cost[i, c]),
-                float(table.latency[c]), float(table.quality[c]), 0.0,
-                MODEL_VERSION, q, table, cost[i], utility[i], row_codes, c, note, left))
+                    notes[i] = f"; batch budget left ${remaining:.6g}"
+                if np.isfinite(masked[i, chosen[i]]):
+                    remaining -= float(cost[i, chosen[i]])
+        rows = np.arange(n)
+        best = masked[rows, chosen]
+        routed = np.isfinite(best)
+        # Softmax of the chosen utility; exp(-inf) is 0, so infeasible agents drop out by themselves.
+        with np.errstate(invalid="ignore", divide="ignore"):  # unrouted rows: ignored below
+            conf = 1.0 / np.exp((masked - np.where(routed, best, 0.0)[:, None]) / TEMPERATURE).sum(axis=1)
         sims = self._similarities(table, queries, chosen)
-        for d, s in zip(decisions, sims, strict=True):
-            if d.routed:
-                d.similarity = float(s)
+        est_cost = cost[rows, chosen]
+        decisions = []
+        for i, (q, c, ok) in enumerate(zip(queries, chosen.tolist(), routed.tolist(), strict=True)):
+            if ok:
+                decisions.append(Decision(
+                    new_decision_id(), now, q.objective, table.names[c], float(conf[i]), float(est_cost[i]),
+                    float(table.latency[c]), float(table.quality[c]), float(sims[i]), MODEL_VERSION,
+                    q, table, cost[i], utility[i], codes[i], c, notes[i], lefts[i]))
+            else:
+                decisions.append(Decision(new_decision_id(), now, q.objective, None, 0.0, 0.0, 0.0, 0.0, 0.0,
+                                          MODEL_VERSION, q, table, cost[i], utility[i], codes[i], -1, notes[i],
+                                          lefts[i]))
         return decisions
 
     def _similarities(self, table: AgentTable, queries: Sequence[RouteQuery], chosen: np.ndarray) -> np.ndarray:
         """Cosine similarity of each request to its chosen agent's capability text."""
+        if len(queries) == 1 and queries[0].embedding is not None and queries[0].embedding.size:
+            e = queries[0].embedding
+            norm = float(np.sqrt(e @ e))
+            return np.array([float(e @ table.cap_embeddings[chosen[0]]) / norm if norm > 0 else 0.0])
         emb = np.empty((len(queries), self.embedder.dim), dtype=np.float32)
         texts = [(i, q.text) for i, q in enumerate(queries) if q.embedding is None or not q.embedding.size]
         if texts:
