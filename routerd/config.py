@@ -7,6 +7,7 @@ TOML keys are the field names below (``listen = "127.0.0.1:50051"``); environmen
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -40,15 +41,28 @@ _TYPES = {f.name: f.type for f in fields(Config)}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
+    """The value as the field's type; strings (environment, flags) are parsed, TOML values must
+    already have the right type. Numbers must be finite and not negative."""
     t = _TYPES[name]
+    bad = InvalidArgument(name, f"invalid value {value!r} from {source}")
+    if t in ("str", str):
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if isinstance(value, bool):
+        raise bad
     try:
         if t in ("int", int):
-            return int(value)
-        if t in ("float", float):
-            return float(value)
-        return str(value)
+            if isinstance(value, float) or (isinstance(value, str) and not value.strip().lstrip("+").isdigit()):
+                raise bad
+            number: float = int(value)
+        else:
+            number = float(value)
     except (TypeError, ValueError):
-        raise InvalidArgument(name, f"invalid value {value!r} from {source}") from None
+        raise bad from None
+    if not math.isfinite(number) or number < 0:
+        raise InvalidArgument(name, f"must be a finite number >= 0, got {value!r} from {source}")
+    return number
 
 
 def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
@@ -71,7 +85,12 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
                 for k in _TYPES if f"TINYDANCER_{k.upper()}" in env}
     cfg = replace(cfg, **from_env)
     if flags:
+        unknown = sorted(set(flags) - set(_TYPES))
+        if unknown:
+            raise InvalidArgument("flags", f"unknown settings {unknown}; valid: {sorted(_TYPES)}")
         cfg = replace(cfg, **{k: _coerce(k, v, "flags") for k, v in flags.items() if v is not None})
+    if cfg.workers < 1:
+        raise InvalidArgument("workers", f"must be at least 1, got {cfg.workers}")
     if bool(cfg.tls_cert) != bool(cfg.tls_key):
         raise InvalidArgument("tls_cert", "tls_cert and tls_key must be given together")
     return cfg

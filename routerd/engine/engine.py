@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from routerd.domain import OPEN, AgentRecord, DecisionRecord, OutcomeRecord
+from routerd.domain import CLOSED, HALF_OPEN, OPEN, AgentRecord, DecisionRecord, OutcomeRecord
 from routerd.engine.health import AgentWindows, BreakerPolicy, health_after
 from routerd.engine.registry import Registry, validate_name
 from routerd.engine.router import MODEL_VERSION, AgentTable, Decision, RouteQuery, Router, validate_query
@@ -56,12 +56,14 @@ class Engine:
         self._table_lock = threading.Lock()
         self._outcome_lock = threading.Lock()
         self._pending: list[DecisionRecord] = []
-        self._recent: OrderedDict[str, str | None] = OrderedDict()
+        # decision id -> (agent or None, estimated cost), for outcomes that name only the decision
+        self._recent: OrderedDict[str, tuple[str | None, float | None]] = OrderedDict()
         self._log_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         for rec in self.registry.snapshot()[1]:
-            self.windows.seed(rec.name, store.recent_latencies(rec.name, self.windows.size))
+            recent = store.recent_outcomes(rec.name, self.windows.size, rec.created_at)
+            self.windows.seed(rec.name, [lat for lat, _ in recent], [ok for _, ok in recent])
         self._flusher = threading.Thread(target=self._flush_loop, args=(flush_interval_s,),
                                          name="decision-log", daemon=True)
         self._flusher.start()
@@ -113,7 +115,7 @@ class Engine:
         with self._log_lock:
             self._pending.extend(recs)
             for r in recs:
-                self._recent[r.decision_id] = r.agent_name
+                self._recent[r.decision_id] = (r.agent_name, r.estimated_cost)
             while len(self._recent) > RECENT_DECISIONS:
                 self._recent.popitem(last=False)
 
@@ -148,19 +150,19 @@ class Engine:
         self.flush()
 
     # -- feedback -----------------------------------------------------------------------------
-    def _decision_agent(self, decision_id: str) -> str | None:
+    def _decision(self, decision_id: str) -> tuple[str, float | None]:
+        """The agent a decision routed to and its estimated cost."""
         with self._log_lock:
-            if decision_id in self._recent:
-                agent = self._recent[decision_id]
-                if agent is None:
-                    raise InvalidArgument("decision_id", f"decision {decision_id!r} routed to no agent")
-                return agent
-        rec = self.store.get_decision(decision_id)
-        if rec is None:
-            raise DecisionNotFound(decision_id)
-        if rec.agent_name is None:
+            hit = self._recent.get(decision_id)
+        if hit is None:
+            rec = self.store.get_decision(decision_id)
+            if rec is None:
+                raise DecisionNotFound(decision_id)
+            hit = (rec.agent_name, rec.estimated_cost)
+        agent, estimate = hit
+        if agent is None:
             raise InvalidArgument("decision_id", f"decision {decision_id!r} routed to no agent")
-        return rec.agent_name
+        return agent, estimate
 
     def record_outcome(self, *, decision_id: str = "", agent_name: str = "", latency_ms: float,
                        success: bool, quality: float | None = None, cost: float | None = None,
@@ -185,11 +187,14 @@ class Engine:
         if decision_id:
             decided: str | None
             try:
-                decided = self._decision_agent(decision_id)
+                decided, estimate = self._decision(decision_id)
             except DecisionNotFound:
                 if not agent_name:
                     raise
                 decided = agent_name  # the decision log lost it (crash before flush): trust the caller
+            else:
+                if cost is None:
+                    cost = estimate  # spend is counted at the estimate when the caller knows no better
             if agent_name and decided != agent_name:
                 raise InvalidArgument("agent_name",
                                       f"decision {decision_id!r} routed to {decided!r}, not {agent_name!r}")
@@ -203,6 +208,8 @@ class Engine:
                 raise AgentNotFound(agent_name, "agent_name") from None
             latencies, flags = self.windows.add(agent_name, latency_ms, success)
             health = health_after(self.policy, rec.stats, success, latencies, flags, now)
+            if health.breaker_state == CLOSED and self.policy.effective_state(rec.stats, now) == HALF_OPEN:
+                self.windows.reset_flags(agent_name)  # recovered: old failures must not reopen it
             try:
                 stats = self.store.record_outcome(outcome, health)
             except Exception:

@@ -83,6 +83,10 @@ class AgentWindows:
             ok.append(success)
             return list(lat), list(ok)
 
+    def reset_flags(self, agent: str) -> None:
+        with self._lock:
+            self._success[agent] = deque(maxlen=self.size)
+
     def forget(self, agent: str) -> None:
         with self._lock:
             self._latency.pop(agent, None)

@@ -51,6 +51,8 @@ def validate_name(name: str, field: str = "name") -> str:
 
 def _finite(value: float, field: str, *, minimum: float = 0.0, strict: bool = False,
             maximum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgument(field, f"must be a number, got {value!r}")
     v = float(value)
     if not math.isfinite(v):
         raise InvalidArgument(field, f"must be a finite number, got {value!r}")
@@ -70,6 +72,10 @@ def validate_spec(spec: AgentSpec, prefix: str = "agent") -> AgentSpec:
             f"{prefix}.agent_type", f"unknown type {spec.agent_type!r}; valid: {', '.join(AGENT_TYPES)}"
         )
     caps: list[str] = []
+    if isinstance(spec.capabilities, str) or not all(isinstance(c, str) for c in spec.capabilities):
+        raise InvalidArgument(f"{prefix}.capabilities", "must be a list of strings")
+    if not isinstance(spec.cost, CostModel):
+        raise InvalidArgument(f"{prefix}.cost", "must be a cost model")
     if len(spec.capabilities) > CAPABILITIES_MAX:
         raise InvalidArgument(f"{prefix}.capabilities", f"at most {CAPABILITIES_MAX} capabilities allowed")
     for i, cap in enumerate(spec.capabilities):
@@ -83,8 +89,13 @@ def validate_spec(spec: AgentSpec, prefix: str = "agent") -> AgentSpec:
     cost = CostModel(*(_finite(getattr(spec.cost, f), f"{prefix}.cost.{f}") for f in COST_FIELDS))
     latency = _finite(spec.latency_prior_ms, f"{prefix}.latency_prior_ms", strict=True)
     quality = _finite(spec.quality_prior, f"{prefix}.quality_prior", maximum=1.0)
-    if not 0 <= spec.typical_output_tokens <= 1_000_000:
+    if isinstance(spec.typical_output_tokens, bool) or not isinstance(spec.typical_output_tokens, int) \
+            or not 0 <= spec.typical_output_tokens <= 1_000_000:
         raise InvalidArgument(f"{prefix}.typical_output_tokens", "must be in 0..1000000")
+    if not isinstance(spec.active, bool):
+        raise InvalidArgument(f"{prefix}.active", f"must be true or false, got {spec.active!r}")
+    if not isinstance(spec.metadata, str):
+        raise InvalidArgument(f"{prefix}.metadata_json", "must be JSON text")
     if len(spec.metadata.encode()) > METADATA_MAX_BYTES:
         raise InvalidArgument(
             f"{prefix}.metadata_json", f"is {len(spec.metadata.encode())} bytes; at most {METADATA_MAX_BYTES}"

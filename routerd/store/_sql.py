@@ -321,13 +321,13 @@ class SQLStore(ABC, Generic[C]):
 
         return self._transact(run)
 
-    def recent_latencies(self, agent_name: str, limit: int) -> list[float]:
+    def recent_outcomes(self, agent_name: str, limit: int, since: float) -> list[tuple[float, bool]]:
         sql = (
-            "SELECT latency_ms FROM outcomes WHERE agent_name = ? "
+            "SELECT latency_ms, success FROM outcomes WHERE agent_name = ? AND recorded_at >= ? "
             "ORDER BY recorded_at DESC, outcome_id DESC LIMIT ?"
         )
-        rows = self._transact(lambda tx: tx.rows(sql, (agent_name, max(limit, 0))), write=False)
-        return [latency for (latency,) in reversed(rows)]
+        rows = self._transact(lambda tx: tx.rows(sql, (agent_name, since, max(limit, 0))), write=False)
+        return [(float(latency), bool(success)) for (latency, success) in reversed(rows)]
 
     def list_outcomes(
         self,

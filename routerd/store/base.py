@@ -44,8 +44,9 @@ class Store(Protocol):
         concurrent writers never lose an update), set ``health``'s fields; return the new stats.
         ``AgentNotFound`` (and nothing written) if the agent does not exist."""
 
-    def recent_latencies(self, agent_name: str, limit: int) -> list[float]:
-        """The latencies of the agent's last ``limit`` outcomes, oldest first."""
+    def recent_outcomes(self, agent_name: str, limit: int, since: float) -> list[tuple[float, bool]]:
+        """(latency_ms, success) of the agent's last ``limit`` outcomes recorded at or after ``since``
+        (its registration, so a re-registered name starts afresh), oldest first."""
 
     def list_outcomes(
         self,

@@ -152,11 +152,13 @@ def test_outcomes_outlive_their_agent(store: Store) -> None:
     assert store.delete_agent("gpt")
     assert store.count_outcomes() == 1
     assert [o.agent_name for o in store.list_outcomes(agent_name="gpt")] == ["gpt"]
-    # A new agent of the same name starts from zero but sees the old latencies.
+    # A new agent of the same name starts from zero; the old outcomes stay in the log, and only
+    # those recorded since a given time (its registration) count as its recent history.
     store.insert_agent(agent("gpt"))
     got = store.get_agent("gpt")
     assert got is not None and got.stats == AgentStats()
-    assert store.recent_latencies("gpt", 10) == [101.0]
+    assert store.recent_outcomes("gpt", 10, since=0.0) == [(101.0, True)]
+    assert store.recent_outcomes("gpt", 10, since=T0 + 2) == []
 
 
 # -- outcomes -------------------------------------------------------------------------------------
@@ -247,18 +249,24 @@ def test_list_outcomes_filters_and_pages(store: Store) -> None:
     assert first + rest == a_only
 
 
-def test_recent_latencies_oldest_first_and_limited(store: Store) -> None:
+def test_recent_outcomes_oldest_first_and_limited(store: Store) -> None:
     store.insert_agent(agent("a"))
     store.insert_agent(agent("b"))
     # Recorded out of time order: the order is by recorded_at, not by insertion.
     for n, at in ((1, T0 + 5), (2, T0 + 1), (3, T0 + 9), (4, T0 + 3)):
-        store.record_outcome(outcome(n, "a", at=at, latency_ms=float(n * 10)), HEALTHY)
+        store.record_outcome(outcome(n, "a", at=at, latency_ms=float(n * 10), success=n != 3), HEALTHY)
     store.record_outcome(outcome(5, "b", latency_ms=999.0), HEALTHY)
-    assert store.recent_latencies("a", 10) == [20.0, 40.0, 10.0, 30.0]
-    assert store.recent_latencies("a", 2) == [10.0, 30.0]
-    assert store.recent_latencies("a", 0) == []
-    assert store.recent_latencies("b", 5) == [999.0]
-    assert store.recent_latencies("nobody", 5) == []
+
+    def latencies(name: str, limit: int, since: float = 0.0) -> list[float]:
+        return [lat for lat, _ in store.recent_outcomes(name, limit, since)]
+
+    assert latencies("a", 10) == [20.0, 40.0, 10.0, 30.0]
+    assert [ok for _, ok in store.recent_outcomes("a", 10, 0.0)] == [True, True, True, False]
+    assert latencies("a", 2) == [10.0, 30.0]
+    assert latencies("a", 10, since=T0 + 3) == [40.0, 10.0, 30.0]
+    assert latencies("a", 0) == []
+    assert latencies("b", 5) == [999.0]
+    assert latencies("nobody", 5) == []
 
 
 # -- decision log ---------------------------------------------------------------------------------

@@ -110,3 +110,24 @@ def test_store_url(tmp_path: Path) -> None:
     assert cfg.store_url() == f"sqlite://{tmp_path / 'd' / 'routerd.db'}"
     cfg = load_config(env={"TINYDANCER_STORE": "postgresql://u@h/db"})
     assert cfg.store_url() == "postgresql://u@h/db"
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("workers = 1.5", "workers"),
+    ("workers = true", "workers"),
+    ("workers = 0", "workers"),
+    ('listen = 5', "listen"),
+    ("breaker_cooldown_s = -1.0", "breaker_cooldown_s"),
+    ("breaker_cooldown_s = nan", "breaker_cooldown_s"),
+    ("decision_flush_s = inf", "decision_flush_s"),
+])
+def test_toml_values_must_have_the_right_type_and_range(tmp_path: Path, text: str, field: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        load_config(env={}, config_file=toml(tmp_path, text + "\n"))
+    assert info.value.field == field
+
+
+def test_unknown_flag_is_named() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        load_config({"colour": "blue"}, env={})
+    assert info.value.field == "flags" and "colour" in str(info.value)

@@ -386,3 +386,19 @@ def test_a_new_registry_sees_the_agents(registry: Registry, store: Store, embedd
         assert Registry(other, embedder, clock).snapshot()[1] == expected
     finally:
         other.close()
+
+
+@pytest.mark.parametrize(("patch", "field"), [
+    ({"cost.per_call": None}, "agent.cost.per_call"),
+    ({"cost.per_call": "abc"}, "agent.cost.per_call"),
+    ({"quality_prior": True}, "agent.quality_prior"),
+    ({"typical_output_tokens": 1.5}, "agent.typical_output_tokens"),
+    ({"capabilities": "coding"}, "agent.capabilities"),
+    ({"active": "yes"}, "agent.active"),
+])
+def test_update_rejects_values_of_the_wrong_type(registry: Registry, patch: dict[str, object], field: str) -> None:
+    registry.register(AgentSpec("typed", "llm"))
+    with pytest.raises(InvalidArgument) as info:
+        registry.update("typed", patch)
+    assert info.value.field == field
+    assert registry.get("typed").spec == AgentSpec("typed", "llm")
