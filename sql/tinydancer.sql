@@ -1,0 +1,90 @@
+-- Tiny Dancer in PostgreSQL: the multicorn extension, the routerd server, the tinydancer schema with
+-- its foreign tables, and the SQL functions over them. Safe to run again (it replaces what it made).
+--
+--   psql -v target=127.0.0.1:50051 [-v timeout_ms=2000] [-v token=SECRET] -f sql/tinydancer.sql
+--
+-- Needs the multicorn extension (our bridge, fdw/bridge, or Multicorn2 3.x) and the Python packages
+-- `fdw` and `routerd` importable by the backend (see README: multicorn.python_path).
+\set ON_ERROR_STOP on
+\if :{?target}
+\else
+  \set target '127.0.0.1:50051'
+\endif
+\if :{?timeout_ms}
+\else
+  \set timeout_ms 2000
+\endif
+
+CREATE EXTENSION IF NOT EXISTS multicorn;
+
+DROP SCHEMA IF EXISTS tinydancer CASCADE;
+DROP SERVER IF EXISTS routerd CASCADE;
+CREATE SERVER routerd FOREIGN DATA WRAPPER multicorn
+    OPTIONS (wrapper 'fdw.TinyDancer', target :'target', timeout_ms :'timeout_ms');
+COMMENT ON SERVER routerd IS 'Tiny Dancer routerd (gRPC); every call made through it has a deadline of timeout_ms';
+\if :{?token}
+CREATE USER MAPPING FOR PUBLIC SERVER routerd OPTIONS (token :'token');
+\endif
+
+CREATE SCHEMA tinydancer;
+COMMENT ON SCHEMA tinydancer IS 'Tiny Dancer: agents, routing decisions, outcomes and statistics, forwarded to routerd';
+IMPORT FOREIGN SCHEMA tinydancer FROM SERVER routerd INTO tinydancer;
+
+-- Route one request. NULL constraints are not applied.
+CREATE FUNCTION tinydancer.route(
+    request text,
+    optimize_for text DEFAULT 'balanced',
+    required_capabilities text[] DEFAULT NULL,
+    max_cost float8 DEFAULT NULL,
+    max_latency_ms float8 DEFAULT NULL,
+    min_quality float8 DEFAULT NULL,
+    budget_remaining float8 DEFAULT NULL)
+RETURNS SETOF tinydancer.decisions
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+    q text := 'SELECT * FROM tinydancer.decisions WHERE request = $1 AND optimize_for = $2';
+BEGIN
+    IF request IS NULL THEN
+        RAISE EXCEPTION 'tinydancer.route: request must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the text of the request to route.';
+    END IF;
+    -- Only the constraints given become quals: `col = NULL` would match nothing.
+    IF required_capabilities IS NOT NULL THEN q := q || ' AND required_capabilities = $3'; END IF;
+    IF max_cost IS NOT NULL THEN q := q || ' AND max_cost = $4'; END IF;
+    IF max_latency_ms IS NOT NULL THEN q := q || ' AND max_latency_ms = $5'; END IF;
+    IF min_quality IS NOT NULL THEN q := q || ' AND min_quality = $6'; END IF;
+    IF budget_remaining IS NOT NULL THEN q := q || ' AND budget_remaining = $7'; END IF;
+    RETURN QUERY EXECUTE q USING request, coalesce(optimize_for, 'balanced'), required_capabilities,
+        max_cost, max_latency_ms, min_quality, budget_remaining;
+END
+$$;
+COMMENT ON FUNCTION tinydancer.route(text, text, text[], float8, float8, float8, float8)
+    IS 'Route one request to the best feasible agent (a row with routed = false says why when none is)';
+
+-- Route many requests in one BatchRoute call, in the order given (duplicates routed once).
+CREATE FUNCTION tinydancer.route_batch(requests text[], optimize_for text DEFAULT 'balanced')
+RETURNS SETOF tinydancer.decisions
+LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
+    SELECT * FROM tinydancer.decisions WHERE request = ANY(requests) AND optimize_for = route_batch.optimize_for
+$$;
+COMMENT ON FUNCTION tinydancer.route_batch(text[], text) IS 'Route an array of requests in one call to routerd';
+
+-- Record what happened after a decision (or, with decision_id NULL, to a named agent).
+CREATE FUNCTION tinydancer.record_outcome(
+    decision_id text,
+    latency_ms float8,
+    success boolean DEFAULT true,
+    quality float8 DEFAULT NULL,
+    cost float8 DEFAULT NULL,
+    input_tokens integer DEFAULT 0,
+    output_tokens integer DEFAULT 0,
+    agent_name text DEFAULT NULL)
+RETURNS tinydancer.outcomes
+LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
+    INSERT INTO tinydancer.outcomes (decision_id, agent_name, latency_ms, success, quality, cost,
+                                     input_tokens, output_tokens)
+    VALUES (decision_id, agent_name, latency_ms, success, quality, cost, input_tokens, output_tokens)
+    RETURNING *
+$$;
+COMMENT ON FUNCTION tinydancer.record_outcome(text, float8, boolean, float8, float8, integer, integer, text)
+    IS 'Record the outcome of a decision: latency, success, quality, cost, tokens';
