@@ -39,6 +39,7 @@ test: install bridge lint
 
 bench: install
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_routing.py
+	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_sql.py
 
 clean:
 	$(MAKE) -C fdw/bridge clean
