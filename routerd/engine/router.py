@@ -198,6 +198,7 @@ class Decision:
     chosen: int
     budget_note: str = ""
     batch_left: float | None = None  # what the batch budget had left when this request was routed
+    ranked: np.ndarray | None = None  # cache of ranked_feasible()
 
     @property
     def routed(self) -> bool:
@@ -238,10 +239,12 @@ class Decision:
 
     def ranked_feasible(self) -> np.ndarray:
         """Indices of the feasible agents other than the chosen one, best first."""
-        feasible = self.codes == OK
-        order = np.argsort(-np.where(feasible, self.utility, -np.inf), kind="stable")
-        order = order[feasible[order]]
-        return np.asarray(order[order != self.chosen])
+        if self.ranked is None:
+            feasible = self.codes == OK
+            order = np.argsort(-np.where(feasible, self.utility, -np.inf), kind="stable")
+            order = order[feasible[order]]
+            self.ranked = np.asarray(order[order != self.chosen])
+        return self.ranked
 
     def alternatives(self, limit: int = 0) -> list[Alternative]:
         """Every other agent, feasible ones best first, then infeasible ones by name."""
