@@ -27,7 +27,8 @@ def free_port() -> int:
 
 def _as_postgres(cmd: list[str]) -> list[str]:
     if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
+        # absolute path: callers may hand the server a minimal PATH through ``env``
+        return [shutil.which("runuser") or "/usr/sbin/runuser", "-u", "postgres", "--", *cmd]
     return cmd
 
 
