@@ -7,8 +7,10 @@ while it waits, so the deadline is what bounds a call to a routerd that is down 
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,24 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", 256 << 20),
     ("grpc.enable_fork_support", 0),
 ]
+
+
+# PostgreSQL's signals (cancel, statement_timeout, terminate, latch wakeups) must reach the backend's
+# own thread, never one of gRPC's. Threads inherit the mask of the thread that starts them, so gRPC
+# work runs with these blocked: any thread it starts never takes them, and what arrives meanwhile is
+# delivered to the backend as soon as the call returns (the call is bounded by its deadline).
+_SYNCHRONOUS = {signal.SIGKILL, signal.SIGSTOP, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL,
+                signal.SIGTRAP, signal.SIGABRT}
+_ASYNC_SIGNALS = set(signal.valid_signals()) - _SYNCHRONOUS
+
+
+@contextlib.contextmanager
+def signals_blocked() -> Iterator[None]:
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _ASYNC_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class Stubs:
@@ -49,11 +69,12 @@ def stubs(settings: Settings) -> Stubs:
     key = (settings.target, settings.tls_ca)
     s = _cache.get(key)
     if s is None:
-        if settings.tls_ca:
-            creds = grpc.ssl_channel_credentials(Path(settings.tls_ca).read_bytes())
-            channel = grpc.secure_channel(settings.target, creds, options=_CHANNEL_OPTIONS)
-        else:
-            channel = grpc.insecure_channel(settings.target, options=_CHANNEL_OPTIONS)
+        with signals_blocked():
+            if settings.tls_ca:
+                creds = grpc.ssl_channel_credentials(Path(settings.tls_ca).read_bytes())
+                channel = grpc.secure_channel(settings.target, creds, options=_CHANNEL_OPTIONS)
+            else:
+                channel = grpc.insecure_channel(settings.target, options=_CHANNEL_OPTIONS)
         s = _cache[key] = Stubs(channel)
     return s
 
@@ -106,7 +127,8 @@ def call(settings: Settings, method: str, fn: Callable[..., Any], request: Any, 
     """``fn(request)`` with the deadline and the user mapping's token; RoutedError on failure."""
     metadata = (("authorization", f"Bearer {settings.token}"),) if settings.token else None
     try:
-        return fn(request, timeout=timeout_s or settings.timeout_s, metadata=metadata, wait_for_ready=True)
+        with signals_blocked():
+            return fn(request, timeout=timeout_s or settings.timeout_s, metadata=metadata)
     except grpc.RpcError as e:
         if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             drop(settings)  # start afresh next time rather than inherit a backoff
