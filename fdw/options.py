@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-RESOURCES = ("agents", "decisions", "outcomes", "stats")
+RESOURCES = ("agents", "decisions", "outcomes", "capability_matches", "stats")
 
 
 @dataclass(frozen=True)

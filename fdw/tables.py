@@ -44,7 +44,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("request", "text"), ("request_embedding", "float4[]"), ("optimize_for", "text"),
         ("required_capabilities", "text[]"), ("excluded_agents", "text[]"), ("max_cost", "float8"),
         ("max_latency_ms", "float8"), ("min_quality", "float8"), ("budget_remaining", "float8"),
-        ("willingness_to_pay", "float8"),
+        ("willingness_to_pay", "float8"), ("input_tokens", "integer"), ("output_tokens", "integer"),
         ("decision_id", "text"), ("agent_name", "text"), ("confidence", "float8"), ("estimated_cost", "float8"),
         ("estimated_latency_ms", "float8"), ("expected_quality", "float8"), ("similarity", "float8"),
         ("reasoning", "text"), ("alternatives", "jsonb"), ("model_version", "text"),
@@ -55,6 +55,12 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("success", "boolean"), ("quality", "float8"), ("cost", "float8"), ("input_tokens", "integer"),
         ("output_tokens", "integer"), ("outcome_id", "text"),
     ],
+    "capability_matches": [
+        ("capability", "text"), ("top_k", "integer"), ("active_only", "boolean"),
+        ("name", "text"), ("similarity", "float8"), ("agent_type", "text"), ("capabilities", "text[]"),
+        ("quality_score", "float8"), ("expected_quality", "float8"), ("cost_per_call", "float8"),
+        ("active", "boolean"), ("avg_latency_ms", "float8"), ("latency_prior_ms", "float8"),
+    ],
     "stats": [
         ("agents", "bigint"), ("active_agents", "bigint"), ("decisions", "bigint"), ("outcomes", "bigint"),
         ("total_spend", "float8"), ("mean_quality", "float8"), ("success_rate", "float8"),
@@ -62,7 +68,8 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     ],
 }
 DECISION_INPUTS = ("request", "request_embedding", "optimize_for", "required_capabilities", "excluded_agents",
-                   "max_cost", "max_latency_ms", "min_quality", "budget_remaining", "willingness_to_pay")
+                   "max_cost", "max_latency_ms", "min_quality", "budget_remaining", "willingness_to_pay",
+                   "input_tokens", "output_tokens")
 BATCH_CHUNK = 5000  # requests per BatchRoute call; each chunk gets its own deadline
 
 
@@ -142,6 +149,23 @@ def iso(ts: Timestamp) -> str:
 
 def opt(msg: Any, field: str) -> Any:
     return getattr(msg, field) if msg.HasField(field) else None
+
+
+def inputs_from_quals(quals: Iterable[Any], inputs: tuple[str, ...]) -> dict[str, Any] | None:
+    """The ``input = value`` quals of a virtual table, or None when they contradict each other (or
+    one is ``= NULL``), so no row can match. Any other operator on an input is an error."""
+    given: dict[str, Any] = {}
+    for q in quals:
+        name = q.field_name
+        if name not in inputs:
+            continue  # an output column: PostgreSQL filters on it
+        if q.operator != "=" or q.is_list_operator:
+            fail(f"input column {name} must be compared with =",
+                 hint=f"Write WHERE {name} = ... (the inputs are values, not ranges).")
+        if q.value is None or (name in given and given[name] != q.value):
+            return None
+        given[name] = q.value
+    return given
 
 
 def eq_values(quals: Iterable[Any], column: str) -> list[Any]:
@@ -256,8 +280,11 @@ class Agents(TinyDancer):
     @staticmethod
     def spec(values: Mapping[str, Any]) -> pb.AgentSpec:
         """The declared fields of a row; unset (NULL) ones are left to routerd's defaults."""
+        if not values.get("agent_type"):
+            fail("column agent_type must not be NULL",
+                 hint="One of llm, tool, api, human, ensemble, embedding, vision, audio, multimodal, custom.")
         spec = pb.AgentSpec(
-            name=values.get("name") or "", agent_type=values.get("agent_type") or "llm",
+            name=values.get("name") or "", agent_type=values.get("agent_type") or "",
             capabilities=as_list(values.get("capabilities"), "capabilities"),
             metadata_json=values.get("metadata") or "{}")
         for col, field in (("cost_per_1k_input_tokens", "per_1k_input_tokens"),
@@ -302,10 +329,17 @@ class Agents(TinyDancer):
             if newvalues.get(col) is None:
                 fail(f"column {col} cannot be NULL")
         spec = self.spec(newvalues)
-        paths = ["agent_type", "capabilities", "cost", "latency_prior_ms", "quality_prior", "metadata_json",
-                 "active", "typical_output_tokens"]
-        if newvalues.get("typical_output_tokens") is None:
-            paths.remove("typical_output_tokens")
+        old = self.spec(current)
+        # Send only what this UPDATE changed, so a concurrent change to another field is kept.
+        paths = [p for p in ("agent_type", "capabilities", "latency_prior_ms", "quality_prior", "metadata_json",
+                             "active", "typical_output_tokens")
+                 if getattr(spec, p) != getattr(old, p) and not (p == "metadata_json" and
+                                                                  json.loads(spec.metadata_json or "{}")
+                                                                  == json.loads(old.metadata_json or "{}"))]
+        paths += [f"cost.{f}" for f in ("per_1k_input_tokens", "per_1k_output_tokens", "per_call", "per_second")
+                  if getattr(spec.cost, f) != getattr(old.cost, f)]
+        if not paths:
+            return current
         req = pb.UpdateAgentRequest(name=rowid, agent=spec, update_mask=FieldMask(paths=paths))
         return self.row(self.rpc("UpdateAgent", req))
 
@@ -333,27 +367,18 @@ class Decisions(TinyDancer):
 
     def execute(self, quals: list[Any], columns: Any, sortkeys: Any = None, limit: Any = None,
                 offset: Any = None, **kw: Any) -> Iterator[dict[str, Any]]:
-        given: dict[str, Any] = {}
         batch: list[str] | None = None
         for q in quals:
-            name = q.field_name
-            if name not in DECISION_INPUTS:
-                continue  # an output column: PostgreSQL filters on it
-            if name == "request" and q.is_list_operator:
+            if q.field_name == "request" and q.is_list_operator:
                 if q.operator[0] != "=" or q.list_any_or_all is not ANY:
                     fail("request can be given as request = 'text' or request = ANY(array)")
-                items = [v for v in q.value if v is not None]
-                batch = list(OrderedDict.fromkeys(items)) if batch is None else \
-                    [r for r in OrderedDict.fromkeys(items) if r in set(batch)]
-                continue
-            if q.operator != "=" or q.is_list_operator:
-                fail(f"input column {name} must be compared with =",
-                     hint=f"Write WHERE {name} = ... (the inputs of a decision are values, not ranges).")
-            if q.value is None:
-                return  # `= NULL` never holds
-            if name in given and given[name] != q.value:
-                return  # contradictory inputs: no row can satisfy both
-            given[name] = q.value
+                items = list(OrderedDict.fromkeys(v for v in q.value if v is not None))
+                batch = items if batch is None else [r for r in items if r in set(batch)]
+        found = inputs_from_quals([q for q in quals if not (q.field_name == "request" and q.is_list_operator)],
+                                  DECISION_INPUTS)
+        if found is None:
+            return
+        given = found
         if batch is not None and "request" in given:
             batch = [r for r in batch if r == given["request"]]
         if batch is None and "request" not in given and "request_embedding" not in given:
@@ -396,6 +421,10 @@ class Decisions(TinyDancer):
             v = as_float(given.get(col), col)
             if v is not None:
                 setattr(r, col, v)
+        for col in ("input_tokens", "output_tokens"):
+            n = as_int(given.get(col), col)
+            if n is not None:
+                setattr(r, col, n)
         return r
 
     @staticmethod
@@ -494,6 +523,41 @@ class Outcomes(TinyDancer):
         fail("tinydancer.outcomes is append-only", hint="Outcomes are the log routerd learns from.")
 
 
+class CapabilityMatches(TinyDancer):
+    """Virtual: agents ranked by how well their capabilities match ``capability`` (free text),
+    with ``top_k`` (default 10) and ``active_only`` (default false) as optional inputs."""
+
+    resource = "capability_matches"
+    INPUTS = ("capability", "top_k", "active_only")
+
+    def get_rel_size(self, quals: list[Any], columns: Any) -> tuple[int, int]:
+        return (10 if eq_values(quals, "capability") else 100_000_000, 200)
+
+    def get_path_keys(self) -> list[tuple[tuple[str, ...], int]]:
+        return [(("capability",), 10)]
+
+    def execute(self, quals: list[Any], columns: Any, sortkeys: Any = None, limit: Any = None,
+                offset: Any = None, **kw: Any) -> Iterator[dict[str, Any]]:
+        given = inputs_from_quals(quals, self.INPUTS)
+        if given is None:
+            return
+        if not given.get("capability"):
+            fail("tinydancer.capability_matches needs a capability to match",
+                 hint="Add WHERE capability = 'text describing what the agent must do'.")
+        top_k = as_int(given.get("top_k"), "top_k")
+        active_only = as_bool(given.get("active_only"), "active_only")
+        req = pb.FindAgentsByCapabilityRequest(capability=given["capability"], limit=10 if top_k is None else top_k,
+                                               active_only=bool(active_only))
+        for m in self.rpc("FindAgentsByCapability", req).matches:
+            s = m.agent.spec
+            yield {"capability": given["capability"], "top_k": given.get("top_k"),
+                   "active_only": given.get("active_only"), "name": s.name, "similarity": m.similarity,
+                   "agent_type": s.agent_type, "capabilities": list(s.capabilities), "quality_score": s.quality_prior,
+                   "expected_quality": m.agent.metrics.expected_quality, "cost_per_call": s.cost.per_call,
+                   "active": s.active, "avg_latency_ms": opt(m.agent.metrics, "avg_latency_ms"),
+                   "latency_prior_ms": s.latency_prior_ms}
+
+
 class Stats(TinyDancer):
     """One row of routing statistics."""
 
@@ -511,5 +575,6 @@ class Stats(TinyDancer):
                "model_version": s.model_version}
 
 
-RESOURCES: dict[str, type[TinyDancer]] = {c.resource: c for c in (Agents, Decisions, Outcomes, Stats)}
+RESOURCES: dict[str, type[TinyDancer]] = {c.resource: c for c in (Agents, Decisions, Outcomes, CapabilityMatches,
+                                                                   Stats)}
 _MICROSECOND = datetime.fromtimestamp(1e-6, UTC) - datetime.fromtimestamp(0, UTC)

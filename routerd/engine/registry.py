@@ -17,8 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
 from routerd.domain import AGENT_TYPES, AgentRecord, AgentSpec, AgentStats, CostModel
 from routerd.errors import AgentNotFound, InvalidArgument
 from routerd.model.embedder import Embedder
@@ -202,8 +200,12 @@ class Registry:
         q = self.embedder.embed([text])[0]
         m = self.embedder.embed([capability_text(r.spec) for r in records])
         sims = m @ q
-        order = np.argsort(-sims, kind="stable")[: limit or 10]
-        return [(records[i], float(sims[i])) for i in order]
+        # A capability declared word for word is the strongest evidence there is.
+        wanted = text.strip().lower()
+        sims[[any(c.lower() == wanted for c in r.spec.capabilities) for r in records]] = 1.0
+        # Equally good matches: the agent declared better first.
+        order = sorted(range(len(records)), key=lambda i: (-sims[i], -records[i].spec.quality_prior, records[i].name))
+        return [(records[i], float(sims[i])) for i in order[: limit or 10]]
 
     # -- writes -------------------------------------------------------------------------------
     def register(self, spec: AgentSpec) -> AgentRecord:

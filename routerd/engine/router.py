@@ -53,6 +53,7 @@ C0 = 1e-6  # USD: the price below which costs stop mattering
 TEMPERATURE = 0.05
 TEXT_MAX = 1_000_000
 MODEL_VERSION = "observed-quality/1"
+SMALL_TABLE = 32  # up to this many agents a single request is routed in Python floats (see _route_one)
 
 # Rejection reasons, in the order the rules are checked.
 OK, INACTIVE, CIRCUIT_OPEN, EXCLUDED, MISSING_CAPABILITY, MAX_COST, BUDGET, MAX_LATENCY, MIN_QUALITY = range(9)
@@ -157,6 +158,16 @@ class AgentTable:
         self.base_cost = (self.per_call + self.latency / 1000.0 * self.per_second
                           + self.typical_out / 1000.0 * self.out1k)
         self.in_per_token = self.in1k / 1000.0
+        # The same columns as Python lists and sets, for the small-request fast path.
+        self.l_in_per_token = self.in_per_token.tolist()
+        self.l_base_cost = self.base_cost.tolist()
+        self.l_out1k = self.out1k.tolist()
+        self.l_typical_out = self.typical_out.tolist()
+        self.l_latency = self.latency.tolist()
+        self.l_quality = self.quality.tolist()
+        self.l_open_until = self.open_until.tolist()
+        self.l_active = self.active.tolist()
+        self.l_caps = [frozenset(r.spec.capabilities) for r in self.records]
 
 
 def expected_quality(r: AgentRecord) -> float:
@@ -290,26 +301,40 @@ def _log_ratio_to_min(x: np.ndarray, feasible: np.ndarray) -> np.ndarray:
     return np.asarray(np.log10(x / lo))
 
 
+# Per objective: the weights of quality, Δc and Δl in ``wq·q − wc·Δc − wl·Δl`` (see the module docstring).
+WEIGHTS: dict[str, tuple[float, float, float]] = {
+    "quality": (1.0, 0.01, 0.005),
+    "cost": (0.01, 1.0, 0.001),
+    "latency": (0.01, 0.001, 1.0),
+    "balanced": (1.0, 0.1, 0.05),
+}
+
+
 def utilities(objective: str, wtp: np.ndarray | None, q: np.ndarray, cost: np.ndarray, lat: np.ndarray,
               feasible: np.ndarray) -> np.ndarray:
     """(n, a) utilities for requests sharing ``objective``; rows with wtp > 0 use it instead."""
     if objective == "quality_per_dollar":
         u = 0.1 * np.log10(np.maximum(q, 1e-9) / (cost + C0))
     else:
-        dc = _log_ratio_to_min(cost + C0, feasible)
-        dl = _log_ratio_to_min(np.maximum(lat, 1e-3), feasible)
-        if objective == "quality":
-            u = q - 0.01 * dc - 0.005 * dl
-        elif objective == "cost":
-            u = 0.01 * q - dc - 0.001 * dl
-        elif objective == "latency":
-            u = 0.01 * q - dl - 0.001 * dc
-        else:  # balanced
-            u = q - 0.1 * dc - 0.05 * dl
+        wq, wc, wl = WEIGHTS[objective]
+        u = wq * q - wc * _log_ratio_to_min(cost + C0, feasible) - wl * _log_ratio_to_min(np.maximum(lat, 1e-3),
+                                                                                          feasible)
     if wtp is not None:
         has_wtp = wtp > 0
         u = np.where(has_wtp[:, None], q - cost / np.where(has_wtp, wtp, 1.0)[:, None], u)
     return np.asarray(u)
+
+
+def utility_one(objective: str, wtp: float | None, q: float, cost: float, lat: float, min_cost: float,
+                min_lat: float) -> float:
+    """``utilities`` for one agent and one request, on Python floats (the small-request fast path)."""
+    if wtp:
+        return q - cost / wtp
+    if objective == "quality_per_dollar":
+        return 0.1 * math.log10(max(q, 1e-9) / (cost + C0))
+    wq, wc, wl = WEIGHTS[objective]
+    return (wq * q - wc * math.log10((cost + C0) / (min_cost + C0))
+            - wl * math.log10(max(lat, 1e-3) / max(min_lat, 1e-3)))
 
 
 _ID_PREFIX = os.urandom(6).hex()  # per process, so ids stay unique across restarts and replicas
@@ -332,6 +357,8 @@ class Router:
               batch_budget: float | None = None, max_alternatives: int = 0) -> list[Decision]:
         now = time.time() if now is None else now
         n, a = len(queries), len(table.names)
+        if n == 1 and batch_budget is None and 0 < a <= SMALL_TABLE:
+            return [self._route_one(table, queries[0], now)]
         if a == 0:
             empty = np.zeros(0)
             return [Decision(new_decision_id(), now, q.objective, None, 0.0, 0.0, 0.0, 0.0, 0.0, MODEL_VERSION,
@@ -427,12 +454,69 @@ class Router:
                                           lefts[i]))
         return decisions
 
+    def _route_one(self, t: AgentTable, q: RouteQuery, now: float) -> Decision:
+        """``route`` for one request over a small table, in Python floats: numpy's per-call overhead
+        dominates at this size, and twice so when the CPU is cold between network calls. It must
+        agree with the vectorised path exactly (tests/unit/test_router.py checks it does)."""
+        a = len(t.names)
+        tin = q.input_tokens if q.input_tokens is not None else math.ceil(len(q.text) / 4)
+        cost = [tin * ipt + base for ipt, base in zip(t.l_in_per_token, t.l_base_cost, strict=True)]
+        if q.output_tokens is not None:
+            cost = [c + (q.output_tokens - to) / 1000.0 * o
+                    for c, to, o in zip(cost, t.l_typical_out, t.l_out1k, strict=True)]
+        required = frozenset(q.required_capabilities)
+        excluded = frozenset(q.excluded_agents)
+        codes = [OK] * a
+        for i in range(a):
+            if not t.l_active[i]:
+                codes[i] = INACTIVE
+            elif t.l_open_until[i] > now:
+                codes[i] = CIRCUIT_OPEN
+            elif t.names[i] in excluded:
+                codes[i] = EXCLUDED
+            elif required and not required <= t.l_caps[i]:
+                codes[i] = MISSING_CAPABILITY
+            elif q.max_cost is not None and cost[i] > q.max_cost:
+                codes[i] = MAX_COST
+            elif q.budget_remaining is not None and cost[i] > q.budget_remaining:
+                codes[i] = BUDGET
+            elif q.max_latency_ms is not None and t.l_latency[i] > q.max_latency_ms:
+                codes[i] = MAX_LATENCY
+            elif q.min_quality is not None and t.l_quality[i] < q.min_quality:
+                codes[i] = MIN_QUALITY
+        feasible = [i for i in range(a) if codes[i] == OK]
+        utility = [-math.inf] * a
+        chosen = -1
+        if feasible:
+            min_cost = min(cost[i] for i in feasible)
+            min_lat = min(max(t.l_latency[i], 1e-3) for i in feasible)
+            for i in range(a):
+                utility[i] = utility_one(q.objective, q.willingness_to_pay, t.l_quality[i], cost[i], t.l_latency[i],
+                                         min_cost, min_lat)
+            chosen = max(feasible, key=lambda i: (utility[i], -i))  # first of equals, as np.argmax
+        d = Decision(new_decision_id(), now, q.objective, None, 0.0, 0.0, 0.0, 0.0, 0.0, MODEL_VERSION, q, t,
+                     np.array(cost), np.array(utility), np.array(codes, dtype=np.int8), chosen)
+        if chosen < 0:
+            return d
+        best = utility[chosen]
+        d.agent_name = t.names[chosen]
+        d.confidence = 1.0 / sum(math.exp((utility[i] - best) / TEMPERATURE) for i in feasible)
+        d.estimated_cost = cost[chosen]
+        d.estimated_latency_ms = t.l_latency[chosen]
+        d.expected_quality = t.l_quality[chosen]
+        d.similarity = float(self._similarities(t, [q], np.array([chosen]))[0])
+        return d
+
     def _similarities(self, table: AgentTable, queries: Sequence[RouteQuery], chosen: np.ndarray) -> np.ndarray:
         """Cosine similarity of each request to its chosen agent's capability text."""
-        if len(queries) == 1 and queries[0].embedding is not None and queries[0].embedding.size:
-            e = queries[0].embedding
-            norm = float(np.sqrt(e @ e))
-            return np.array([float(e @ table.cap_embeddings[chosen[0]]) / norm if norm > 0 else 0.0])
+        if len(queries) == 1:
+            q = queries[0]
+            if q.embedding is not None and q.embedding.size:
+                norm = math.sqrt(float(q.embedding @ q.embedding))
+                dot = float(q.embedding @ table.cap_embeddings[chosen[0]])
+                return np.array([dot / norm if norm > 0 else 0.0])
+            # embedder rows are unit-length (or zero), so the dot product is the cosine
+            return np.array([float(self.embedder.embed([q.text])[0] @ table.cap_embeddings[chosen[0]])])
         emb = np.empty((len(queries), self.embedder.dim), dtype=np.float32)
         texts = [(i, q.text) for i, q in enumerate(queries) if q.embedding is None or not q.embedding.size]
         if texts:

@@ -523,3 +523,56 @@ def test_embedding_routes_like_its_text(engine: Engine) -> None:
     assert by_text.agent_name == by_emb.agent_name
     assert by_text.similarity == pytest.approx(by_emb.similarity, abs=1e-6)
     assert 0.0 < by_text.similarity <= 1.0 + 1e-6
+
+
+# -- the small-table fast path agrees with the vectorised path ---------------------------------------
+
+def _random_case(rng: np.random.Generator, n_agents: int) -> tuple[list[AgentSpec], list[RouteQuery]]:
+    caps = ["coding", "general", "vision", "math"]
+    agents = [spec(f"a{i:02d}", capabilities=tuple(c for c in caps if rng.random() < 0.5),
+                   per_1k_input=float(rng.choice([0.0, rng.uniform(0, 0.05)])),
+                   per_1k_output=float(rng.uniform(0, 0.1)), per_call=float(rng.choice([0.0, 0.01])),
+                   per_second=float(rng.choice([0.0, 0.001])), latency=float(rng.uniform(50, 3000)),
+                   quality=float(rng.uniform(0.3, 1.0)), active=bool(rng.random() < 0.9),
+                   typical_output_tokens=int(rng.integers(0, 800)))
+              for i in range(n_agents)]
+    objectives = ["cost", "latency", "quality", "balanced", "quality_per_dollar"]
+    queries = []
+    for _ in range(40):
+        queries.append(RouteQuery(
+            text="x" * int(rng.integers(1, 4000)), objective=str(rng.choice(objectives)),
+            required_capabilities=tuple(c for c in caps if rng.random() < 0.2),
+            excluded_agents=tuple(a.name for a in agents if rng.random() < 0.1),
+            max_cost=float(rng.uniform(0, 0.1)) if rng.random() < 0.4 else None,
+            max_latency_ms=float(rng.uniform(100, 3000)) if rng.random() < 0.3 else None,
+            min_quality=float(rng.uniform(0.3, 0.9)) if rng.random() < 0.3 else None,
+            budget_remaining=float(rng.uniform(0, 0.1)) if rng.random() < 0.2 else None,
+            willingness_to_pay=float(rng.uniform(0.001, 10)) if rng.random() < 0.2 else None,
+            output_tokens=int(rng.integers(0, 2000)) if rng.random() < 0.3 else None))
+    return agents, queries
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_small_table_fast_path_matches_vectorised_path(make_engine, seed: int,  # type: ignore[no-untyped-def]
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import routerd.engine.router as router_module
+
+    rng = np.random.default_rng(seed)
+    engine = make_engine()
+    agents, queries = _random_case(rng, int(rng.integers(1, 20)))
+    for a in agents:
+        engine.registry.register(a)
+    table = engine.table()
+    fast = [engine.router.route(table, [q], now=0.0)[0] for q in queries]
+    monkeypatch.setattr(router_module, "SMALL_TABLE", 0)
+    slow = [engine.router.route(table, [q], now=0.0)[0] for q in queries]
+    for f, s in zip(fast, slow, strict=True):
+        assert f.agent_name == s.agent_name
+        assert f.codes.tolist() == s.codes.tolist()
+        assert f.estimated_cost == pytest.approx(s.estimated_cost, rel=1e-12, abs=1e-15)
+        assert f.confidence == pytest.approx(s.confidence, rel=1e-9)
+        assert f.similarity == pytest.approx(s.similarity, rel=1e-5, abs=1e-6)
+        feasible = f.codes == 0
+        assert np.allclose(f.utility[feasible], s.utility[feasible], rtol=1e-12, atol=1e-15)
+        assert [(a.agent_name, a.reason) for a in f.alternatives()] == \
+            [(a.agent_name, a.reason) for a in s.alternatives()]

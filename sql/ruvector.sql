@@ -1,0 +1,584 @@
+-- The seed-compatible ruvector_* functions (seeds/tiny-dancer-implementation-summary.md and
+-- seeds/tiny-dancer-integration-plan.md), as thin SQL over the tinydancer foreign tables.
+--
+-- Run AFTER sql/tinydancer.sql (it needs the tinydancer schema and its foreign tables):
+--
+--   psql -v target=127.0.0.1:50051 -f sql/tinydancer.sql -f sql/ruvector.sql
+--
+-- Safe to run again: every function is CREATE OR REPLACE. No signature below uses a tinydancer
+-- type, and the bodies are plain strings, so re-running sql/tinydancer.sql (which drops and
+-- recreates the tinydancer schema) leaves these functions in place and working.
+--
+-- Every function reaches routerd only through the tinydancer foreign tables, so all of them are
+-- VOLATILE (they read or change a live service) and PARALLEL UNSAFE (they make network calls from
+-- the backend). Where the seeds' prototype silently defaulted (an unknown objective became
+-- "balanced", an unknown constraint key was ignored, a missing agent was skipped), these raise an
+-- ERROR with a HINT instead.
+\set ON_ERROR_STOP on
+
+-- ---------------------------------------------------------------------------------------------
+-- Internal helpers (not part of the seed API; the leading underscore says so)
+-- ---------------------------------------------------------------------------------------------
+
+-- A float8 from a JSON object's member: NULL when absent or JSON null, an ERROR when not a number.
+CREATE OR REPLACE FUNCTION public._ruvector_json_float(obj jsonb, key text, context text)
+RETURNS float8
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v jsonb := obj -> key;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(v) <> 'number' THEN
+        RAISE EXCEPTION '%: "%" must be a number, not %', context, key, v
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Write {"%s": 0.5} (a JSON number).', key);
+    END IF;
+    RETURN (v #>> '{}')::float8;
+END
+$$;
+COMMENT ON FUNCTION public._ruvector_json_float(jsonb, text, text)
+    IS 'Internal: a JSON member as float8 (NULL when absent or null; ERROR when not a number)';
+
+-- A text[] from a JSON object's member: NULL when absent or JSON null, an ERROR unless it is an
+-- array of strings.
+CREATE OR REPLACE FUNCTION public._ruvector_json_text_array(obj jsonb, key text, context text)
+RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v jsonb := obj -> key;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(v) <> 'array'
+       OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) e WHERE jsonb_typeof(e) <> 'string') THEN
+        RAISE EXCEPTION '%: "%" must be an array of strings, not %', context, key, v
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Write {"%s": ["a", "b"]}.', key);
+    END IF;
+    RETURN ARRAY(SELECT jsonb_array_elements_text(v));
+END
+$$;
+COMMENT ON FUNCTION public._ruvector_json_text_array(jsonb, text, text)
+    IS 'Internal: a JSON member as text[] (NULL when absent or null; ERROR unless an array of strings)';
+
+-- ERROR when a JSON object has a key outside ``valid`` (or is not an object).
+CREATE OR REPLACE FUNCTION public._ruvector_json_check_keys(obj jsonb, valid text[], context text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    unknown text[];
+BEGIN
+    IF obj IS NULL OR jsonb_typeof(obj) = 'null' THEN
+        RETURN;
+    END IF;
+    IF jsonb_typeof(obj) <> 'object' THEN
+        RAISE EXCEPTION '%: expected a JSON object, not %', context, obj
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid keys: ' || array_to_string(valid, ', ') || '.';
+    END IF;
+    SELECT array_agg(k ORDER BY k) INTO unknown
+      FROM jsonb_object_keys(obj) AS k
+     WHERE k <> ALL (valid);
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION '%: unknown key%: %', context, CASE WHEN cardinality(unknown) > 1 THEN 's' ELSE '' END,
+                array_to_string(unknown, ', ')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid keys: ' || array_to_string(valid, ', ') || '.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION public._ruvector_json_check_keys(jsonb, text[], text)
+    IS 'Internal: ERROR (with a HINT listing the valid keys) when a JSON object has an unknown key';
+
+-- One routing decision through tinydancer.decisions. Only the inputs given become quals: a
+-- `col = NULL` qual would match nothing, so NULL inputs are left out of the WHERE clause.
+CREATE OR REPLACE FUNCTION public._ruvector_decide(
+    request text,
+    request_embedding float4[],
+    optimize_for text,
+    required_capabilities text[],
+    excluded_agents text[],
+    max_cost float8,
+    max_latency_ms float8,
+    min_quality float8,
+    budget_remaining float8,
+    willingness_to_pay float8)
+RETURNS TABLE (decision_id text, agent_name text, routed boolean, confidence float8, estimated_cost float8,
+               estimated_latency_ms float8, expected_quality float8, similarity float8, reasoning text,
+               alternatives jsonb, model_version text, optimize_for_used text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+    objective text := coalesce(optimize_for, 'balanced');
+    q text := 'SELECT d.decision_id, d.agent_name, d.routed, d.confidence, d.estimated_cost, '
+              'd.estimated_latency_ms, d.expected_quality, d.similarity, d.reasoning, d.alternatives, '
+              'd.model_version, d.optimize_for FROM tinydancer.decisions d WHERE d.optimize_for = $3';
+BEGIN
+    IF request IS NULL AND request_embedding IS NULL THEN
+        RAISE EXCEPTION 'ruvector_route: the request (text or embedding) must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the request text, or its 384-dimensional embedding as float4[].';
+    END IF;
+    IF request IS NOT NULL THEN q := q || ' AND d.request = $1'; END IF;
+    IF request_embedding IS NOT NULL THEN q := q || ' AND d.request_embedding = $2'; END IF;
+    IF cardinality(required_capabilities) > 0 THEN q := q || ' AND d.required_capabilities = $4'; END IF;
+    IF cardinality(excluded_agents) > 0 THEN q := q || ' AND d.excluded_agents = $5'; END IF;
+    IF max_cost IS NOT NULL THEN q := q || ' AND d.max_cost = $6'; END IF;
+    IF max_latency_ms IS NOT NULL THEN q := q || ' AND d.max_latency_ms = $7'; END IF;
+    IF min_quality IS NOT NULL THEN q := q || ' AND d.min_quality = $8'; END IF;
+    IF budget_remaining IS NOT NULL THEN q := q || ' AND d.budget_remaining = $9'; END IF;
+    IF willingness_to_pay IS NOT NULL THEN q := q || ' AND d.willingness_to_pay = $10'; END IF;
+    RETURN QUERY EXECUTE q USING request, request_embedding, objective, required_capabilities, excluded_agents,
+        max_cost, max_latency_ms, min_quality, budget_remaining, willingness_to_pay;
+END
+$$;
+COMMENT ON FUNCTION public._ruvector_decide(text, float4[], text, text[], text[], float8, float8, float8, float8, float8)
+    IS 'Internal: one routing decision from tinydancer.decisions; NULL inputs are not applied';
+
+-- ---------------------------------------------------------------------------------------------
+-- Agent management
+-- ---------------------------------------------------------------------------------------------
+
+-- The implementation summary's 6-argument positional form:
+--   ruvector_register_agent(name, type, capabilities, cost, latency, quality)
+-- (parameter names as in the seed's operators.rs). cost is the cost per request.
+CREATE OR REPLACE FUNCTION public.ruvector_register_agent(
+    name text,
+    agent_type text,
+    capabilities text[],
+    cost_per_request float8,
+    avg_latency_ms float8,
+    quality_score float8)
+RETURNS boolean
+LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
+    INSERT INTO tinydancer.agents (name, agent_type, capabilities, cost_per_call, latency_prior_ms, quality_score)
+    VALUES ($1, lower($2), coalesce($3, '{}'), $4, $5, $6);
+    SELECT true;
+$$;
+COMMENT ON FUNCTION public.ruvector_register_agent(text, text, text[], float8, float8, float8)
+    IS 'Register an agent (implementation-summary form): cost per request, expected latency (ms), quality prior 0..1. '
+       'ERROR if the name is taken or a value is invalid; true otherwise';
+
+-- The integration plan's named-argument form:
+--   ruvector_register_agent(name := ..., agent_type := ..., capabilities := ...,
+--       cost_per_1k_tokens := ... | cost_per_call := ..., avg_latency_ms := ..., quality_score := ...,
+--       metadata := ...)
+-- The plan's Rust signature puts the optional costs before the required latency and quality, which
+-- PostgreSQL does not allow (parameters after a defaulted one need defaults), and a 6-float
+-- positional prefix would make every 6-argument call ambiguous with the summary's form. So here
+-- `metadata` comes 4th and everything after capabilities has a default; avg_latency_ms and
+-- quality_score are still required (an ERROR names the missing one). Call it with named arguments.
+CREATE OR REPLACE FUNCTION public.ruvector_register_agent(
+    name text,
+    agent_type text,
+    capabilities text[],
+    metadata jsonb DEFAULT NULL,
+    cost_per_1k_tokens float8 DEFAULT NULL,
+    cost_per_call float8 DEFAULT NULL,
+    avg_latency_ms float8 DEFAULT NULL,
+    quality_score float8 DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+BEGIN
+    IF avg_latency_ms IS NULL OR quality_score IS NULL THEN
+        RAISE EXCEPTION 'ruvector_register_agent: % is required',
+                CASE WHEN avg_latency_ms IS NULL THEN 'avg_latency_ms' ELSE 'quality_score' END
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'ruvector_register_agent(name := ..., agent_type := ..., capabilities := ..., '
+                         'cost_per_1k_tokens := ... or cost_per_call := ..., avg_latency_ms := ..., '
+                         'quality_score := ..., metadata := ...)';
+    END IF;
+    IF metadata IS NOT NULL AND jsonb_typeof(metadata) <> 'object' THEN
+        RAISE EXCEPTION 'ruvector_register_agent: metadata must be a JSON object, not %', metadata
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Write metadata := ''{"provider": "..."}''.';
+    END IF;
+    INSERT INTO tinydancer.agents (name, agent_type, capabilities, cost_per_1k_input_tokens,
+                                   cost_per_1k_output_tokens, cost_per_call, latency_prior_ms, quality_score,
+                                   metadata)
+    VALUES (ruvector_register_agent.name, lower(ruvector_register_agent.agent_type),
+            coalesce(ruvector_register_agent.capabilities, '{}'), cost_per_1k_tokens, cost_per_1k_tokens,
+            ruvector_register_agent.cost_per_call, avg_latency_ms, ruvector_register_agent.quality_score,
+            coalesce(ruvector_register_agent.metadata, '{}'));
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION public.ruvector_register_agent(text, text, text[], jsonb, float8, float8, float8, float8)
+    IS 'Register an agent (integration-plan form, named arguments): cost_per_1k_tokens prices input and output '
+       'tokens, cost_per_call each call, avg_latency_ms is the expected latency, quality_score the prior. '
+       'ERROR if the name is taken or a value is invalid; true otherwise';
+
+-- Full configuration as JSON, in the seed's shape:
+--   {"name": ..., "agent_type": ..., "capabilities": [...],
+--    "cost_model": {"per_request" | "per_token" | "cost_per_1k_tokens" | ...},
+--    "performance": {"avg_latency_ms": ..., "quality_score": ...}, "metadata": {...}, "is_active": ...}
+-- Observed metrics (success_rate, total_requests, p95/p99 latency) cannot be declared: routerd
+-- measures them from outcomes, so they are rejected rather than ignored.
+CREATE OR REPLACE FUNCTION public.ruvector_register_agent_full(config jsonb)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+    ctx constant text := 'ruvector_register_agent_full';
+    cm jsonb;
+    perf jsonb;
+    observed text[];
+    per_token float8;
+    per_1k float8;
+    per_1k_in float8;
+    per_1k_out float8;
+    per_call float8;
+    per_second float8;
+    active boolean;
+BEGIN
+    IF config IS NULL OR jsonb_typeof(config) <> 'object' THEN
+        RAISE EXCEPTION '%: config must be a JSON object, not %', ctx, coalesce(config::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = '{"name": "gpt-4", "agent_type": "llm", "capabilities": ["coding"], '
+                         '"cost_model": {"per_request": 0.03}, "performance": {"avg_latency_ms": 500, '
+                         '"quality_score": 0.95}}';
+    END IF;
+    PERFORM public._ruvector_json_check_keys(config,
+        ARRAY['name', 'agent_type', 'capabilities', 'cost_model', 'performance', 'metadata', 'active',
+              'is_active'], ctx);
+    IF jsonb_typeof(config -> 'name') IS DISTINCT FROM 'string' THEN
+        RAISE EXCEPTION '%: "name" (a string) is required', ctx USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF config ? 'agent_type' AND jsonb_typeof(config -> 'agent_type') <> 'string' THEN
+        RAISE EXCEPTION '%: "agent_type" must be a string', ctx USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF config ? 'active' AND config ? 'is_active' THEN
+        RAISE EXCEPTION '%: give "active" or "is_active", not both', ctx USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(coalesce(config -> 'active', config -> 'is_active')) NOT IN ('boolean', 'null') THEN
+        RAISE EXCEPTION '%: "is_active" must be true or false', ctx USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    active := (coalesce(config -> 'active', config -> 'is_active') #>> '{}')::boolean;
+    IF config ? 'metadata' AND jsonb_typeof(config -> 'metadata') NOT IN ('object', 'null') THEN
+        RAISE EXCEPTION '%: "metadata" must be a JSON object', ctx USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    cm := config -> 'cost_model';
+    PERFORM public._ruvector_json_check_keys(cm,
+        ARRAY['per_request', 'cost_per_call', 'per_token', 'cost_per_1k_tokens', 'cost_per_1k_input_tokens',
+              'cost_per_1k_output_tokens', 'per_second', 'cost_per_second'], ctx || ': cost_model');
+    IF (cm ? 'per_request')::int + (cm ? 'cost_per_call')::int > 1
+       OR (cm ? 'per_second')::int + (cm ? 'cost_per_second')::int > 1
+       OR (cm ? 'per_token')::int + (cm ? 'cost_per_1k_tokens')::int > 1 THEN
+        RAISE EXCEPTION '%: cost_model gives the same price twice', ctx
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'per_request and cost_per_call, per_second and cost_per_second, per_token and '
+                         'cost_per_1k_tokens are the same price; give one of each pair.';
+    END IF;
+    per_call := coalesce(public._ruvector_json_float(cm, 'per_request', ctx || ': cost_model'),
+                         public._ruvector_json_float(cm, 'cost_per_call', ctx || ': cost_model'));
+    per_second := coalesce(public._ruvector_json_float(cm, 'per_second', ctx || ': cost_model'),
+                           public._ruvector_json_float(cm, 'cost_per_second', ctx || ': cost_model'));
+    per_token := public._ruvector_json_float(cm, 'per_token', ctx || ': cost_model');
+    -- per token -> per 1k tokens in numeric, so 0.00006 becomes 0.06 and not 0.060000000000000005
+    per_1k := coalesce((per_token::numeric * 1000)::float8,
+                       public._ruvector_json_float(cm, 'cost_per_1k_tokens', ctx || ': cost_model'));
+    per_1k_in := coalesce(public._ruvector_json_float(cm, 'cost_per_1k_input_tokens', ctx || ': cost_model'), per_1k);
+    per_1k_out := coalesce(public._ruvector_json_float(cm, 'cost_per_1k_output_tokens', ctx || ': cost_model'), per_1k);
+
+    perf := config -> 'performance';
+    IF jsonb_typeof(perf) = 'object' THEN
+        SELECT array_agg(k ORDER BY k) INTO observed FROM jsonb_object_keys(perf) AS k
+         WHERE k IN ('success_rate', 'total_requests', 'p95_latency_ms', 'p99_latency_ms');
+        IF observed IS NOT NULL THEN
+            RAISE EXCEPTION '%: performance.% % observed by routerd and cannot be declared', ctx,
+                    array_to_string(observed, ', performance.'),
+                    CASE WHEN cardinality(observed) > 1 THEN 'are' ELSE 'is' END
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Leave them out; record outcomes with ruvector_update_agent_metrics() and routerd '
+                             'computes them.';
+        END IF;
+    END IF;
+    PERFORM public._ruvector_json_check_keys(perf, ARRAY['avg_latency_ms', 'quality_score'], ctx || ': performance');
+
+    INSERT INTO tinydancer.agents (name, agent_type, capabilities, cost_per_1k_input_tokens,
+                                   cost_per_1k_output_tokens, cost_per_call, cost_per_second, latency_prior_ms,
+                                   quality_score, metadata, active)
+    VALUES (config ->> 'name', lower(coalesce(config ->> 'agent_type', 'llm')),
+            coalesce(public._ruvector_json_text_array(config, 'capabilities', ctx), '{}'),
+            per_1k_in, per_1k_out, per_call, per_second,
+            public._ruvector_json_float(perf, 'avg_latency_ms', ctx || ': performance'),
+            public._ruvector_json_float(perf, 'quality_score', ctx || ': performance'),
+            coalesce(nullif(config -> 'metadata', 'null'::jsonb), '{}'), active);
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION public.ruvector_register_agent_full(jsonb)
+    IS 'Register an agent from a JSON config (name, agent_type, capabilities, cost_model, performance, metadata, '
+       'is_active); unknown keys and observed metrics are an ERROR; true otherwise';
+
+-- Record one completed request of an agent: an outcome in routerd's log, which updates the
+-- agent's success rate, latency percentiles, observed quality and health.
+CREATE OR REPLACE FUNCTION public.ruvector_update_agent_metrics(
+    name text,
+    latency_ms float8,
+    success boolean,
+    quality float8 DEFAULT NULL)
+RETURNS boolean
+LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
+    INSERT INTO tinydancer.outcomes (agent_name, latency_ms, success, quality) VALUES ($1, $2, $3, $4);
+    SELECT true;
+$$;
+COMMENT ON FUNCTION public.ruvector_update_agent_metrics(text, float8, boolean, float8)
+    IS 'Record an outcome for an agent (latency ms, success, optional quality 0..1); ERROR for an unknown agent';
+
+CREATE OR REPLACE FUNCTION public.ruvector_remove_agent(name text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+    n bigint;
+BEGIN
+    DELETE FROM tinydancer.agents a WHERE a.name = ruvector_remove_agent.name;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'agent "%" not found', ruvector_remove_agent.name
+            USING ERRCODE = 'no_data_found', HINT = 'SELECT name FROM ruvector_list_agents() lists the agents.';
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION public.ruvector_remove_agent(text)
+    IS 'Remove an agent; ERROR if there is no agent of that name';
+
+CREATE OR REPLACE FUNCTION public.ruvector_set_agent_active(name text, is_active boolean)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF is_active IS NULL THEN
+        RAISE EXCEPTION 'ruvector_set_agent_active: is_active must be true or false, not NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    UPDATE tinydancer.agents a SET active = ruvector_set_agent_active.is_active
+     WHERE a.name = ruvector_set_agent_active.name;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'agent "%" not found', ruvector_set_agent_active.name
+            USING ERRCODE = 'no_data_found', HINT = 'SELECT name FROM ruvector_list_agents() lists the agents.';
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION public.ruvector_set_agent_active(text, boolean)
+    IS 'Activate or deactivate an agent (inactive agents are never routed to); ERROR for an unknown agent';
+
+-- An agent as JSON: every column of tinydancer.agents, plus the seed's nested cost_model and
+-- performance objects and its is_active. An unknown name is an ERROR, as in the seed's
+-- implementation (its get returns Err("Agent 'x' not found") and its tests assert the error after
+-- a removal) and like ruvector_remove_agent/ruvector_set_agent_active here.
+CREATE OR REPLACE FUNCTION public.ruvector_get_agent(name text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    SELECT to_jsonb(a) || jsonb_build_object(
+               'is_active', a.active,
+               'cost_model', jsonb_build_object(
+                   'per_request', a.cost_per_call,
+                   'cost_per_1k_input_tokens', a.cost_per_1k_input_tokens,
+                   'cost_per_1k_output_tokens', a.cost_per_1k_output_tokens,
+                   'cost_per_second', a.cost_per_second),
+               'performance', jsonb_build_object(
+                   'avg_latency_ms', coalesce(a.avg_latency_ms, a.latency_prior_ms),
+                   'p95_latency_ms', a.p95_latency_ms,
+                   'p99_latency_ms', a.p99_latency_ms,
+                   'quality_score', a.quality_score,
+                   'success_rate', a.success_rate,
+                   'total_requests', a.total_requests))
+      INTO result
+      FROM tinydancer.agents a
+     WHERE a.name = ruvector_get_agent.name;
+    IF result IS NULL THEN
+        RAISE EXCEPTION 'agent "%" not found', ruvector_get_agent.name
+            USING ERRCODE = 'no_data_found', HINT = 'SELECT name FROM ruvector_list_agents() lists the agents.';
+    END IF;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION public.ruvector_get_agent(text)
+    IS 'An agent as jsonb (its columns plus the seed''s cost_model, performance and is_active); ERROR if unknown';
+
+-- The seed's columns first (name ... is_active), then what routerd adds. avg_latency_ms is the
+-- observed mean once the agent has outcomes and its declared latency before (the seed registers it
+-- as avg_latency_ms); success_rate is NULL until there is an outcome (nothing observed yet).
+CREATE OR REPLACE FUNCTION public.ruvector_list_agents()
+RETURNS TABLE (name text, agent_type text, capabilities text[], cost_per_request float8, avg_latency_ms float8,
+               quality_score float8, success_rate float8, total_requests bigint, is_active boolean,
+               cost_per_1k_input_tokens float8, cost_per_1k_output_tokens float8, p95_latency_ms float8,
+               expected_quality float8, health text, metadata jsonb)
+LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
+    SELECT a.name, a.agent_type, a.capabilities, a.cost_per_call, coalesce(a.avg_latency_ms, a.latency_prior_ms),
+           a.quality_score, a.success_rate, a.total_requests, a.active, a.cost_per_1k_input_tokens,
+           a.cost_per_1k_output_tokens, a.p95_latency_ms, a.expected_quality, a.health, a.metadata
+      FROM tinydancer.agents a
+     ORDER BY a.name
+$$;
+COMMENT ON FUNCTION public.ruvector_list_agents()
+    IS 'Every agent: the seed''s columns (name, agent_type, capabilities, cost_per_request, avg_latency_ms, '
+       'quality_score, success_rate, total_requests, is_active) then routerd''s extra ones';
+
+-- Agents that declare the capability (exact match, as routing's required_capabilities), best
+-- declared quality first. The seed's columns: name, quality_score, avg_latency_ms, cost_per_request.
+CREATE OR REPLACE FUNCTION public.ruvector_find_agents_by_capability(capability text, "limit" integer DEFAULT 10)
+RETURNS TABLE (name text, quality_score float8, avg_latency_ms float8, cost_per_request float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+BEGIN
+    IF capability IS NULL OR btrim(capability) = '' THEN
+        RAISE EXCEPTION 'ruvector_find_agents_by_capability: capability must not be empty'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF "limit" IS NULL OR "limit" < 0 THEN
+        RAISE EXCEPTION 'ruvector_find_agents_by_capability: limit must be >= 0, not %', coalesce("limit"::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Semantic: routerd embeds the capability text and ranks agents by similarity to theirs.
+    RETURN QUERY
+        SELECT m.name, m.quality_score, coalesce(m.avg_latency_ms, m.latency_prior_ms), m.cost_per_call
+          FROM tinydancer.capability_matches m
+         WHERE m.capability = ruvector_find_agents_by_capability.capability AND m.top_k = "limit"
+           AND m.similarity >= 0.2  -- below this the hashing embedder's matches are noise
+         ORDER BY m.similarity DESC, m.quality_score DESC, m.name;
+END
+$$;
+COMMENT ON FUNCTION public.ruvector_find_agents_by_capability(text, integer)
+    IS 'Agents whose capabilities match the capability text (exactly, or by embedding similarity >= 0.2), best first, at most limit rows';
+
+-- ---------------------------------------------------------------------------------------------
+-- Routing
+-- ---------------------------------------------------------------------------------------------
+
+-- The implementation summary's form: an embedding (float4[], 384 dimensions), an objective, and
+-- constraints as JSON. Returns the decision as jsonb with the seed's field names, plus
+-- decision_id (to pass to tinydancer.record_outcome), routed and model_version. When nothing is
+-- feasible: agent_name null, routed false, and reasoning/alternatives say why for each agent.
+CREATE OR REPLACE FUNCTION public.ruvector_route(
+    request_embedding float4[],
+    optimize_for text DEFAULT 'balanced',
+    constraints jsonb DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+    ctx constant text := 'ruvector_route: constraints';
+    d record;
+BEGIN
+    IF request_embedding IS NULL THEN
+        RAISE EXCEPTION 'ruvector_route: request_embedding must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the request''s 384-dimensional embedding as float4[] '
+                         '(or route its text: SELECT * FROM ruvector_route(request := ''...'')).';
+    END IF;
+    PERFORM public._ruvector_json_check_keys(constraints,
+        ARRAY['required_capabilities', 'excluded_agents', 'max_cost', 'max_latency_ms', 'min_quality',
+              'budget_remaining', 'willingness_to_pay'], ctx);
+    SELECT * INTO d FROM public._ruvector_decide(
+        NULL, request_embedding, optimize_for,
+        public._ruvector_json_text_array(constraints, 'required_capabilities', ctx),
+        public._ruvector_json_text_array(constraints, 'excluded_agents', ctx),
+        public._ruvector_json_float(constraints, 'max_cost', ctx),
+        public._ruvector_json_float(constraints, 'max_latency_ms', ctx),
+        public._ruvector_json_float(constraints, 'min_quality', ctx),
+        public._ruvector_json_float(constraints, 'budget_remaining', ctx),
+        public._ruvector_json_float(constraints, 'willingness_to_pay', ctx));
+    RETURN jsonb_build_object(
+        'agent_name', d.agent_name,
+        'routed', d.routed,
+        'confidence', d.confidence,
+        'estimated_cost', d.estimated_cost,
+        'estimated_latency_ms', d.estimated_latency_ms,
+        'expected_quality', d.expected_quality,
+        'similarity_score', d.similarity,
+        'reasoning', d.reasoning,
+        'alternatives', d.alternatives,
+        'decision_id', d.decision_id,
+        'optimize_for', d.optimize_for_used,
+        'model_version', d.model_version);
+END
+$$;
+COMMENT ON FUNCTION public.ruvector_route(float4[], text, jsonb)
+    IS 'Route a request given its embedding; constraints: required_capabilities, excluded_agents, max_cost, '
+       'max_latency_ms, min_quality, budget_remaining, willingness_to_pay (unknown keys are an ERROR). '
+       'Returns the decision as jsonb; routed = false (agent_name null) when no agent is feasible';
+
+-- The integration plan's form: the request text with named constraints, as a table (its example
+-- selects agent_name, confidence, estimated_cost and the estimated latency from it). Also takes
+-- budget_remaining (used by the plan's "Auto-route with budget awareness" example), and
+-- excluded_agents and willingness_to_pay (the other inputs of a decision). One row; when no agent is
+-- feasible the row has routed = false, agent_name NULL and the reasons.
+CREATE OR REPLACE FUNCTION public.ruvector_route(
+    request text,
+    optimize_for text DEFAULT 'balanced',
+    required_capabilities text[] DEFAULT NULL,
+    max_cost float8 DEFAULT NULL,
+    max_latency_ms float8 DEFAULT NULL,
+    min_quality float8 DEFAULT NULL,
+    budget_remaining float8 DEFAULT NULL,
+    excluded_agents text[] DEFAULT NULL,
+    willingness_to_pay float8 DEFAULT NULL)
+RETURNS TABLE (agent_name text, confidence float8, estimated_cost float8, estimated_latency_ms float8,
+               expected_quality float8, similarity_score float8, reasoning text, alternatives jsonb,
+               decision_id text, routed boolean, model_version text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+BEGIN
+    IF request IS NULL THEN
+        RAISE EXCEPTION 'ruvector_route: request must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the text of the request to route.';
+    END IF;
+    RETURN QUERY
+        SELECT d.agent_name, d.confidence, d.estimated_cost, d.estimated_latency_ms, d.expected_quality,
+               d.similarity, d.reasoning, d.alternatives, d.decision_id, d.routed, d.model_version
+          FROM public._ruvector_decide(ruvector_route.request, NULL, ruvector_route.optimize_for,
+                                       ruvector_route.required_capabilities, ruvector_route.excluded_agents,
+                                       ruvector_route.max_cost, ruvector_route.max_latency_ms,
+                                       ruvector_route.min_quality, ruvector_route.budget_remaining,
+                                       ruvector_route.willingness_to_pay) AS d;
+END
+$$;
+COMMENT ON FUNCTION public.ruvector_route(text, text, text[], float8, float8, float8, float8, text[], float8)
+    IS 'Route a request text under optional constraints (NULL ones are not applied); one row, routed = false '
+       'with the reasons when no agent is feasible';
+
+-- ---------------------------------------------------------------------------------------------
+-- Statistics and maintenance
+-- ---------------------------------------------------------------------------------------------
+
+-- The seed's keys (total_agents, active_agents, total_requests, average_quality) and routerd's
+-- (decisions, outcomes, total_spend, observed mean quality and success rate, open circuits, model).
+-- total_requests counts recorded outcomes (completed requests), as the seed sums its agents'
+-- request counters; average_quality is the mean declared quality_score over agents (null if none).
+CREATE OR REPLACE FUNCTION public.ruvector_routing_stats()
+RETURNS jsonb
+LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
+    SELECT jsonb_build_object(
+               'total_agents', s.agents,
+               'active_agents', s.active_agents,
+               'total_requests', s.outcomes,
+               'average_quality', (SELECT avg(a.quality_score) FROM tinydancer.agents a),
+               'decisions', s.decisions,
+               'outcomes', s.outcomes,
+               'total_spend', s.total_spend,
+               'observed_quality', s.mean_quality,
+               'success_rate', s.success_rate,
+               'open_circuits', s.open_circuits,
+               'model_version', s.model_version)
+      FROM tinydancer.stats s
+$$;
+COMMENT ON FUNCTION public.ruvector_routing_stats()
+    IS 'Routing statistics as jsonb: total_agents, active_agents, total_requests, average_quality, decisions, '
+       'outcomes, total_spend, observed_quality, success_rate, open_circuits, model_version';
+
+-- Remove every agent (the seed marks it "testing only"). Outcomes and decisions stay in the log.
+CREATE OR REPLACE FUNCTION public.ruvector_clear_agents()
+RETURNS boolean
+LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
+    DELETE FROM tinydancer.agents;
+    SELECT true;
+$$;
+COMMENT ON FUNCTION public.ruvector_clear_agents()
+    IS 'Remove every agent (for tests); the outcome and decision logs are kept; true';
