@@ -1,11 +1,17 @@
-# Tiny Dancer. `make test` runs every check CI runs; `.ci/run` installs system packages and calls it.
+# Tiny Dancer. `make demo` starts everything on a fresh machine; `make test` runs every check CI runs
+# (`.ci/run` installs system packages with .ci/deps and calls it).
 PYTHON ?= /usr/bin/python3.11
 PYTHON_CONFIG ?= /usr/bin/python3.11-config
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROTO_OUT := routerd/gen
 
-.PHONY: install bridge proto lint test test-fast bench clean
+.PHONY: deps install bridge proto lint test test-fast bench clean demo up down status clean-stack
+
+# Debian packages (PostgreSQL 15 and its headers, Python 3.11) and, as root, read access for the
+# postgres user: the same script .ci/run and the compose image run.
+deps:
+	bash .ci/deps
 
 # The virtualenv is made from Debian's python3.11: the PostgreSQL backend embeds the same
 # libpython, so the FDW code imports the very packages installed here.
@@ -40,6 +46,25 @@ test: install bridge lint
 bench: install
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_routing.py
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_sql.py
+
+# The local stack (fdw/stack.py): PostgreSQL with the bridge and routerd under .tinydancer/
+# (TINYDANCER_STATE_DIR), on ports TINYDANCER_PG_PORT (54329) and TINYDANCER_ROUTERD_PORT (50551).
+# `up` writes .tinydancer/env; `down` keeps the data, `clean-stack` deletes it.
+demo: deps
+	$(MAKE) --no-print-directory install bridge
+	OPENBLAS_NUM_THREADS=1 $(PY) -m fdw.stack demo
+
+up: install bridge
+	OPENBLAS_NUM_THREADS=1 $(PY) -m fdw.stack up
+
+down:
+	@if [ -x $(PY) ]; then $(PY) -m fdw.stack down; else echo "no $(VENV): nothing runs"; fi
+
+status:
+	$(PY) -m fdw.stack status
+
+clean-stack: down
+	rm -rf $${TINYDANCER_STATE_DIR:-.tinydancer}
 
 clean:
 	$(MAKE) -C fdw/bridge clean

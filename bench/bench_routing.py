@@ -36,21 +36,21 @@ N_AGENTS = 100
 rng = np.random.default_rng(7)
 
 
-def specs() -> list[AgentSpec]:
+def specs(n: int = N_AGENTS) -> list[AgentSpec]:
     caps = ["coding", "general", "reasoning", "vision", "math"]
     return [AgentSpec(f"agent-{i:03d}", "llm", (caps[i % 5], caps[(i * 3 + 1) % 5]),
                       CostModel(float(rng.uniform(0.0001, 0.03)), float(rng.uniform(0.0002, 0.06))),
-                      float(rng.uniform(100, 2000)), float(rng.uniform(0.5, 0.97))) for i in range(N_AGENTS)]
+                      float(rng.uniform(100, 2000)), float(rng.uniform(0.5, 0.97))) for i in range(n)]
 
 
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs) * 1e6, q))
 
 
-def in_process() -> tuple[float, float]:
+def in_process(n_agents: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as d:
         engine = Engine(open_store(f"sqlite://{d}/b.db"), HashingEmbedder())
-        for s in specs():
+        for s in specs(n_agents):
             engine.registry.register(s)
         q = RouteQuery(embedding=rng.standard_normal(384).astype(np.float32), objective="balanced",
                        required_capabilities=("coding",), excluded_agents=("agent-001",), max_cost=0.05,
@@ -94,26 +94,34 @@ def grpc_ratio(target: str, echo_target: str, request: pb.RouteRequest, n: int =
 
 
 def main() -> None:
-    p50, p99 = in_process()
-    print(f"in-process decision, {N_AGENTS} agents, all constraints: p50 {p50:.1f} us, p99 {p99:.1f} us "
-          f"(targets 50 / 250)")
+    for n in (8, N_AGENTS):
+        p50, p99 = in_process(n)
+        print(f"in-process decision, {n} agents, all constraints: p50 {p50:.1f} us, p99 {p99:.1f} us "
+              f"(targets 50 / 250)")
     echo_proc, echo_target = start_echo()
+    for n in (8, N_AGENTS):
+        grpc_case(n, echo_target)
+    echo_proc.kill()
+    echo_proc.wait()
+
+
+def grpc_case(n_agents: int, echo_target: str) -> None:
     with tempfile.TemporaryDirectory() as d, RouterdProcess(Path(d) / "routerd") as proc:
         with grpc.insecure_channel(proc.target) as ch:
             reg = pbg.AgentRegistryStub(ch)
-            for s in specs():
+            for s in specs(n_agents):
                 reg.RegisterAgent(pb.RegisterAgentRequest(agent=pb.AgentSpec(
                     name=s.name, agent_type=s.agent_type, capabilities=list(s.capabilities),
                     cost=pb.CostModel(per_1k_input_tokens=s.cost.per_1k_input_tokens,
                                       per_1k_output_tokens=s.cost.per_1k_output_tokens),
                     latency_prior_ms=s.latency_prior_ms, quality_prior=s.quality_prior)))
         emb = [float(x) for x in rng.standard_normal(384)]
-        for label, k in (("top-3 alternatives", 3), ("all 99 alternatives", 0)):
+        for label, k in (("top-3 alternatives", 3), (f"all {n_agents - 1} alternatives", 0)):
             req = pb.RouteRequest(embedding=emb, objective="balanced", max_alternatives=k,
                                   constraints=pb.Constraints(max_cost=0.05, min_quality=0.55))
             r, e = grpc_ratio(proc.target, echo_target, req)
-            print(f"gRPC Route ({label}): p50 {r:.0f} us vs bare echo {e:.0f} us -> ratio {r / e:.2f} "
-                  f"(target <= 1.2)")
+            print(f"gRPC Route, {n_agents} agents ({label}): p50 {r:.0f} us vs bare echo {e:.0f} us "
+                  f"-> ratio {r / e:.2f} (target <= 1.2)")
         batch = pb.BatchRouteRequest(requests=[
             pb.RouteRequest(embedding=[float(x) for x in rng.standard_normal(384)], max_alternatives=1)
             for _ in range(10000)])
@@ -124,10 +132,8 @@ def main() -> None:
             t = time.perf_counter()
             out = router.BatchRoute(batch)
             dt = time.perf_counter() - t
-        print(f"BatchRoute 10,000 requests with embeddings: {len(out.decisions) / dt:,.0f} decisions/s "
-              f"({dt * 1000:.0f} ms)")
-    echo_proc.kill()
-    echo_proc.wait()
+        print(f"BatchRoute 10,000 requests with embeddings, {n_agents} agents: "
+              f"{len(out.decisions) / dt:,.0f} decisions/s ({dt * 1000:.0f} ms)")
 
 
 if __name__ == "__main__":

@@ -8,28 +8,24 @@ of its own. Nothing here touches the system cluster.
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-PG_BIN = Path(os.environ.get("TINYDANCER_PG_BIN", "/usr/lib/postgresql/15/bin"))
+# The command lines are shared with the local stack (`make up`), so both start PostgreSQL the same way.
+from fdw.stack import (
+    PG_BIN,
+    as_postgres,
+    free_port,
+    give_to_postgres,
+    initdb_cmd,
+    pg_ctl_start_cmd,
+    pg_ctl_stop_cmd,
+)
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    if os.geteuid() == 0:
-        # absolute path: callers may hand the server a minimal PATH through ``env``
-        return [shutil.which("runuser") or "/usr/sbin/runuser", "-u", "postgres", "--", *cmd]
-    return cmd
+__all__ = ["PG_BIN", "PgCluster", "free_port"]
 
 
 class PgCluster:
@@ -58,22 +54,14 @@ class PgCluster:
 
     def _run(self, cmd: list[str]) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", **self.env}
-        return subprocess.run(_as_postgres(cmd), check=True, capture_output=True, text=True, env=env, cwd="/")
+        return subprocess.run(as_postgres(cmd), check=True, capture_output=True, text=True, env=env, cwd="/")
 
     def start(self) -> PgCluster:
         self.sockdir.mkdir()
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam("postgres")
-            os.chmod(self.base, 0o755)
-            for p in (self.base, self.sockdir):
-                os.chown(p, pw.pw_uid, pw.pw_gid)
-        self._run([str(PG_BIN / "initdb"), "-D", str(self.datadir), "-U", "postgres",
-                   "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
-        opts = [f"-p {self.port}", f"-k {self.sockdir}", "-c listen_addresses=127.0.0.1",
-                "-c fsync=off", "-c log_min_messages=warning"]
-        opts += [f"-c {k}={v}" for k, v in self.settings.items()]
-        self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile),
-                   "-o", " ".join(opts), "-w", "-t", "60", "start"])
+        give_to_postgres(self.base, self.sockdir)
+        self._run(initdb_cmd(self.datadir, sync=False))
+        settings = {"fsync": "off", "log_min_messages": "warning", **self.settings}
+        self._run(pg_ctl_start_cmd(self.datadir, self.logfile, self.port, self.sockdir, settings))
         self.started = True
         return self
 
@@ -90,9 +78,9 @@ class PgCluster:
     def stop(self) -> None:
         if self.started:
             try:
-                self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"])
+                self._run(pg_ctl_stop_cmd(self.datadir, "fast"))
             except subprocess.CalledProcessError:
-                self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"])
+                self._run(pg_ctl_stop_cmd(self.datadir, "immediate"))
             self.started = False
         shutil.rmtree(self.base, ignore_errors=True)
 

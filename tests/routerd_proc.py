@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from fdw.stack import health_check
 
 _LISTENING = re.compile(r"routerd listening on (\S+):(\d+)")
 
@@ -79,9 +80,7 @@ class RouterdProcess:
         else:
             ch = grpc.insecure_channel(self.target)
         with ch:
-            stub = health_pb2_grpc.HealthStub(ch)
-            resp = stub.Check(health_pb2.HealthCheckRequest(), timeout=max(timeout, 1.0), wait_for_ready=True)
-            assert resp.status == health_pb2.HealthCheckResponse.SERVING
+            assert health_check(ch, max(timeout, 1.0)), "routerd is not SERVING"
 
     def stderr(self) -> str:
         try:

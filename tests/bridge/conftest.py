@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from fdw.stack import SERVER_PATH
 from tests.pgcluster import PG_BIN, PgCluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,10 +24,6 @@ BRIDGE = ROOT / "fdw" / "bridge"
 TESTS_BRIDGE = Path(__file__).resolve().parent
 PG_CONFIG = str(PG_BIN / "pg_config")
 PYTHON_CONFIG = "/usr/bin/python3.11-config"
-# A plain PATH for the server: the embedded interpreter finds its prefix via
-# `python3` on PATH, and pyenv shims must not be picked up.
-SERVER_PATH = f"{PG_BIN}:/usr/sbin:/usr/bin:/sbin:/bin"
-
 
 def _pg_config(flag: str) -> Path:
     return Path(subprocess.run([PG_CONFIG, flag], check=True, capture_output=True, text=True).stdout.strip())

@@ -4,7 +4,6 @@ registry) and the server `routerd` is pointed at it."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,31 +11,18 @@ from typing import Any
 import psycopg
 import pytest
 
+from fdw.stack import install_sql
 from tests.bridge.conftest import SERVER_PATH, ensure_bridge_installed, python_path_setting
-from tests.pgcluster import PG_BIN, PgCluster
+from tests.pgcluster import PgCluster
 from tests.routerd_proc import RouterdProcess
 
-ROOT = Path(__file__).resolve().parents[2]
-SQL_DIR = ROOT / "sql"
-INSTALL_SCRIPTS = sorted(SQL_DIR.glob("*.sql"), key=lambda p: (p.name != "tinydancer.sql", p.name))
+
+def install(cluster: PgCluster, target: str, *, dbname: str = "postgres", scripts: list[Path] | None = None) -> None:
+    """The install scripts (sql/tinydancer.sql first) against ``target``, exactly as `make up` runs them."""
+    install_sql(cluster.url(dbname), target, scripts=scripts)
 
 
-def psql(cluster: PgCluster, *args: str, dbname: str = "postgres",
-         check: bool = True) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run([str(PG_BIN / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
-                        str(cluster.port), "-U", "postgres", "-d", dbname, *args],
-                       capture_output=True, text=True, timeout=120)
-    if check and p.returncode != 0:
-        raise AssertionError(f"psql {' '.join(args)} failed:\n{p.stderr}")
-    return p
-
-
-def install(cluster: PgCluster, target: str, *extra: str, dbname: str = "postgres") -> None:
-    """Run the install scripts (sql/tinydancer.sql first) against ``target``."""
-    args = ["-v", f"target={target}", *extra]
-    for script in INSTALL_SCRIPTS:
-        args += ["-f", str(script)]
-    psql(cluster, *args, dbname=dbname)
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
 
 @pytest.fixture(scope="session")

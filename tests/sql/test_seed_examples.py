@@ -25,7 +25,7 @@ import pytest
 from psycopg import errors
 
 from routerd.model.embedder import HashingEmbedder
-from tests.sql.conftest import SQL, SQL_DIR, install, psql
+from tests.sql.conftest import SQL, SQL_DIR, install
 
 SEEDS = Path(os.environ.get("TINYDANCER_SEEDS", "/work/shared/seeds"))
 SUMMARY = "tiny-dancer-implementation-summary.md"
@@ -1058,8 +1058,8 @@ def test_install_script_is_rerunnable(sql: SQL) -> None:
     sql.q(f"CREATE DATABASE {db}")
     try:
         install(sql.cluster, target, dbname=db)  # tinydancer.sql, then ruvector.sql
-        psql(sql.cluster, "-v", f"target={target}", "-f", str(SQL_DIR / "ruvector.sql"), dbname=db)
-        psql(sql.cluster, "-v", f"target={target}", "-f", str(SQL_DIR / "tinydancer.sql"), dbname=db)
+        install(sql.cluster, target, dbname=db, scripts=[SQL_DIR / "ruvector.sql"])
+        install(sql.cluster, target, dbname=db, scripts=[SQL_DIR / "tinydancer.sql"])
         with psycopg.connect(sql.cluster.url(db), autocommit=True) as conn:
             conn.execute("SELECT ruvector_register_agent('gpt-4', 'llm', ARRAY['coding'], 0.03, 500.0, 0.95)")
             assert conn.execute("SELECT ruvector_get_agent('gpt-4') ->> 'name'").fetchone() == ("gpt-4",)

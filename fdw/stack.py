@@ -1,0 +1,607 @@
+"""A local Tiny Dancer stack: a PostgreSQL 15 cluster with the multicorn bridge, and routerd on its
+embedded SQLite store, both under one state directory. The Makefile's ``up``, ``down``, ``status``
+and ``demo`` targets call this module::
+
+    python -m fdw.stack up | down | status | demo
+    python -m fdw.stack install --dsn URL --target HOST:PORT   # only the SQL install (compose uses it)
+    python -m fdw.stack health HOST:PORT                        # routerd's gRPC health (compose uses it)
+
+Settings: ``--state-dir`` or ``TINYDANCER_STATE_DIR`` (default ``.tinydancer/`` in the checkout),
+``--pg-port`` or ``TINYDANCER_PG_PORT`` (54329), ``--routerd-port`` or ``TINYDANCER_ROUTERD_PORT``
+(50551). In the state directory: ``pg/`` (data, socket directory, server.log; owned by ``postgres``
+when run as root, since PostgreSQL refuses root), ``routerd/`` (routerd's data directory),
+``routerd.pid``, ``routerd.log``, ``sql.installed`` and ``env``, the shell file ``up`` writes.
+
+``up`` is idempotent: it starts what is not running (a pid file or postmaster.pid whose process is
+gone counts as not running), checks what is, runs the SQL install only when the scripts changed
+(a new routerd address only re-points the server), and rewrites ``env``. ``down`` stops both and keeps the data.
+
+The PostgreSQL helpers at the top (PG_BIN, free_port, as_postgres, the initdb and pg_ctl command
+lines, health_check) are shared with tests/pgcluster.py and tests/routerd_proc.py, so tests and the
+stack start servers the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import pwd
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import psycopg
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from psycopg import sql as pgsql
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_BIN = Path(os.environ.get("TINYDANCER_PG_BIN", "/usr/lib/postgresql/15/bin"))
+# A plain PATH for the server: the embedded interpreter finds its prefix via `python3` on PATH.
+SERVER_PATH = f"{PG_BIN}:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_PG_PORT = 54329
+DEFAULT_ROUTERD_PORT = 50551
+DATABASE = "tinydancer"
+# How a machine gets ready for `up`: the system packages, then these make targets. `make demo`
+# runs both, `make up` the targets, and the compose image's build steps are the same commands
+# (tests/unit/test_compose.py compares them).
+DEPS_COMMAND = "bash .ci/deps"
+MAKE_TARGETS = ("install", "bridge")
+# routerd settings (routerd/config.py) that would take the stack's routerd somewhere else.
+_ROUTERD_ENV_DROPPED = ("TINYDANCER_CONFIG", "TINYDANCER_LISTEN", "TINYDANCER_DATA_DIR", "TINYDANCER_STORE",
+                        "TINYDANCER_TOKEN", "TINYDANCER_TLS_CERT", "TINYDANCER_TLS_KEY")
+
+
+class StackError(Exception):
+    """Something the user has to fix; the message says what."""
+
+
+# -- PostgreSQL and routerd helpers shared with the tests ----------------------------------------
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def as_postgres(cmd: Sequence[str]) -> list[str]:
+    """``cmd`` run as the postgres user when we are root (initdb, pg_ctl and postgres refuse root)."""
+    if os.geteuid() == 0:
+        # absolute path: callers may hand the server a minimal PATH through ``env``
+        return [shutil.which("runuser") or "/usr/sbin/runuser", "-u", "postgres", "--", *cmd]
+    return list(cmd)
+
+
+def give_to_postgres(*paths: Path) -> None:
+    """When root: make ``paths`` owned by postgres (and enterable by everyone)."""
+    if os.geteuid() != 0:
+        return
+    pw = pwd.getpwnam("postgres")
+    for p in paths:
+        os.chmod(p, 0o755)
+        os.chown(p, pw.pw_uid, pw.pw_gid)
+
+
+def initdb_cmd(datadir: Path, *, sync: bool = True) -> list[str]:
+    cmd = [str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+           "--locale=C.UTF-8"]
+    return cmd if sync else [*cmd, "--no-sync"]
+
+
+def pg_ctl_start_cmd(datadir: Path, logfile: Path, port: int, sockdir: Path, settings: Mapping[str, str],
+                     timeout_s: int = 60) -> list[str]:
+    """Start on 127.0.0.1:port with a private socket directory; ``settings`` become ``-c`` options."""
+    opts = [f"-p {port}", f"-k {shlex.quote(str(sockdir))}", "-c listen_addresses=127.0.0.1"]
+    opts += [f"-c {k}={shlex.quote(v)}" for k, v in settings.items()]
+    return [str(PG_BIN / "pg_ctl"), "-D", str(datadir), "-l", str(logfile), "-o", " ".join(opts),
+            "-w", "-t", str(timeout_s), "start"]
+
+
+def pg_ctl_stop_cmd(datadir: Path, mode: str = "fast") -> list[str]:
+    return [str(PG_BIN / "pg_ctl"), "-D", str(datadir), "-m", mode, "-w", "stop"]
+
+
+def health_check(channel: grpc.Channel, timeout_s: float) -> bool:
+    """grpc.health.v1 Check on ``channel``, waiting up to ``timeout_s`` for it to connect.
+    True when SERVING; RpcError when routerd cannot be reached in time."""
+    resp = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout_s,
+                                                     wait_for_ready=True)
+    return bool(resp.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def routerd_serving(target: str, timeout_s: float = 2.0) -> bool:
+    with grpc.insecure_channel(target) as ch:
+        try:
+            return health_check(ch, timeout_s)
+        except grpc.RpcError:
+            return False
+
+
+def install_scripts() -> list[Path]:
+    """Every sql/*.sql, tinydancer.sql first (the others build on its schema)."""
+    return sorted((ROOT / "sql").glob("*.sql"), key=lambda p: (p.name != "tinydancer.sql", p.name))
+
+
+def install_sql(dsn: str, target: str, *, timeout_ms: int | None = None, token: str | None = None,
+                scripts: Sequence[Path] | None = None) -> list[Path]:
+    """Run the SQL install (every script, or those given, in one psql) against the database ``dsn``."""
+    scripts = list(scripts) if scripts is not None else install_scripts()
+    cmd = [str(PG_BIN / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-v", f"target={target}"]
+    if timeout_ms is not None:
+        cmd += ["-v", f"timeout_ms={timeout_ms}"]
+    if token:
+        cmd += ["-v", f"token={token}"]
+    for script in scripts:
+        cmd += ["-f", str(script)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        raise StackError(f"the SQL install failed:\n{p.stderr.strip()}")
+    return scripts
+
+
+# -- the local stack -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Stack:
+    state: Path
+    pg_port: int = DEFAULT_PG_PORT
+    routerd_port: int = DEFAULT_ROUTERD_PORT
+
+    @property
+    def pg_dir(self) -> Path:
+        return self.state / "pg"
+
+    @property
+    def datadir(self) -> Path:
+        return self.pg_dir / "data"
+
+    @property
+    def sockdir(self) -> Path:
+        return self.pg_dir / "sock"
+
+    @property
+    def pg_log(self) -> Path:
+        return self.pg_dir / "server.log"
+
+    @property
+    def routerd_dir(self) -> Path:
+        return self.state / "routerd"
+
+    @property
+    def routerd_pid(self) -> Path:
+        return self.state / "routerd.pid"
+
+    @property
+    def routerd_log(self) -> Path:
+        return self.state / "routerd.log"
+
+    @property
+    def env_file(self) -> Path:
+        return self.state / "env"
+
+    @property
+    def sql_mark(self) -> Path:
+        return self.state / "sql.installed"
+
+
+def pg_url(port: int, dbname: str = DATABASE) -> str:
+    return f"postgresql://postgres@127.0.0.1:{port}/{dbname}"
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _run(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(cmd), capture_output=True, text=True, env=env, cwd="/", timeout=120)
+
+
+def _server_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    return {**env, "PATH": SERVER_PATH, "OPENBLAS_NUM_THREADS": "1"}
+
+
+def _site_packages() -> str:
+    """The directory multicorn.python_path points at: this virtualenv's site-packages."""
+    if sys.prefix == sys.base_prefix:
+        raise StackError(f"run this with the project's virtualenv (.venv/bin/python -m fdw.stack, or make up), "
+                         f"not {sys.executable}: the PostgreSQL backend imports fdw and routerd from it")
+    return sysconfig.get_paths()["purelib"]
+
+
+def _check_reachable(*paths: Path) -> None:
+    """As root the server runs as postgres, which must enter every directory above ``paths``."""
+    if os.geteuid() != 0:
+        return
+    for path in paths:
+        for d in [path, *path.parents]:
+            if d.is_dir() and not d.stat().st_mode & 0o001:
+                raise StackError(f"the postgres user cannot enter {d}: run `{DEPS_COMMAND}` (make deps), which "
+                                 f"opens this checkout to it, or chmod o+x {d}")
+
+
+def _check_bridge() -> None:
+    p = _run([str(PG_BIN / "pg_config"), "--sharedir"])
+    if p.returncode != 0 or not (Path(p.stdout.strip()) / "extension" / "multicorn.control").exists():
+        raise StackError(f"the multicorn bridge is not installed in PostgreSQL: run "
+                         f"`make {' '.join(MAKE_TARGETS)}` (as root)")
+
+
+def pg_running_port(st: Stack) -> int | None:
+    """The port of the cluster in ``st`` when its postmaster runs (pg_ctl status), else None."""
+    if not (st.datadir / "PG_VERSION").exists():
+        return None
+    if _run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(st.datadir), "status"])).returncode != 0:
+        return None
+    try:
+        return int((st.datadir / "postmaster.pid").read_text().splitlines()[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _pg_ready(port: int, timeout_s: int = 30) -> bool:
+    cmd = [str(PG_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port), "-t", str(timeout_s)]
+    return _run(cmd).returncode == 0
+
+
+def ensure_postgres(st: Stack) -> tuple[int, str]:
+    """(port, what happened): start the cluster unless it runs (initdb on first use)."""
+    port = pg_running_port(st)
+    if port is not None:
+        if not _pg_ready(port):
+            raise StackError(f"PostgreSQL runs on port {port} but does not accept connections; see {st.pg_log}")
+        return port, "already running"
+    env = _server_env()
+    if not (st.datadir / "PG_VERSION").exists():
+        st.pg_dir.mkdir(parents=True, exist_ok=True)
+        give_to_postgres(st.pg_dir)
+        p = _run(as_postgres(initdb_cmd(st.datadir)), env)
+        if p.returncode != 0:
+            raise StackError(f"initdb failed:\n{p.stdout}{p.stderr}")
+    st.sockdir.mkdir(exist_ok=True)
+    give_to_postgres(st.sockdir)
+    settings = {"multicorn.python_path": _site_packages()}
+    p = _run(as_postgres(pg_ctl_start_cmd(st.datadir, st.pg_log, st.pg_port, st.sockdir, settings)), env)
+    if p.returncode != 0 or not _pg_ready(st.pg_port):
+        raise StackError(f"PostgreSQL did not start on port {st.pg_port}:\n{p.stderr}{_tail(st.pg_log)}")
+    return st.pg_port, "started"
+
+
+def stop_postgres(st: Stack) -> bool:
+    if pg_running_port(st) is None:
+        return False
+    env = _server_env()
+    if _run(as_postgres(pg_ctl_stop_cmd(st.datadir, "fast")), env).returncode != 0:
+        _run(as_postgres(pg_ctl_stop_cmd(st.datadir, "immediate")), env)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:  # our own child (routerd started by this process): reap it if it exited
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def routerd_running(st: Stack) -> tuple[int, str] | None:
+    """(pid, target) of the routerd the pid file names, when that process is alive and is routerd."""
+    try:
+        pid = int(st.routerd_pid.read_text().strip())
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except (OSError, ValueError):
+        return None
+    if not _alive(pid) or "routerd" not in argv or "serve" not in argv or "--listen" not in argv:
+        return None
+    return pid, argv[argv.index("--listen") + 1]
+
+
+def ensure_routerd(st: Stack, timeout_s: float = 30.0) -> tuple[int, str, str]:
+    """(pid, target, what happened): start routerd in the background unless it runs."""
+    found = routerd_running(st)
+    if found is not None:
+        pid, target = found
+        if not routerd_serving(target, 5.0):
+            raise StackError(f"routerd (pid {pid}) runs but is not serving on {target}; see {st.routerd_log}, "
+                             f"or stop it with `make down`")
+        return pid, target, "already running"
+    st.routerd_pid.unlink(missing_ok=True)
+    st.routerd_dir.mkdir(parents=True, exist_ok=True)
+    target = f"127.0.0.1:{st.routerd_port}"
+    argv = [sys.executable, "-m", "routerd", "serve", "--listen", target, "--data-dir", str(st.routerd_dir)]
+    env = {k: v for k, v in os.environ.items() if k not in _ROUTERD_ENV_DROPPED}
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    log = os.open(st.routerd_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:  # its own session: a Ctrl-C in the terminal that ran `make up` does not reach it
+        pid = os.posix_spawn(sys.executable, argv, env, setsid=True, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)])
+    finally:
+        os.close(log)
+    st.routerd_pid.write_text(f"{pid}\n")
+    deadline = time.monotonic() + timeout_s
+    while not routerd_serving(target, 0.5):
+        if not _alive(pid) or time.monotonic() > deadline:
+            _terminate(pid, 5.0)
+            st.routerd_pid.unlink(missing_ok=True)
+            raise StackError(f"routerd did not start on {target}:\n{_tail(st.routerd_log)}")
+    return pid, target, "started"
+
+
+def _terminate(pid: int, timeout_s: float) -> None:
+    """SIGTERM, wait, then SIGKILL."""
+    for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
+        if not _alive(pid):
+            return
+        os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def stop_routerd(st: Stack) -> bool:
+    found = routerd_running(st)
+    if found is not None:
+        _terminate(found[0], 30.0)  # routerd drains calls and flushes its decision log on SIGTERM
+    st.routerd_pid.unlink(missing_ok=True)
+    return found is not None
+
+
+def ensure_database(port: int) -> None:
+    with psycopg.connect(pg_url(port, "postgres"), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() is None:
+            conn.execute(f"CREATE DATABASE {DATABASE}")
+
+
+def ensure_sql(st: Stack, dsn: str, target: str) -> str:
+    """Run the install when the schema is missing or the scripts changed since the last one; when only
+    routerd's address changed, point the server at it (a reinstall would drop the user's views)."""
+    digest = hashlib.sha256()
+    for script in install_scripts():
+        digest.update(script.name.encode() + b"\0" + script.read_bytes())
+    mark = digest.hexdigest()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        present = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'tinydancer'").fetchone() is not None
+        if present and st.sql_mark.exists() and st.sql_mark.read_text().strip() == mark:
+            current = conn.execute(
+                "SELECT option_value FROM pg_foreign_server s, pg_options_to_table(s.srvoptions) "
+                "WHERE s.srvname = 'routerd' AND option_name = 'target'").fetchone()
+            if current == (target,):
+                return "already installed"
+            conn.execute(pgsql.SQL("ALTER SERVER routerd OPTIONS (SET target {})").format(pgsql.Literal(target)))
+            return f"already installed; server routerd now targets {target}"
+    scripts = install_sql(dsn, target)
+    st.sql_mark.write_text(mark + "\n")
+    return "installed " + " ".join(str(s.relative_to(ROOT)) for s in scripts)
+
+
+def write_env(st: Stack, pg_port: int, target: str) -> None:
+    values = {"TINYDANCER_PG_DSN": pg_url(pg_port), "TINYDANCER_ROUTERD": target, "PGHOST": "127.0.0.1",
+              "PGPORT": str(pg_port), "PGUSER": "postgres", "PGDATABASE": DATABASE}
+    lines = ["# The local Tiny Dancer stack, written by `make up` (fdw/stack.py). Load it with: . "
+             f"{shlex.quote(str(st.env_file))}"]
+    lines += [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+    st.env_file.write_text("\n".join(lines) + "\n")
+
+
+def read_env(path: Path) -> dict[str, str]:
+    """The variables of an env file that write_env wrote."""
+    out = {}
+    for line in path.read_text().splitlines():
+        m = re.fullmatch(r"export (\w+)=(.*)", line)
+        if m:
+            out[m.group(1)] = shlex.split(m.group(2))[0]
+    return out
+
+
+@dataclass(frozen=True)
+class Running:
+    pg_port: int
+    routerd_pid: int
+    target: str
+
+    @property
+    def dsn(self) -> str:
+        return pg_url(self.pg_port)
+
+
+def up(st: Stack) -> Running:
+    _check_bridge()
+    site = Path(_site_packages())
+    st.state.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        st.state.chmod(0o755)
+    _check_reachable(st.state, site, ROOT)
+    pg_port, pg_what = ensure_postgres(st)
+    print(f"postgres  {pg_what:16} 127.0.0.1:{pg_port}  data {st.datadir}", flush=True)
+    if pg_port != st.pg_port:
+        print(f"          (asked for port {st.pg_port}: that takes effect after `make down`)")
+    pid, target, what = ensure_routerd(st)
+    print(f"routerd   {what:16} {target}  pid {pid}, log {st.routerd_log}", flush=True)
+    if target != f"127.0.0.1:{st.routerd_port}":
+        print(f"          (asked for port {st.routerd_port}: that takes effect after `make down`)")
+    ensure_database(pg_port)
+    print(f"sql       {ensure_sql(st, pg_url(pg_port), target)}", flush=True)
+    write_env(st, pg_port, target)
+    print(f"env       {st.env_file}: . {st.env_file} && psql \"$TINYDANCER_PG_DSN\"", flush=True)
+    return Running(pg_port, pid, target)
+
+
+def down(st: Stack) -> None:
+    print(f"routerd   {'stopped' if stop_routerd(st) else 'not running'}")
+    print(f"postgres  {'stopped' if stop_postgres(st) else 'not running'}")
+
+
+def status(st: Stack) -> bool:
+    """Print what runs; True when both do and answer."""
+    port = pg_running_port(st)
+    pg_ok = port is not None and _pg_ready(port, 2)
+    print(f"postgres  {'not running' if port is None else f'running 127.0.0.1:{port}'}"
+          f"{'' if pg_ok or port is None else ' (not accepting connections)'}")
+    found = routerd_running(st)
+    rd_ok = found is not None and routerd_serving(found[1])
+    print(f"routerd   {'not running' if found is None else f'running {found[1]} pid {found[0]}'}"
+          f"{'' if rd_ok or found is None else ' (not serving)'}")
+    return pg_ok and rd_ok
+
+
+# -- the demo --------------------------------------------------------------------------------------
+
+# Every SQL snippet of the README is one of these (tests/unit/test_readme_sql.py checks); the demo
+# runs them in one psql session, in order. True: print the result as one block per row (psql \x).
+DEMO_AGENTS = ("gpt-4o", "claude-3-5-sonnet", "gpt-4o-mini", "llama-3.1-8b", "web-search", "code-interpreter")
+DEMO: tuple[tuple[str, str, bool], ...] = (
+    ("Register agents: LLMs priced per 1k tokens, tools per call", """
+INSERT INTO tinydancer.agents (name, agent_type, capabilities, cost_per_1k_input_tokens,
+                               cost_per_1k_output_tokens, cost_per_call, latency_prior_ms, quality_score)
+VALUES ('gpt-4o', 'llm', ARRAY['chat', 'coding', 'reasoning', 'vision'], 0.0025, 0.01, 0, 900, 0.90),
+       ('claude-3-5-sonnet', 'llm', ARRAY['chat', 'coding', 'reasoning', 'writing'], 0.003, 0.015, 0, 1100, 0.92),
+       ('gpt-4o-mini', 'llm', ARRAY['chat', 'coding', 'summarize'], 0.00015, 0.0006, 0, 450, 0.78),
+       ('llama-3.1-8b', 'llm', ARRAY['chat', 'summarize'], 0.00005, 0.00008, 0, 250, 0.62),
+       ('web-search', 'tool', ARRAY['search'], 0, 0, 0.005, 700, 0.80),
+       ('code-interpreter', 'tool', ARRAY['python', 'math'], 0, 0, 0.03, 1500, 0.85);
+""", False),
+    ("The registry", """
+SELECT name, agent_type, capabilities, cost_per_1k_input_tokens AS usd_1k_in,
+       cost_per_1k_output_tokens AS usd_1k_out, cost_per_call AS usd_call, latency_prior_ms, quality_score, health
+FROM tinydancer.agents
+ORDER BY name;
+""", False),
+    ("Route one request: best quality under $0.01, must know coding", """
+SELECT agent_name, round(confidence::numeric, 3) AS confidence, round(estimated_cost::numeric, 6) AS cost_usd,
+       estimated_latency_ms, round(expected_quality::numeric, 3) AS expected_quality, reasoning
+FROM tinydancer.route('Write a Rust function that merges two sorted vectors',
+                      optimize_for => 'quality', required_capabilities => ARRAY['coding'], max_cost => 0.01);
+""", True),
+    ("Why not the others: every alternative, with its score or the rule that rejected it", """
+SELECT a->>'agent_name' AS agent, a->>'feasible' AS feasible, round((a->>'score')::numeric, 4) AS score,
+       a->>'reason' AS reason
+FROM tinydancer.route('Write a Rust function that merges two sorted vectors',
+                      optimize_for => 'quality', required_capabilities => ARRAY['coding'], max_cost => 0.01) d,
+     jsonb_array_elements(d.alternatives) a;
+""", False),
+    ("Route a table of requests (balanced): a JOIN on tinydancer.decisions", """
+CREATE TEMP TABLE requests (id int PRIMARY KEY, body text NOT NULL);
+INSERT INTO requests VALUES
+    (1, 'Summarize this support ticket in two sentences'),
+    (2, 'Explain the difference between a mutex and a semaphore'),
+    (3, 'Draft a polite reply declining the meeting on Friday');
+SELECT r.id, d.agent_name, round(d.estimated_cost::numeric, 6) AS cost_usd,
+       round(d.expected_quality::numeric, 3) AS quality, r.body
+FROM requests r JOIN tinydancer.decisions d ON d.request = r.body
+WHERE d.optimize_for = 'balanced'
+ORDER BY r.id;
+""", False),
+    ("Record what happened (feeds observed latency, quality and the circuit breaker)", """
+WITH d AS (SELECT decision_id FROM tinydancer.route('Summarize this support ticket in two sentences'))
+SELECT o.agent_name, o.latency_ms, o.success, o.quality, o.cost
+FROM d, tinydancer.record_outcome(d.decision_id, latency_ms => 420, quality => 0.9, cost => 0.0002) o;
+""", False),
+    ("Statistics", """
+SELECT * FROM tinydancer.stats;
+""", True),
+)
+
+
+def demo_script() -> str:
+    """The DEMO statements as one psql script, with a heading before each step."""
+    parts = ["\\set ON_ERROR_STOP on"]
+    for n, (title, sql, expanded) in enumerate(DEMO, 1):
+        parts += ["\\echo", f"\\echo {shlex.quote(f'== {n}. {title}')}",
+                  "\\set QUIET on", "\\x on" if expanded else "\\x off", "\\set QUIET off", sql.strip()]
+    return "\n".join(parts) + "\n"
+
+
+def demo(st: Stack) -> None:
+    running = up(st)
+    # Start from the example agents as they are defined here, so the demo can run again.
+    with psycopg.connect(running.dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM tinydancer.agents WHERE name = ANY(%s)", (list(DEMO_AGENTS),))
+    p = subprocess.run([str(PG_BIN / "psql"), "-X", "--echo-queries", "-d", running.dsn, "-f", "-"],
+                       input=demo_script(), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    print(p.stdout, end="")
+    if p.returncode != 0:
+        raise StackError("the demo failed (above)")
+    print(f"\nThe stack keeps running. Try your own SQL:  . {st.env_file} && psql \"$TINYDANCER_PG_DSN\"\n"
+          "Stop it with `make down`; `make clean-stack` also deletes its data.")
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port")
+    return port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = os.environ
+    p = argparse.ArgumentParser(prog="python -m fdw.stack", description=__doc__.split("\n\n")[0] if __doc__ else "")
+    p.add_argument("--state-dir", type=Path, default=Path(env.get("TINYDANCER_STATE_DIR", ROOT / ".tinydancer")),
+                   help="where the stack lives (TINYDANCER_STATE_DIR; default .tinydancer/ in the checkout)")
+    # string defaults go through type=, so a bad environment value is reported like a bad flag
+    p.add_argument("--pg-port", type=_port, default=env.get("TINYDANCER_PG_PORT", str(DEFAULT_PG_PORT)),
+                   help=f"PostgreSQL's port (TINYDANCER_PG_PORT; default {DEFAULT_PG_PORT})")
+    p.add_argument("--routerd-port", type=_port,
+                   default=env.get("TINYDANCER_ROUTERD_PORT", str(DEFAULT_ROUTERD_PORT)),
+                   help=f"routerd's port (TINYDANCER_ROUTERD_PORT; default {DEFAULT_ROUTERD_PORT})")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("up", help="start PostgreSQL and routerd, install the SQL, write the env file")
+    sub.add_parser("down", help="stop both (the data stays)")
+    sub.add_parser("status", help="what runs (exit status 3 unless both run and answer)")
+    sub.add_parser("demo", help="up, then load example agents and run example queries")
+    i = sub.add_parser("install", help="run the SQL install (sql/*.sql) against a database")
+    i.add_argument("--dsn", required=True, help="libpq URL of the database")
+    i.add_argument("--target", required=True, help="routerd's host:port as the PostgreSQL server sees it")
+    i.add_argument("--timeout-ms", type=int)
+    i.add_argument("--token", default=env.get("TINYDANCER_TOKEN") or None)
+    h = sub.add_parser("health", help="exit 0 when routerd at TARGET is SERVING (grpc.health.v1)")
+    h.add_argument("target")
+    h.add_argument("--timeout", type=float, default=3.0)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    st = Stack(args.state_dir.resolve(), args.pg_port, args.routerd_port)
+    try:
+        if args.cmd == "up":
+            up(st)
+        elif args.cmd == "down":
+            down(st)
+        elif args.cmd == "status":
+            return 0 if status(st) else 3
+        elif args.cmd == "demo":
+            demo(st)
+        elif args.cmd == "install":
+            for script in install_sql(args.dsn, args.target, timeout_ms=args.timeout_ms, token=args.token):
+                print(f"installed {script.name}")
+        elif args.cmd == "health":
+            return 0 if routerd_serving(args.target, args.timeout) else 1
+    except StackError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""`make up` / `make down` / `make demo` (fdw/stack.py) on free ports and a temporary state directory:
+the env file, SQL through the FDW with its DSN, `up` again changing nothing, a dead routerd restarted,
+the demo (which runs every SQL snippet of the README), and `down` twice. Everything is stopped and
+removed afterwards, whatever happened."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from fdw import stack
+from tests.bridge.conftest import ensure_bridge_installed
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+
+def _cli(st: stack.Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    # the settings by environment, as `make up` users give them
+    env = {**os.environ, "TINYDANCER_STATE_DIR": str(st.state), "TINYDANCER_PG_PORT": str(st.pg_port),
+           "TINYDANCER_ROUTERD_PORT": str(st.routerd_port)}
+    return subprocess.run([sys.executable, "-m", "fdw.stack", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def _ok(p: subprocess.CompletedProcess[str]) -> str:
+    assert p.returncode == 0, f"exit {p.returncode}\n{p.stdout}\n{p.stderr}"
+    return p.stdout
+
+
+def _postmaster_pid(st: stack.Stack) -> str:
+    return (st.datadir / "postmaster.pid").read_text().splitlines()[0]
+
+
+@pytest.fixture
+def st() -> Iterator[stack.Stack]:
+    ensure_bridge_installed()
+    # not under pytest's 0700 tmp dirs: the server runs as postgres when we are root
+    s = stack.Stack(Path(tempfile.mkdtemp(prefix="tinydancer-stack-")), stack.free_port(), stack.free_port())
+    try:
+        yield s
+    finally:
+        _cli(s, "down")
+        found = stack.routerd_running(s)
+        if found:
+            os.kill(found[0], signal.SIGKILL)
+        if stack.pg_running_port(s) is not None:
+            subprocess.run(stack.as_postgres(stack.pg_ctl_stop_cmd(s.datadir, "immediate")), cwd="/", check=False)
+        shutil.rmtree(s.state, ignore_errors=True)
+
+
+def test_up_demo_up_again_down(st: stack.Stack) -> None:
+    out = _ok(_cli(st, "up"))
+    assert "postgres  started" in out and "routerd   started" in out and "sql       installed" in out, out
+
+    # the env file: a libpq URL and routerd's host:port, usable from a shell
+    env = stack.read_env(st.env_file)
+    dsn = f"postgresql://postgres@127.0.0.1:{st.pg_port}/tinydancer"
+    assert env["TINYDANCER_PG_DSN"] == dsn
+    assert env["TINYDANCER_ROUTERD"] == f"127.0.0.1:{st.routerd_port}"
+    assert env["PGPORT"] == str(st.pg_port)
+    shell = subprocess.run(["bash", "-c", f'. {st.env_file} && echo "$TINYDANCER_PG_DSN $TINYDANCER_ROUTERD"'],
+                           capture_output=True, text=True, check=True)
+    assert shell.stdout.split() == [dsn, f"127.0.0.1:{st.routerd_port}"]
+
+    # SQL through the FDW, with that DSN
+    with psycopg.connect(env["TINYDANCER_PG_DSN"], autocommit=True) as conn:
+        conn.execute("INSERT INTO tinydancer.agents (name, agent_type, capabilities, cost_per_1k_input_tokens, "
+                     "quality_score) VALUES ('probe', 'llm', ARRAY['chat'], 0.001, 0.7)")
+        row = conn.execute("SELECT agent_name, routed FROM tinydancer.route('hello there')").fetchone()
+        assert row == ("probe", True)
+        assert conn.execute("SELECT agents FROM tinydancer.stats").fetchone() == (1,)
+
+    # the demo: example agents and queries (every SQL snippet of the README), on the running stack
+    demo = _ok(_cli(st, "demo"))
+    assert "already running" in demo
+    for n, (title, _, _) in enumerate(stack.DEMO, 1):
+        assert f"== {n}. {title}" in demo, demo
+    assert "claude-3-5-sonnet" in demo and "ERROR" not in demo
+
+    # up again: nothing restarted, nothing reinstalled
+    routerd_pid, pg_pid = stack.routerd_running(st), _postmaster_pid(st)
+    again = _ok(_cli(st, "up"))
+    assert again.count("already running") == 2 and "already installed" in again, again
+    assert stack.routerd_running(st) == routerd_pid and _postmaster_pid(st) == pg_pid
+    assert _ok(_cli(st, "status")).count("running 127.0.0.1:") == 2
+
+    # a routerd that died is restarted; PostgreSQL is left alone
+    assert routerd_pid is not None
+    os.kill(routerd_pid[0], signal.SIGKILL)
+    revived = _ok(_cli(st, "up"))
+    assert "routerd   started" in revived and "postgres  already running" in revived, revived
+    new_routerd = stack.routerd_running(st)
+    assert new_routerd is not None and new_routerd[0] != routerd_pid[0] and _postmaster_pid(st) == pg_pid
+    with psycopg.connect(dsn, autocommit=True) as conn:  # the registry survived (SQLite store)
+        assert conn.execute("SELECT count(*) FROM tinydancer.agents WHERE name = 'probe'").fetchone() == (1,)
+
+    # down stops both and keeps the data; down again is fine
+    down = _ok(_cli(st, "down"))
+    assert "routerd   stopped" in down and "postgres  stopped" in down, down
+    assert stack.routerd_running(st) is None and stack.pg_running_port(st) is None
+    assert not st.routerd_pid.exists() and (st.datadir / "PG_VERSION").exists()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(dsn, connect_timeout=2)
+    assert "not running" in _ok(_cli(st, "down"))
+    assert _cli(st, "status").returncode == 3
