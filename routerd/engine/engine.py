@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from routerd.domain import CLOSED, HALF_OPEN, OPEN, AgentRecord, DecisionRecord, OutcomeRecord
 from routerd.engine.health import AgentWindows, BreakerPolicy, health_after
-from routerd.engine.registry import Registry, validate_name
+from routerd.engine.registry import Registry, check_number, validate_name
 from routerd.engine.router import MODEL_VERSION, AgentTable, Decision, RouteQuery, Router, validate_query
 from routerd.errors import AgentNotFound, DecisionNotFound, InvalidArgument
 from routerd.model.embedder import Embedder
@@ -172,12 +172,11 @@ class Engine:
             raise InvalidArgument("decision_id", "give the decision_id or the agent_name")
         if agent_name:
             validate_name(agent_name, "agent_name")
-        if not (math.isfinite(latency_ms) and latency_ms >= 0):
-            raise InvalidArgument("latency_ms", f"must be a finite number >= 0, got {latency_ms!r}")
-        if quality is not None and not (math.isfinite(quality) and 0.0 <= quality <= 1.0):
-            raise InvalidArgument("quality", f"must be in [0, 1], got {quality!r}")
-        if cost is not None and not (math.isfinite(cost) and cost >= 0):
-            raise InvalidArgument("cost", f"must be a finite number >= 0, got {cost!r}")
+        check_number(latency_ms, "latency_ms")
+        if quality is not None:
+            check_number(quality, "quality", maximum=1.0)
+        if cost is not None:
+            check_number(cost, "cost")
         for name, v in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
             if v < 0:
                 raise InvalidArgument(name, f"must be >= 0, got {v}")

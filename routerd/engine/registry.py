@@ -47,8 +47,10 @@ def validate_name(name: str, field: str = "name") -> str:
     return name
 
 
-def _finite(value: float, field: str, *, minimum: float = 0.0, strict: bool = False,
-            maximum: float | None = None) -> float:
+def check_number(value: float, field: str, *, minimum: float = 0.0, strict: bool = False,
+                 maximum: float | None = None) -> float:
+    """``value`` as a float, or ``InvalidArgument`` naming ``field``: it must be a real number (not a
+    bool), finite, at least ``minimum`` (above it when ``strict``) and at most ``maximum``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidArgument(field, f"must be a number, got {value!r}")
     v = float(value)
@@ -84,9 +86,9 @@ def validate_spec(spec: AgentSpec, prefix: str = "agent") -> AgentSpec:
             raise InvalidArgument(f"{prefix}.capabilities[{i}]", "must not contain control characters")
         if c not in caps:
             caps.append(c)
-    cost = CostModel(*(_finite(getattr(spec.cost, f), f"{prefix}.cost.{f}") for f in COST_FIELDS))
-    latency = _finite(spec.latency_prior_ms, f"{prefix}.latency_prior_ms", strict=True)
-    quality = _finite(spec.quality_prior, f"{prefix}.quality_prior", maximum=1.0)
+    cost = CostModel(*(check_number(getattr(spec.cost, f), f"{prefix}.cost.{f}") for f in COST_FIELDS))
+    latency = check_number(spec.latency_prior_ms, f"{prefix}.latency_prior_ms", strict=True)
+    quality = check_number(spec.quality_prior, f"{prefix}.quality_prior", maximum=1.0)
     if isinstance(spec.typical_output_tokens, bool) or not isinstance(spec.typical_output_tokens, int) \
             or not 0 <= spec.typical_output_tokens <= 1_000_000:
         raise InvalidArgument(f"{prefix}.typical_output_tokens", "must be in 0..1000000")

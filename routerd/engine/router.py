@@ -44,7 +44,7 @@ import numpy as np
 
 from routerd.domain import OBJECTIVES, OPEN, AgentRecord
 from routerd.engine.health import BreakerPolicy
-from routerd.engine.registry import capability_text
+from routerd.engine.registry import capability_text, check_number
 from routerd.errors import InvalidArgument
 from routerd.model.embedder import Embedder
 
@@ -79,18 +79,6 @@ class RouteQuery:
     context: Mapping[str, str] = field(default_factory=dict)
 
 
-def _check(value: float | None, field: str, *, low: float, strict: bool = False,
-           high: float | None = None) -> None:
-    if value is None:
-        return
-    if not math.isfinite(value):
-        raise InvalidArgument(field, f"must be a finite number, got {value!r}")
-    if value < low or (strict and value == low):
-        raise InvalidArgument(field, f"must be {'>' if strict else '>='} {low:g}, got {value:g}")
-    if high is not None and value > high:
-        raise InvalidArgument(field, f"must be <= {high:g}, got {value:g}")
-
-
 def validate_query(q: RouteQuery, dim: int, prefix: str = "") -> RouteQuery:
     """Raise ``InvalidArgument`` naming the field (with ``prefix``, e.g. "requests[3].")."""
     if not q.text and (q.embedding is None or q.embedding.size == 0):
@@ -107,11 +95,13 @@ def validate_query(q: RouteQuery, dim: int, prefix: str = "") -> RouteQuery:
         raise InvalidArgument(f"{prefix}objective",
                               f"unknown objective {q.objective!r}; valid: {', '.join(OBJECTIVES)}")
     c = f"{prefix}constraints."
-    _check(q.max_cost, f"{c}max_cost", low=0.0)
-    _check(q.max_latency_ms, f"{c}max_latency_ms", low=0.0, strict=True)
-    _check(q.min_quality, f"{c}min_quality", low=0.0, high=1.0)
-    _check(q.budget_remaining, f"{prefix}budget_remaining", low=0.0)
-    _check(q.willingness_to_pay, f"{prefix}willingness_to_pay", low=0.0, strict=True)
+    for value, name, strict, high in ((q.max_cost, f"{c}max_cost", False, None),
+                                       (q.max_latency_ms, f"{c}max_latency_ms", True, None),
+                                       (q.min_quality, f"{c}min_quality", False, 1.0),
+                                       (q.budget_remaining, f"{prefix}budget_remaining", False, None),
+                                       (q.willingness_to_pay, f"{prefix}willingness_to_pay", True, None)):
+        if value is not None:
+            check_number(value, name, strict=strict, maximum=high)
     for name, v in (("input_tokens", q.input_tokens), ("output_tokens", q.output_tokens)):
         if v is not None and v < 0:
             raise InvalidArgument(f"{prefix}{name}", f"must be >= 0, got {v}")

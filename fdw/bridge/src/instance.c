@@ -475,6 +475,34 @@ mc_untrack(McIterRef *ref)
 	pfree(ref);
 }
 
+/*
+ * End a scan or modify: untrack its reference (the iterator goes first), then, unless the statement
+ * was only EXPLAINed, call the instance's end hook (end_scan or end_modify).
+ */
+void
+mc_finish(McIterRef **refp, bool explain_only, const char *hook)
+{
+	PyObject   *instance;
+	PyObject   *res;
+
+	if (*refp == NULL)
+		return;
+	Py_CLEAR((*refp)->iter);
+	instance = (*refp)->instance;
+	Py_INCREF(instance);
+	mc_untrack(*refp);
+	*refp = NULL;
+	if (explain_only)
+	{
+		Py_DECREF(instance);
+		return;
+	}
+	res = PyObject_CallMethod(instance, hook, NULL);
+	Py_DECREF(instance);
+	mc_check_python(res);
+	Py_DECREF(res);
+}
+
 /* Release references of scans started at nesting level >= level. */
 static void
 mc_release_tracked(int level)

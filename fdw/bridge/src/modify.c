@@ -324,24 +324,9 @@ static void
 mcEndForeignModify(EState *estate, ResultRelInfo *rinfo)
 {
 	McModifyState *st = rinfo->ri_FdwState;
-	PyObject   *instance;
-	PyObject   *res;
 
-	if (st == NULL || st->ref == NULL)
-		return;
-	instance = st->ref->instance;
-	Py_INCREF(instance);
-	mc_untrack(st->ref);
-	st->ref = NULL;
-	if (st->explain_only)
-	{
-		Py_DECREF(instance);
-		return;
-	}
-	res = PyObject_CallMethod(instance, "end_modify", NULL);
-	Py_DECREF(instance);
-	mc_check_python(res);
-	Py_DECREF(res);
+	if (st != NULL)
+		mc_finish(&st->ref, st->explain_only, "end_modify");
 }
 
 static int

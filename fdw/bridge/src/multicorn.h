@@ -127,6 +127,7 @@ typedef struct McIterRef
 extern PyObject *mc_get_instance(Oid relid);
 extern McIterRef *mc_track(PyObject *instance);
 extern void mc_untrack(McIterRef *ref);
+extern void mc_finish(McIterRef **refp, bool explain_only, const char *hook);
 extern void mc_xact_init(void);
 extern List *mc_server_and_mapping_options(Oid serverid);
 extern char *mc_option_value(List *options, const char *name);

@@ -511,25 +511,9 @@ static void
 mcEndForeignScan(ForeignScanState *node)
 {
 	McScanState *st = node->fdw_state;
-	PyObject   *instance;
-	PyObject   *res;
 
-	if (st == NULL || st->ref == NULL)
-		return;
-	Py_CLEAR(st->ref->iter);
-	instance = st->ref->instance;
-	Py_INCREF(instance);
-	mc_untrack(st->ref);
-	st->ref = NULL;
-	if (st->explain_only)
-	{
-		Py_DECREF(instance);
-		return;
-	}
-	res = PyObject_CallMethod(instance, "end_scan", NULL);
-	Py_DECREF(instance);
-	mc_check_python(res);
-	Py_DECREF(res);
+	if (st != NULL)
+		mc_finish(&st->ref, st->explain_only, "end_scan");
 }
 
 static void
