@@ -443,12 +443,12 @@ BEGIN
         SELECT m.name, m.quality_score, coalesce(m.avg_latency_ms, m.latency_prior_ms), m.cost_per_call
           FROM tinydancer.capability_matches m
          WHERE m.capability = ruvector_find_agents_by_capability.capability AND m.top_k = "limit"
-           AND m.similarity >= 0.2  -- below this the hashing embedder's matches are noise
+           AND m.similarity >= 0.3  -- below this the hashing embedder's matches are chance collisions
          ORDER BY m.similarity DESC, m.quality_score DESC, m.name;
 END
 $$;
 COMMENT ON FUNCTION public.ruvector_find_agents_by_capability(text, integer)
-    IS 'Agents whose capabilities match the capability text (exactly, or by embedding similarity >= 0.2), best first, at most limit rows';
+    IS 'Agents whose capabilities match the capability text (exactly, or by embedding similarity >= 0.3), best first, at most limit rows';
 
 -- ---------------------------------------------------------------------------------------------
 -- Routing

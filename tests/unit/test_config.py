@@ -23,12 +23,12 @@ def test_defaults() -> None:
 
 
 def test_precedence(tmp_path: Path) -> None:
-    path = toml(tmp_path, 'listen = "0.0.0.0:1"\nworkers = 2\nembedder = "hashing-v1"\nbreaker_failures = 7\n')
+    path = toml(tmp_path, 'listen = "0.0.0.0:1"\nworkers = 2\nembedder = "hashing-v2"\nbreaker_failures = 7\n')
     env = {"TINYDANCER_WORKERS": "3", "TINYDANCER_EMBEDDER": "hashing", "TINYDANCER_DECISION_FLUSH_S": "0.5"}
     flags = {"workers": 4, "listen": None}  # None: flag not given
     file_only = load_config(env={}, config_file=path)
     assert (file_only.listen, file_only.workers, file_only.embedder, file_only.breaker_failures) == \
-           ("0.0.0.0:1", 2, "hashing-v1", 7)
+           ("0.0.0.0:1", 2, "hashing-v2", 7)
     assert file_only.data_dir == Config().data_dir  # unset keys keep their defaults
     with_env = load_config(env=env, config_file=path)
     assert (with_env.listen, with_env.workers, with_env.embedder, with_env.decision_flush_s) == \

@@ -33,7 +33,7 @@ def test_texts_without_words_give_a_zero_row(text: str) -> None:
 
 def test_other_dimensions() -> None:
     e = HashingEmbedder(dim=64)
-    assert e.dim == 64 and e.name == "hashing-v1-64"
+    assert e.dim == 64 and e.name == "hashing-v2-64"
     assert e.embed(["hello"]).shape == (1, 64)
     with pytest.raises(InvalidArgument) as exc:
         HashingEmbedder(dim=4)
@@ -92,7 +92,7 @@ def test_cache_returns_equal_arrays_and_is_not_aliased() -> None:
 
 def test_make_embedder() -> None:
     assert isinstance(make_embedder("hashing"), HashingEmbedder)
-    assert make_embedder("hashing-v1", dim=128).dim == 128
+    assert make_embedder("hashing-v2", dim=128).dim == 128
     with pytest.raises(InvalidArgument) as exc:
         make_embedder("word2vec")
     assert exc.value.field == "embedder" and "hashing" in exc.value.problem
