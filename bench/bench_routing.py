@@ -116,7 +116,7 @@ def grpc_case(n_agents: int, echo_target: str) -> None:
                                       per_1k_output_tokens=s.cost.per_1k_output_tokens),
                     latency_prior_ms=s.latency_prior_ms, quality_prior=s.quality_prior)))
         emb = [float(x) for x in rng.standard_normal(384)]
-        for label, k in (("top-3 alternatives", 3), (f"all {n_agents - 1} alternatives", 0)):
+        for label, k in (("top-3 alternatives", 3), (f"all {n_agents - 1} alternatives", None)):
             req = pb.RouteRequest(embedding=emb, objective="balanced", max_alternatives=k,
                                   constraints=pb.Constraints(max_cost=0.05, min_quality=0.55))
             r, e = grpc_ratio(proc.target, echo_target, req)

@@ -386,8 +386,11 @@ class Decisions(TinyDancer):
                  hint="Add WHERE request = '...' (or request = ANY(array), or request_embedding = '{...}'), "
                       "or join on request: FROM requests r JOIN tinydancer.decisions d ON d.request = r.body.")
         template = self.route_request(given)
+        wanted = set(columns) if columns is not None else None
+        if wanted is not None and "alternatives" not in wanted:
+            template.max_alternatives = 0  # nobody reads them: routerd need not explain them
         if batch is None:
-            yield self.row(given, self.rpc("Route", template))
+            yield self.row(given, self.rpc("Route", template), wanted)
             return
         for start in range(0, len(batch), BATCH_CHUNK):
             chunk = batch[start:start + BATCH_CHUNK]
@@ -400,7 +403,7 @@ class Decisions(TinyDancer):
             resp = self.rpc("BatchRoute", pb.BatchRouteRequest(requests=reqs),
                             timeout_s=self.settings.timeout_s * (1 + len(chunk) / 1000))
             for text, d in zip(chunk, resp.decisions, strict=True):
-                yield self.row({**given, "request": text}, d)
+                yield self.row({**given, "request": text}, d, wanted)
 
     @staticmethod
     def route_request(given: Mapping[str, Any]) -> pb.RouteRequest:
@@ -428,12 +431,15 @@ class Decisions(TinyDancer):
         return r
 
     @staticmethod
-    def row(given: Mapping[str, Any], d: pb.RouteDecision) -> dict[str, Any]:
+    def row(given: Mapping[str, Any], d: pb.RouteDecision, wanted: set[str] | None = None) -> dict[str, Any]:
+        """The decision as a row; with ``wanted`` (the columns the query reads), only those."""
+        out: dict[str, Any] = {k: given.get(k) for k in DECISION_INPUTS}
+        if wanted is not None and not wanted - out.keys():
+            return out  # only inputs are read (count(*), or a join key)
         alternatives = [{"agent_name": a.agent_name, "score": opt(a, "score"), "feasible": a.feasible,
                          "reason": a.reason, "estimated_cost": a.estimated_cost,
                          "estimated_latency_ms": a.estimated_latency_ms, "expected_quality": a.expected_quality}
-                        for a in d.alternatives]
-        out: dict[str, Any] = {k: given.get(k) for k in DECISION_INPUTS}
+                        for a in d.alternatives] if wanted is None or "alternatives" in wanted else None
         out.update({
             "decision_id": d.decision_id, "agent_name": d.agent_name or None,
             "confidence": d.confidence if d.routed else None,
@@ -441,7 +447,8 @@ class Decisions(TinyDancer):
             "estimated_latency_ms": d.estimated_latency_ms if d.routed else None,
             "expected_quality": d.expected_quality if d.routed else None,
             "similarity": d.similarity if d.routed else None, "reasoning": d.reasoning,
-            "alternatives": json.dumps(alternatives), "model_version": d.model_version,
+            "alternatives": None if alternatives is None else json.dumps(alternatives),
+            "model_version": d.model_version,
             "decided_at": iso(d.decided_at), "routed": d.routed,
         })
         return out

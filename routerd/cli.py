@@ -65,8 +65,9 @@ def _constraints(args: argparse.Namespace) -> pb.Constraints:
 
 
 def _route_request(args: argparse.Namespace, text: str) -> pb.RouteRequest:
-    r = pb.RouteRequest(request=text, objective=args.objective or "", constraints=_constraints(args),
-                        max_alternatives=args.max_alternatives)
+    r = pb.RouteRequest(request=text, objective=args.objective or "", constraints=_constraints(args))
+    if args.max_alternatives is not None:
+        r.max_alternatives = args.max_alternatives
     for name in ("budget_remaining", "willingness_to_pay"):
         if getattr(args, name) is not None:
             setattr(r, name, getattr(args, name))
@@ -212,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     route_opts.add_argument("--min-quality", type=float)
     route_opts.add_argument("--budget-remaining", type=float)
     route_opts.add_argument("--willingness-to-pay", type=float)
-    route_opts.add_argument("--max-alternatives", type=int, default=0)
+    route_opts.add_argument("--max-alternatives", type=int, help="default: every other agent")
 
     r = sub.add_parser("route", parents=[client, route_opts], help="route one request")
     r.add_argument("text")

@@ -135,7 +135,7 @@ def _finite_or_zero(x: float) -> float:
     return x if math.isfinite(x) else 0.0
 
 
-def decision_to_proto(d: Decision, max_alternatives: int = 0) -> pb.RouteDecision:
+def decision_to_proto(d: Decision, max_alternatives: int | None = None) -> pb.RouteDecision:
     out = pb.RouteDecision(
         decision_id=d.decision_id, routed=d.routed, agent_name=d.agent_name or "",
         confidence=d.confidence, estimated_cost=d.estimated_cost, estimated_latency_ms=d.estimated_latency_ms,

@@ -109,27 +109,31 @@ class AgentRegistryServicer(pbg.AgentRegistryServicer):
             matches=[pb.AgentMatch(agent=self._agent(r), similarity=s) for r, s in matches])
 
 
+def _max_alternatives(r: pb.RouteRequest, prefix: str) -> int | None:
+    if not r.HasField("max_alternatives"):
+        return None
+    if r.max_alternatives < 0:
+        raise errors.InvalidArgument(f"{prefix}max_alternatives", f"must be >= 0, got {r.max_alternatives}")
+    return r.max_alternatives
+
+
 class RouterServicer(pbg.RouterServicer):
     def __init__(self, engine: Engine):
         self.engine = engine
 
     @translate_errors
     def Route(self, request: pb.RouteRequest, context: grpc.ServicerContext) -> pb.RouteDecision:
-        if request.max_alternatives < 0:
-            raise errors.InvalidArgument("max_alternatives", "must be >= 0")
-        d = self.engine.route(query_from_proto(request))
-        return decision_to_proto(d, request.max_alternatives)
+        limit = _max_alternatives(request, "")
+        return decision_to_proto(self.engine.route(query_from_proto(request)), limit)
 
     @translate_errors
     def BatchRoute(self, request: pb.BatchRouteRequest, context: grpc.ServicerContext) -> pb.BatchRouteResponse:
-        for i, r in enumerate(request.requests):
-            if r.max_alternatives < 0:
-                raise errors.InvalidArgument(f"requests[{i}].max_alternatives", "must be >= 0")
+        limits = [_max_alternatives(r, f"requests[{i}].") for i, r in enumerate(request.requests)]
         ds = self.engine.route_batch(
             [query_from_proto(r) for r in request.requests],
             batch_budget=request.batch_budget if request.HasField("batch_budget") else None)
-        return pb.BatchRouteResponse(decisions=[decision_to_proto(d, r.max_alternatives)
-                                                for d, r in zip(ds, request.requests, strict=True)])
+        return pb.BatchRouteResponse(decisions=[decision_to_proto(d, limit)
+                                                for d, limit in zip(ds, limits, strict=True)])
 
 
 def _page_token(key: tuple[float, str]) -> str:

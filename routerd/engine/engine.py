@@ -80,9 +80,9 @@ class Engine:
                     self._table = t
         return t
 
-    def route(self, query: RouteQuery, *, max_alternatives: int = 0) -> Decision:
+    def route(self, query: RouteQuery) -> Decision:
         validate_query(query, self.embedder.dim)
-        d = self.router.route(self.table(), [query], now=self.clock(), max_alternatives=max_alternatives)[0]
+        d = self.router.route(self.table(), [query], now=self.clock())[0]
         self._log([d])
         return d
 

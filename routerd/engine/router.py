@@ -247,11 +247,13 @@ class Decision:
             self.ranked = np.asarray(order[order != self.chosen])
         return self.ranked
 
-    def alternatives(self, limit: int = 0) -> list[Alternative]:
-        """Every other agent, feasible ones best first, then infeasible ones by name."""
+    def alternatives(self, limit: int | None = None) -> list[Alternative]:
+        """Every other agent (at most ``limit``), feasible ones best first, then infeasible ones."""
+        if limit == 0:
+            return []
         t = self.table
         order = np.concatenate([self.ranked_feasible(), np.flatnonzero(self.codes != OK)])
-        if limit:
+        if limit is not None:
             order = order[:limit]
         out = []
         for i in order.tolist():
@@ -344,7 +346,7 @@ class Router:
         self.policy = policy
 
     def route(self, table: AgentTable, queries: Sequence[RouteQuery], *, now: float | None = None,
-              batch_budget: float | None = None, max_alternatives: int = 0) -> list[Decision]:
+              batch_budget: float | None = None) -> list[Decision]:
         now = time.time() if now is None else now
         n, a = len(queries), len(table.names)
         if n == 1 and batch_budget is None and 0 < a <= SMALL_TABLE:
