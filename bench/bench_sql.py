@@ -31,15 +31,8 @@ from tests.bridge.conftest import SERVER_PATH, ensure_bridge_installed, python_p
 from tests.pgcluster import PgCluster  # noqa: E402
 from tests.routerd_proc import RouterdProcess  # noqa: E402
 from tests.sql.conftest import install  # noqa: E402
+from tests.sql.test_foreign_tables import AGENTS  # noqa: E402
 
-AGENTS = """
-INSERT INTO tinydancer.agents (name, agent_type, capabilities, cost_per_1k_input_tokens,
-                               cost_per_1k_output_tokens, latency_prior_ms, quality_score)
-VALUES ('premium', 'llm', '{coding,reasoning}', 0.03, 0.06, 900, 0.95),
-       ('standard', 'llm', '{coding,general}', 0.001, 0.002, 400, 0.80),
-       ('budget', 'llm', '{general}', 0.0001, 0.0002, 150, 0.60),
-       ('vision', 'multimodal', '{vision,general}', 0.01, 0.03, 1200, 0.85)
-"""
 N_ROWS = 10_000
 
 
