@@ -18,12 +18,17 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from routerd.api.servicers import AgentRegistryServicer, AnalyticsServicer, FeedbackServicer, RouterServicer
+from routerd.api.servicers import (
+    AgentRegistryServicer,
+    AnalyticsServicer,
+    FeedbackServicer,
+    RouterServicer,
+    register,
+)
 from routerd.config import Config
 from routerd.engine.engine import Engine
 from routerd.engine.health import BreakerPolicy
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
-from routerd.gen.tinydancer.v1 import tinydancer_pb2_grpc as pbg
 from routerd.model.embedder import make_embedder
 from routerd.store.base import open_store
 
@@ -80,10 +85,9 @@ def create_server(cfg: Config) -> RunningServer:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=cfg.workers), interceptors=interceptors,
                          options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
                                   ("grpc.max_send_message_length", 64 * 1024 * 1024)])
-    pbg.add_AgentRegistryServicer_to_server(AgentRegistryServicer(engine), server)
-    pbg.add_RouterServicer_to_server(RouterServicer(engine), server)
-    pbg.add_FeedbackServicer_to_server(FeedbackServicer(engine), server)
-    pbg.add_AnalyticsServicer_to_server(AnalyticsServicer(engine), server)
+    for servicer, service in ((AgentRegistryServicer(engine), "AgentRegistry"), (RouterServicer(engine), "Router"),
+                              (FeedbackServicer(engine), "Feedback"), (AnalyticsServicer(engine), "Analytics")):
+        register(server, servicer, service)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [pb.DESCRIPTOR.services_by_name[s].full_name for s in SERVICES]

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError
+from google.protobuf.message_factory import GetMessageClass
 
 from routerd import errors
 from routerd.api.convert import (
@@ -51,9 +53,43 @@ def status_of(exc: errors.TinyDancerError) -> grpc.StatusCode:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class Malformed:
+    """What the request deserializer yields for bytes that are not a valid message, so the servicer
+    can answer INVALID_ARGUMENT (grpc's own deserialization failure would be INTERNAL)."""
+
+    def __init__(self, message_name: str):
+        self.message_name = message_name
+
+
+def safe_deserializer(cls: Any) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return cls.FromString(data)
+        except DecodeError:
+            return Malformed(cls.DESCRIPTOR.full_name)
+
+    return parse
+
+
+def register(server: grpc.Server, servicer: Any, service: str) -> None:
+    """Add ``servicer``'s methods for ``service`` (tinydancer.v1) with ``safe_deserializer``."""
+    desc = pb.DESCRIPTOR.services_by_name[service]
+    handlers = {
+        m.name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, m.name),
+            request_deserializer=safe_deserializer(GetMessageClass(m.input_type)),
+            response_serializer=GetMessageClass(m.output_type).SerializeToString)
+        for m in desc.methods
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(desc.full_name, handlers),))
+    server.add_registered_method_handlers(desc.full_name, handlers)
+
+
 def translate_errors(method: F) -> F:
     @functools.wraps(method)
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        if isinstance(request, Malformed):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request: not a valid {request.message_name}")
         try:
             return method(self, request, context)
         except errors.TinyDancerError as e:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from routerd.domain import CLOSED, HALF_OPEN, OPEN, AgentRecord, DecisionRecord, OutcomeRecord
 from routerd.engine.health import AgentWindows, BreakerPolicy, health_after
-from routerd.engine.registry import Registry, check_number, validate_name
+from routerd.engine.registry import Registry, check_number, validate_id, validate_name
 from routerd.engine.router import MODEL_VERSION, AgentTable, Decision, RouteQuery, Router, validate_query
 from routerd.errors import AgentNotFound, DecisionNotFound, InvalidArgument
 from routerd.model.embedder import Embedder
@@ -170,6 +170,8 @@ class Engine:
                        recorded_at: float | None = None) -> tuple[OutcomeRecord, AgentRecord]:
         if not decision_id and not agent_name:
             raise InvalidArgument("decision_id", "give the decision_id or the agent_name")
+        if decision_id:
+            validate_id(decision_id, "decision_id")
         if agent_name:
             validate_name(agent_name, "agent_name")
         check_number(latency_ms, "latency_ms")
@@ -220,6 +222,13 @@ class Engine:
     def list_outcomes(self, *, start: float | None = None, end: float | None = None, agent_name: str = "",
                       decision_id: str = "", limit: int = 1000,
                       after: tuple[float, str] | None = None) -> list[OutcomeRecord]:
+        if decision_id:
+            validate_id(decision_id, "decision_id")
+        if agent_name:
+            validate_name(agent_name, "agent_name")
+        for name, t in (("start", start), ("end", end)):
+            if t is not None and not math.isfinite(t):
+                raise InvalidArgument(name, "must be a valid time")
         return self.store.list_outcomes(start=start, end=end, agent_name=agent_name or None,
                                         decision_id=decision_id or None, limit=limit, after=after)
 

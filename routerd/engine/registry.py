@@ -47,6 +47,13 @@ def validate_name(name: str, field: str = "name") -> str:
     return name
 
 
+def validate_id(value: str, field: str) -> str:
+    """An opaque identifier (a decision or outcome id): 1..128 printable characters."""
+    if not value or len(value) > NAME_MAX or not value.isprintable():
+        raise InvalidArgument(field, f"is not an id this server issued: {value[:40]!r}")
+    return value
+
+
 def check_number(value: float, field: str, *, minimum: float = 0.0, strict: bool = False,
                  maximum: float | None = None) -> float:
     """``value`` as a float, or ``InvalidArgument`` naming ``field``: it must be a real number (not a
@@ -104,8 +111,16 @@ def validate_spec(spec: AgentSpec, prefix: str = "agent") -> AgentSpec:
         meta = json.loads(spec.metadata or "{}")
     except json.JSONDecodeError as e:
         raise InvalidArgument(f"{prefix}.metadata_json", f"is not valid JSON ({e.msg})") from None
+    except RecursionError:
+        raise InvalidArgument(f"{prefix}.metadata_json", "is nested too deeply") from None
     if not isinstance(meta, dict):
         raise InvalidArgument(f"{prefix}.metadata_json", "must be a JSON object")
+    try:
+        has_nul = _has_nul(meta)
+    except RecursionError:
+        raise InvalidArgument(f"{prefix}.metadata_json", "is nested too deeply") from None
+    if has_nul:
+        raise InvalidArgument(f"{prefix}.metadata_json", "must not contain \\u0000 (PostgreSQL's jsonb cannot hold it)")
     metadata = json.dumps(meta, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return replace(spec, capabilities=tuple(caps), cost=cost, latency_prior_ms=latency,
                    quality_prior=quality, metadata=metadata)
@@ -127,6 +142,16 @@ def apply_patch(spec: AgentSpec, patch: Mapping[str, Any]) -> AgentSpec:
         else:
             changes[path] = value
     return replace(spec, cost=cost, **changes)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _encode_token(name: str) -> str:
