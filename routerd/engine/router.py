@@ -148,6 +148,7 @@ class AgentTable:
         self.base_cost = (self.per_call + self.latency / 1000.0 * self.per_second
                           + self.typical_out / 1000.0 * self.out1k)
         self.in_per_token = self.in1k / 1000.0
+        self.log_latency = np.log10(np.maximum(self.latency, 1e-3))
         # The same columns as Python lists and sets, for the small-request fast path.
         self.l_in_per_token = self.in_per_token.tolist()
         self.l_base_cost = self.base_cost.tolist()
@@ -286,11 +287,11 @@ class Decision:
         return text + self.budget_note
 
 
-def _log_ratio_to_min(x: np.ndarray, feasible: np.ndarray) -> np.ndarray:
-    """log10(x / min over feasible x), row-wise; x > 0 and broadcastable to ``feasible``."""
-    lo = np.min(np.where(feasible, x, np.inf), axis=1, keepdims=True)
-    lo[lo == np.inf] = 1.0
-    return np.asarray(np.log10(x / lo))
+def _minus_feasible_min(x: np.ndarray, feasible: np.ndarray) -> np.ndarray:
+    """x − (min of x over the feasible agents), row-wise; 0 where a row has no feasible agent.
+    On logarithms this is the log of the ratio to the cheapest (fastest) feasible agent."""
+    lo = np.where(feasible, x, np.inf).min(axis=1, keepdims=True)
+    return np.asarray(x - np.where(lo == np.inf, 0.0, lo))
 
 
 # Per objective: the weights of quality, Δc and Δl in ``wq·q − wc·Δc − wl·Δl`` (see the module docstring).
@@ -302,15 +303,16 @@ WEIGHTS: dict[str, tuple[float, float, float]] = {
 }
 
 
-def utilities(objective: str, wtp: np.ndarray | None, q: np.ndarray, cost: np.ndarray, lat: np.ndarray,
+def utilities(objective: str, wtp: np.ndarray | None, q: np.ndarray, cost: np.ndarray, log_lat: np.ndarray,
               feasible: np.ndarray) -> np.ndarray:
-    """(n, a) utilities for requests sharing ``objective``; rows with wtp > 0 use it instead."""
+    """(n, a) utilities for requests sharing ``objective``; rows with wtp > 0 use it instead.
+    ``log_lat`` is log10 of the latencies (at least 1e-3 ms), which the table keeps ready."""
     if objective == "quality_per_dollar":
         u = 0.1 * np.log10(np.maximum(q, 1e-9) / (cost + C0))
     else:
         wq, wc, wl = WEIGHTS[objective]
-        u = wq * q - wc * _log_ratio_to_min(cost + C0, feasible) - wl * _log_ratio_to_min(np.maximum(lat, 1e-3),
-                                                                                          feasible)
+        u = (wq * q - wc * _minus_feasible_min(np.log10(cost + C0), feasible)
+             - wl * _minus_feasible_min(log_lat, feasible))
     if wtp is not None:
         has_wtp = wtp > 0
         u = np.where(has_wtp[:, None], q - cost / np.where(has_wtp, wtp, 1.0)[:, None], u)
@@ -364,19 +366,22 @@ class Router:
             cost[i] += (o - table.typical_out) / 1000.0 * table.out1k
 
         codes = np.zeros((n, a), dtype=np.int8)
+
+        def column(values: list[float | None], default: float) -> float | np.ndarray:
+            """One bound per request, as a column (a plain float for a single request)."""
+            if n == 1:
+                return default if values[0] is None else values[0]
+            return np.array([default if v is None else v for v in values])[:, None]
+
         # Constraint columns are built only when some request sets them (the common case is none).
         if any(q.min_quality is not None for q in queries):
-            min_q = np.array([-math.inf if q.min_quality is None else q.min_quality for q in queries])
-            codes[table.quality[None, :] < min_q[:, None]] = MIN_QUALITY
+            codes[table.quality[None, :] < column([q.min_quality for q in queries], -math.inf)] = MIN_QUALITY
         if any(q.max_latency_ms is not None for q in queries):
-            max_lat = np.array([math.inf if q.max_latency_ms is None else q.max_latency_ms for q in queries])
-            codes[table.latency[None, :] > max_lat[:, None]] = MAX_LATENCY
+            codes[table.latency[None, :] > column([q.max_latency_ms for q in queries], math.inf)] = MAX_LATENCY
         if any(q.budget_remaining is not None for q in queries):
-            budget = np.array([math.inf if q.budget_remaining is None else q.budget_remaining for q in queries])
-            codes[cost > budget[:, None]] = BUDGET
+            codes[cost > column([q.budget_remaining for q in queries], math.inf)] = BUDGET
         if any(q.max_cost is not None for q in queries):
-            max_cost = np.array([math.inf if q.max_cost is None else q.max_cost for q in queries])
-            codes[cost > max_cost[:, None]] = MAX_COST
+            codes[cost > column([q.max_cost for q in queries], math.inf)] = MAX_COST
         for i, q in enumerate(queries):
             if q.required_capabilities:
                 have = np.ones(a, dtype=bool)
@@ -399,13 +404,13 @@ class Router:
         wtp = (np.array([q.willingness_to_pay or 0.0 for q in queries])
                if any(q.willingness_to_pay for q in queries) else None)
         if len(kinds) == 1:
-            utility = utilities(objectives[0], wtp, table.quality, cost, table.latency, feasible)
+            utility = utilities(objectives[0], wtp, table.quality, cost, table.log_latency, feasible)
         else:
             utility = np.empty((n, a), dtype=f8)
             for obj in kinds:
                 rows = np.array([o == obj for o in objectives])
                 utility[rows] = utilities(obj, None if wtp is None else wtp[rows], table.quality, cost[rows],
-                                          table.latency, feasible[rows])
+                                          table.log_latency, feasible[rows])
 
         masked = np.where(feasible, utility, -np.inf)
         chosen = np.argmax(masked, axis=1)
@@ -428,9 +433,10 @@ class Router:
         rows = np.arange(n)
         best = masked[rows, chosen]
         routed = np.isfinite(best)
-        # Softmax of the chosen utility; exp(-inf) is 0, so infeasible agents drop out by themselves.
-        with np.errstate(invalid="ignore", divide="ignore"):  # unrouted rows: ignored below
-            conf = 1.0 / np.exp((masked - np.where(routed, best, 0.0)[:, None]) / TEMPERATURE).sum(axis=1)
+        # Softmax of the chosen utility; exp(-inf) is 0, so infeasible agents drop out by themselves
+        # (an unrouted row sums to 0 and keeps confidence 0).
+        mass = np.exp((masked - np.where(routed, best, 0.0)[:, None]) / TEMPERATURE).sum(axis=1)
+        conf = np.divide(1.0, mass, out=np.zeros_like(mass), where=mass > 0)
         sims = self._similarities(table, queries, chosen)
         est_cost = cost[rows, chosen]
         decisions = []
