@@ -359,6 +359,22 @@ mc_row_to_cstrings(PyObject *row, TupleDesc desc, McAttConv *atts,
 	return true;
 }
 
+/*
+ * Both phases for one Python row: render it (Python), drop the reference, report a Python error
+ * only then, and store the tuple (PostgreSQL). Steals the reference to row.
+ */
+void
+mc_store_row(PyObject *row, TupleTableSlot *slot, TupleDesc desc, McAttConv *atts,
+			 char **strs, Py_ssize_t *lens)
+{
+	bool		ok = mc_row_to_cstrings(row, desc, atts, strs, lens);
+
+	Py_DECREF(row);
+	if (!ok)
+		mc_report_python_error(ERROR);
+	mc_cstrings_to_slot(slot, atts, strs, lens);
+}
+
 /* PostgreSQL phase: run input functions and store a virtual tuple. */
 void
 mc_cstrings_to_slot(TupleTableSlot *slot, McAttConv *atts, char **strs, Py_ssize_t *lens)

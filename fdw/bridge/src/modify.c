@@ -208,19 +208,13 @@ mcBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 static TupleTableSlot *
 mc_apply_result(McModifyState *st, PyObject *res, TupleTableSlot *slot)
 {
-	bool		ok;
-
 	mc_check_python(res);
 	if (res == Py_None)
 	{
 		Py_DECREF(res);
 		return NULL;
 	}
-	ok = mc_row_to_cstrings(res, st->desc, st->atts, st->strs, st->lens);
-	Py_DECREF(res);
-	if (!ok)
-		mc_report_python_error(ERROR);
-	mc_cstrings_to_slot(slot, st->atts, st->strs, st->lens);
+	mc_store_row(res, slot, st->desc, st->atts, st->strs, st->lens);
 	return slot;
 }
 

@@ -72,6 +72,8 @@ extern bool mc_row_to_cstrings(PyObject *row, TupleDesc desc, McAttConv *atts,
 							   char **strs, Py_ssize_t *lens);
 extern void mc_cstrings_to_slot(TupleTableSlot *slot, McAttConv *atts,
 								char **strs, Py_ssize_t *lens);
+extern void mc_store_row(PyObject *row, TupleTableSlot *slot, TupleDesc desc, McAttConv *atts,
+						 char **strs, Py_ssize_t *lens);
 extern PyObject *mc_slot_to_dict(TupleTableSlot *slot, McAttConv *atts);
 
 /* in quals.c */

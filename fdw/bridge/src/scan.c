@@ -457,8 +457,6 @@ mcIterateForeignScan(ForeignScanState *node)
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 	MemoryContext oldcxt;
 	PyObject   *row;
-	bool		ok;
-
 	ExecClearTuple(slot);
 	if (st->done)
 		return slot;
@@ -487,12 +485,7 @@ mcIterateForeignScan(ForeignScanState *node)
 		MemoryContextSwitchTo(oldcxt);
 		return slot;
 	}
-	ok = mc_row_to_cstrings(row, st->desc, st->atts, st->strs, st->lens);
-	Py_DECREF(row);
-	if (!ok)
-		mc_report_python_error(ERROR);
-
-	mc_cstrings_to_slot(slot, st->atts, st->strs, st->lens);
+	mc_store_row(row, slot, st->desc, st->atts, st->strs, st->lens);
 	MemoryContextSwitchTo(oldcxt);
 	return slot;
 }
