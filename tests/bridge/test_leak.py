@@ -19,6 +19,20 @@ def rss_kb(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
+def assert_flat_rss(pid, workload, capsys, label):
+    """Two warm-up runs (caches, plans, Python allocator arenas), then three measured ones: the
+    backend's RSS must grow by less than LIMIT_KB."""
+    workload()
+    workload()
+    before = rss_kb(pid)
+    for _ in range(3):
+        workload()
+    after = rss_kb(pid)
+    with capsys.disabled():
+        print(f"\n[leak] {label}: before={before} kB after={after} kB growth={after - before} kB")
+    assert after - before < LIMIT_KB
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="reading the backend's /proc status needs root")
 def test_no_leak_over_scans_and_rescans(db, capsys):
     db.table("leak_scan", "id int, name text, n numeric, t timestamp", n="100000")
@@ -40,16 +54,7 @@ def test_no_leak_over_scans_and_rescans(db, capsys):
         assert db.one("SELECT count(*) FROM leak_scan WHERE id >= 0 AND name IS NOT NULL") == 100000
         assert db.one(join) == 1
 
-    workload()  # warm-up: caches, plans, Python allocator arenas
-    workload()
-    before = rss_kb(pid)
-    for _ in range(3):
-        workload()
-    after = rss_kb(pid)
-    with capsys.disabled():
-        print(f"\n[leak] backend RSS before={before} kB after={after} kB growth={after - before} kB "
-              f"(3 x (100,000 rows + 10,000 rescans))")
-    assert after - before < LIMIT_KB
+    assert_flat_rss(pid, workload, capsys, "scans + rescans (3 x (100,000 rows + 10,000 rescans))")
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="reading the backend's /proc status needs root")
@@ -67,13 +72,4 @@ def test_no_leak_on_error_paths_and_modify(db, capsys):
                 pass
         db.q("INSERT INTO leak_ins SELECT g, 'x' FROM generate_series(1, 10000) g")
 
-    workload()
-    workload()
-    before = rss_kb(pid)
-    for _ in range(3):
-        workload()
-    after = rss_kb(pid)
-    with capsys.disabled():
-        print(f"\n[leak] error paths + inserts: before={before} kB after={after} kB growth={after - before} kB "
-              f"(3 x (300 failing scans + 10,000 inserts))")
-    assert after - before < LIMIT_KB
+    assert_flat_rss(pid, workload, capsys, "error paths + inserts (3 x (300 failing scans + 10,000 inserts))")
