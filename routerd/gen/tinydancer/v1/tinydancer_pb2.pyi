@@ -189,7 +189,7 @@ class Constraints(_message.Message):
     def __init__(self, required_capabilities: _Optional[_Iterable[str]] = ..., excluded_agents: _Optional[_Iterable[str]] = ..., max_cost: _Optional[float] = ..., max_latency_ms: _Optional[float] = ..., min_quality: _Optional[float] = ...) -> None: ...
 
 class RouteRequest(_message.Message):
-    __slots__ = ("request", "embedding", "objective", "constraints", "budget_remaining", "willingness_to_pay", "input_tokens", "output_tokens", "context", "max_alternatives")
+    __slots__ = ("request", "embedding", "objective", "constraints", "budget_remaining", "willingness_to_pay", "input_tokens", "output_tokens", "context", "max_alternatives", "omit_reasoning")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -207,6 +207,7 @@ class RouteRequest(_message.Message):
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     MAX_ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
+    OMIT_REASONING_FIELD_NUMBER: _ClassVar[int]
     request: str
     embedding: _containers.RepeatedScalarFieldContainer[float]
     objective: str
@@ -217,7 +218,8 @@ class RouteRequest(_message.Message):
     output_tokens: int
     context: _containers.ScalarMap[str, str]
     max_alternatives: int
-    def __init__(self, request: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., objective: _Optional[str] = ..., constraints: _Optional[_Union[Constraints, _Mapping]] = ..., budget_remaining: _Optional[float] = ..., willingness_to_pay: _Optional[float] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., context: _Optional[_Mapping[str, str]] = ..., max_alternatives: _Optional[int] = ...) -> None: ...
+    omit_reasoning: bool
+    def __init__(self, request: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., objective: _Optional[str] = ..., constraints: _Optional[_Union[Constraints, _Mapping]] = ..., budget_remaining: _Optional[float] = ..., willingness_to_pay: _Optional[float] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., context: _Optional[_Mapping[str, str]] = ..., max_alternatives: _Optional[int] = ..., omit_reasoning: _Optional[bool] = ...) -> None: ...
 
 class Alternative(_message.Message):
     __slots__ = ("agent_name", "score", "feasible", "reason", "estimated_cost", "estimated_latency_ms", "expected_quality")
