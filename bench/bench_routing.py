@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 from routerd.domain import AgentSpec, CostModel  # noqa: E402
 from routerd.engine.engine import Engine  # noqa: E402
-from routerd.engine.router import RouteQuery  # noqa: E402
+from routerd.engine.query import RouteQuery  # noqa: E402
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb  # noqa: E402
 from routerd.gen.tinydancer.v1 import tinydancer_pb2_grpc as pbg  # noqa: E402
-from routerd.model.embedder import HashingEmbedder  # noqa: E402
+from routerd.model.embedders import HashingEmbedder  # noqa: E402
 from routerd.store import open_store  # noqa: E402
 from tests.routerd_proc import RouterdProcess  # noqa: E402
 

@@ -29,7 +29,7 @@ from routerd.config import Config
 from routerd.engine.engine import Engine
 from routerd.engine.health import BreakerPolicy
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
-from routerd.model.embedder import make_embedder
+from routerd.model.embedders import make_embedder
 from routerd.store.base import open_store
 
 log = logging.getLogger("routerd")

@@ -10,8 +10,11 @@ import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from routerd.domain import AgentRecord, AgentSpec, CostModel, OutcomeRecord
+from routerd.engine.decision import Decision
 from routerd.engine.health import BreakerPolicy
-from routerd.engine.router import Decision, RouteQuery, expected_quality
+from routerd.engine.query import RouteQuery
+from routerd.engine.table import observed_quality
+from routerd.engine.validation import UPDATABLE
 from routerd.errors import InvalidArgument
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 
@@ -63,7 +66,7 @@ def agent_to_proto(r: AgentRecord, policy: BreakerPolicy, now: float) -> pb.Agen
         total_requests=st.total_requests, successes=st.successes, failures=st.failures,
         quality_samples=st.quality_count, total_spend=st.total_spend,
         health=policy.effective_state(st, now), consecutive_failures=st.consecutive_failures,
-        expected_quality=expected_quality(r))
+        expected_quality=observed_quality(r))
     for name, value in (("success_rate", st.success_rate), ("avg_latency_ms", st.avg_latency_ms),
                         ("p95_latency_ms", st.p95_latency_ms), ("p99_latency_ms", st.p99_latency_ms),
                         ("observed_quality", st.mean_quality)):
@@ -73,14 +76,9 @@ def agent_to_proto(r: AgentRecord, policy: BreakerPolicy, now: float) -> pb.Agen
                     updated_at=ts(r.updated_at))
 
 
-# Which proto field sets which domain field, for partial updates.
-_SPEC_PATHS: Mapping[str, str] = {
-    "agent_type": "agent_type", "capabilities": "capabilities", "latency_prior_ms": "latency_prior_ms",
-    "quality_prior": "quality_prior", "metadata_json": "metadata", "active": "active",
-    "typical_output_tokens": "typical_output_tokens", "cost": "cost",
-    **{f"cost.{f}": f"cost.{f}" for f in ("per_1k_input_tokens", "per_1k_output_tokens", "per_call",
-                                          "per_second")},
-}
+# Which proto field sets which domain field, for partial updates: the updatable paths of
+# ``routerd.engine.validation.UPDATABLE``, named as in the proto (metadata travels as metadata_json).
+_SPEC_PATHS: Mapping[str, str] = {("metadata_json" if p == "metadata" else p): p for p in UPDATABLE}
 
 
 def _value(s: pb.AgentSpec, path: str) -> Any:
@@ -114,20 +112,21 @@ def patch_from_update(req: pb.UpdateAgentRequest) -> dict[str, Any]:
 
 def query_from_proto(r: pb.RouteRequest) -> RouteQuery:
     c = r.constraints
+    has = c.HasField
     return RouteQuery(
         text=r.request,
         embedding=np.asarray(r.embedding, dtype=np.float32) if len(r.embedding) else None,
         objective=r.objective or "balanced",
         required_capabilities=tuple(c.required_capabilities),
         excluded_agents=tuple(c.excluded_agents),
-        max_cost=c.max_cost if c.HasField("max_cost") else None,
-        max_latency_ms=c.max_latency_ms if c.HasField("max_latency_ms") else None,
-        min_quality=c.min_quality if c.HasField("min_quality") else None,
+        max_cost=c.max_cost if has("max_cost") else None,
+        max_latency_ms=c.max_latency_ms if has("max_latency_ms") else None,
+        min_quality=c.min_quality if has("min_quality") else None,
         budget_remaining=r.budget_remaining if r.HasField("budget_remaining") else None,
         willingness_to_pay=r.willingness_to_pay if r.HasField("willingness_to_pay") else None,
         input_tokens=r.input_tokens if r.HasField("input_tokens") else None,
         output_tokens=r.output_tokens if r.HasField("output_tokens") else None,
-        context=dict(r.context),
+        context=dict(r.context) if r.context else {},
     )
 
 
@@ -135,18 +134,28 @@ def _finite_or_zero(x: float) -> float:
     return x if math.isfinite(x) else 0.0
 
 
-def decision_to_proto(d: Decision, max_alternatives: int | None = None) -> pb.RouteDecision:
+def decision_to_proto(d: Decision, max_alternatives: int | None = None, *,
+                      reasoning: bool = True) -> pb.RouteDecision:
+    """The decision as a message; its explanation parts only when asked for (``max_alternatives``
+    0 gives none, ``reasoning`` False leaves the text empty)."""
+    ts_ = Timestamp()
+    ts_.FromNanoseconds(int(d.decided_at * 1e9))
     out = pb.RouteDecision(
-        decision_id=d.decision_id, routed=d.routed, agent_name=d.agent_name or "",
+        decision_id=d.decision_id, routed=d.agent_name is not None, agent_name=d.agent_name or "",
         confidence=d.confidence, estimated_cost=d.estimated_cost, estimated_latency_ms=d.estimated_latency_ms,
-        expected_quality=d.expected_quality, similarity=d.similarity, reasoning=d.reasoning,
-        model_version=d.model_version, decided_at=ts(d.decided_at), objective=d.objective)
-    for a in d.alternatives(max_alternatives):
-        alt = out.alternatives.add(agent_name=a.agent_name, feasible=a.feasible, reason=a.reason,
-                                   estimated_cost=a.estimated_cost, estimated_latency_ms=a.estimated_latency_ms,
-                                   expected_quality=a.expected_quality)
-        if a.score is not None:
-            alt.score = _finite_or_zero(a.score)
+        expected_quality=d.expected_quality, similarity=d.similarity,
+        reasoning=d.reasoning if reasoning else "", model_version=d.model_version, decided_at=ts_,
+        objective=d.objective)
+    if max_alternatives != 0:
+        add = out.alternatives.add
+        for a in d.alternatives(max_alternatives):
+            if a.score is None:
+                add(agent_name=a.agent_name, feasible=a.feasible, reason=a.reason, estimated_cost=a.estimated_cost,
+                    estimated_latency_ms=a.estimated_latency_ms, expected_quality=a.expected_quality)
+            else:
+                add(agent_name=a.agent_name, feasible=a.feasible, reason=a.reason, estimated_cost=a.estimated_cost,
+                    estimated_latency_ms=a.estimated_latency_ms, expected_quality=a.expected_quality,
+                    score=_finite_or_zero(a.score))
     return out
 
 

@@ -6,8 +6,6 @@ and returned as INTERNAL without internals.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import logging
 from collections.abc import Callable
@@ -27,7 +25,9 @@ from routerd.api.convert import (
     query_from_proto,
     spec_from_proto,
 )
+from routerd.client import FIELD_KEY
 from routerd.engine.engine import Engine
+from routerd.engine.validation import decode_page_token, encode_page_token
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from routerd.gen.tinydancer.v1 import tinydancer_pb2_grpc as pbg
 
@@ -89,10 +89,14 @@ def translate_errors(method: F) -> F:
     @functools.wraps(method)
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         if isinstance(request, Malformed):
+            context.set_trailing_metadata(((FIELD_KEY, "request"),))
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request: not a valid {request.message_name}")
         try:
             return method(self, request, context)
         except errors.TinyDancerError as e:
+            field = getattr(e, "field", None)
+            if field:  # structurally, so clients need not parse the message text
+                context.set_trailing_metadata(((FIELD_KEY, field),))
             context.abort(status_of(e), str(e))
         except Exception:
             log.exception("internal error in %s", method.__qualname__)
@@ -160,7 +164,8 @@ class RouterServicer(pbg.RouterServicer):
     @translate_errors
     def Route(self, request: pb.RouteRequest, context: grpc.ServicerContext) -> pb.RouteDecision:
         limit = _max_alternatives(request, "")
-        return decision_to_proto(self.engine.route(query_from_proto(request)), limit)
+        return decision_to_proto(self.engine.route(query_from_proto(request)), limit,
+                                 reasoning=not request.omit_reasoning)
 
     @translate_errors
     def BatchRoute(self, request: pb.BatchRouteRequest, context: grpc.ServicerContext) -> pb.BatchRouteResponse:
@@ -168,19 +173,19 @@ class RouterServicer(pbg.RouterServicer):
         ds = self.engine.route_batch(
             [query_from_proto(r) for r in request.requests],
             batch_budget=request.batch_budget if request.HasField("batch_budget") else None)
-        return pb.BatchRouteResponse(decisions=[decision_to_proto(d, limit)
-                                                for d, limit in zip(ds, limits, strict=True)])
+        return pb.BatchRouteResponse(decisions=[decision_to_proto(d, limit, reasoning=not r.omit_reasoning)
+                                                for d, limit, r in zip(ds, limits, request.requests, strict=True)])
 
 
 def _page_token(key: tuple[float, str]) -> str:
-    return base64.urlsafe_b64encode(f"{key[0]!r}|{key[1]}".encode()).decode()
+    return encode_page_token(repr(key[0]), key[1])
 
 
 def _parse_page_token(token: str) -> tuple[float, str]:
+    t, oid = decode_page_token(token, 2)
     try:
-        t, oid = base64.urlsafe_b64decode(token.encode()).decode().split("|", 1)
         return float(t), oid
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+    except ValueError:
         raise errors.InvalidArgument("page_token", "is not a token this server issued") from None
 
 

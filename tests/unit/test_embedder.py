@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from routerd.errors import InvalidArgument
-from routerd.model.embedder import DEFAULT_DIM, HashingEmbedder, make_embedder
+from routerd.model.embedders import DEFAULT_DIM, CachedEmbedder, HashingEmbedder, make_embedder
 
 TEXTS = ["write python code", "Translate this sentence into French.", "a", "", "naïve café — ünïcode ✓"]
 
@@ -48,7 +48,7 @@ def test_deterministic_across_instances() -> None:
 
 def test_deterministic_across_processes() -> None:
     # Python's str hash is salted per process; the embedder must not depend on it.
-    code = ("from routerd.model.embedder import HashingEmbedder; import sys; "
+    code = ("from routerd.model.embedders import HashingEmbedder; import sys; "
             "sys.stdout.write(HashingEmbedder().embed(['route this request to a coder'])[0].tobytes().hex())")
     root = Path(__file__).resolve().parents[2]
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
@@ -78,7 +78,7 @@ def test_case_and_punctuation_do_not_matter() -> None:
 
 
 def test_cache_returns_equal_arrays_and_is_not_aliased() -> None:
-    e = HashingEmbedder(cache_size=2)
+    e = CachedEmbedder(HashingEmbedder(), size=2)
     first = e.embed(["alpha", "beta"])
     again = e.embed(["alpha", "beta"])
     np.testing.assert_array_equal(first, again)
@@ -87,11 +87,31 @@ def test_cache_returns_equal_arrays_and_is_not_aliased() -> None:
     e.embed(["gamma", "delta", "epsilon"])  # evicts
     assert len(e._cache) == 2
     np.testing.assert_array_equal(e.embed(["alpha", "beta"]), first)
-    np.testing.assert_array_equal(e.embed(["alpha"]), HashingEmbedder(cache_size=0).embed(["alpha"]))
+    np.testing.assert_array_equal(e.embed(["alpha"]), HashingEmbedder().embed(["alpha"]))
+    np.testing.assert_array_equal(e.embed(["alpha"]), CachedEmbedder(HashingEmbedder(), size=0).embed(["alpha"]))
+
+
+def test_cache_embeds_the_misses_of_a_call_once_and_in_order() -> None:
+    calls: list[list[str]] = []
+
+    class Counting:
+        name, dim = "counting", 8
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            calls.append(list(texts))
+            return HashingEmbedder(dim=8).embed(texts)
+
+    e = CachedEmbedder(Counting(), size=10)
+    out = e.embed(["a", "b", "a", "c"])
+    assert calls == [["a", "b", "c"]]
+    np.testing.assert_array_equal(out, HashingEmbedder(dim=8).embed(["a", "b", "a", "c"]))
+    e.embed(["c", "d"])
+    assert calls[-1] == ["d"]
 
 
 def test_make_embedder() -> None:
-    assert isinstance(make_embedder("hashing"), HashingEmbedder)
+    made = make_embedder("hashing")
+    assert isinstance(made, CachedEmbedder) and isinstance(made.inner, HashingEmbedder)
     assert make_embedder("hashing-v2", dim=128).dim == 128
     with pytest.raises(InvalidArgument) as exc:
         make_embedder("word2vec")

@@ -13,9 +13,9 @@ import pytest
 from routerd.domain import CLOSED, HALF_OPEN, OPEN, AgentStats, CostModel
 from routerd.engine.engine import Engine
 from routerd.engine.health import AgentWindows, BreakerPolicy, health_after, quantiles
-from routerd.engine.router import RouteQuery
+from routerd.engine.query import RouteQuery
 from routerd.errors import AgentNotFound, DecisionNotFound, InvalidArgument, StoreUnavailable
-from routerd.model.embedder import HashingEmbedder
+from routerd.model.embedders import HashingEmbedder
 from routerd.store import Store, open_store
 
 from .conftest import FakeClock, spec
@@ -428,7 +428,7 @@ def test_failed_flush_keeps_the_decisions(embedder: HashingEmbedder, tmp_path: P
         engine.flush()
     s2 = open_store(f"sqlite://{tmp_path}/other.db")
     try:
-        engine.store = s2  # the store is back: the kept decision is written on close
+        engine.decisions.store = s2  # the store is back: the kept decision is written on close
         engine.close()
         assert s2.get_decision(d.decision_id) is not None
     finally:

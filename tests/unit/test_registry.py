@@ -9,9 +9,10 @@ from dataclasses import replace
 import pytest
 
 from routerd.domain import AGENT_TYPES, AgentSpec, CostModel
-from routerd.engine.registry import COST_FIELDS, Registry
+from routerd.engine.registry import Registry
+from routerd.engine.validation import COST_FIELDS
 from routerd.errors import AgentExists, AgentNotFound, InvalidArgument
-from routerd.model.embedder import HashingEmbedder
+from routerd.model.embedders import HashingEmbedder
 from routerd.store import Store, open_store
 
 from .conftest import FakeClock, spec

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from routerd.domain import AgentSpec
+from routerd.engine.decision import Alternative, Decision
 from routerd.engine.engine import Engine
-from routerd.engine.router import C0, TEMPERATURE, Alternative, Decision, RouteQuery, expected_quality
+from routerd.engine.objectives import C0, TEMPERATURE
+from routerd.engine.query import RouteQuery
+from routerd.engine.table import observed_quality as expected_quality
 from routerd.errors import InvalidArgument
 
 from .conftest import FakeClock, spec
@@ -358,7 +361,7 @@ def test_expected_quality_blends_prior_and_outcomes(engine: Engine) -> None:
         engine.record_outcome(agent_name="a", latency_ms=5, success=False)
     rec = engine.registry.get("a")
     assert expected_quality(rec) == pytest.approx(0.75 * (10 + 10) / (20 + 10))
-    assert engine.table().quality[0] == pytest.approx(0.5)
+    assert engine.table().observed_quality[0] == pytest.approx(0.5)
 
 
 # -- confidence --------------------------------------------------------------------------------------
@@ -525,7 +528,7 @@ def test_embedding_routes_like_its_text(engine: Engine) -> None:
     assert 0.0 < by_text.similarity <= 1.0 + 1e-6
 
 
-# -- the small-table fast path agrees with the vectorised path ---------------------------------------
+# -- one request (the kernel) agrees with the batch path (numpy) ---------------------------------------
 
 def _random_case(rng: np.random.Generator, n_agents: int) -> tuple[list[AgentSpec], list[RouteQuery]]:
     caps = ["coding", "general", "vision", "math"]
@@ -552,27 +555,29 @@ def _random_case(rng: np.random.Generator, n_agents: int) -> tuple[list[AgentSpe
     return agents, queries
 
 
+@pytest.mark.parametrize("numpy_kernel", [False, True], ids=["kernel", "numpy-fallback"])
 @pytest.mark.parametrize("seed", range(6))
-def test_small_table_fast_path_matches_vectorised_path(make_engine, seed: int,  # type: ignore[no-untyped-def]
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import routerd.engine.router as router_module
+def test_single_request_path_matches_batch_path(make_engine, seed: int, numpy_kernel: bool,  # type: ignore[no-untyped-def]
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from routerd.engine import kernel
 
+    if numpy_kernel:
+        monkeypatch.setattr(kernel, "route_one", kernel.route_one_numpy)
     rng = np.random.default_rng(seed)
     engine = make_engine()
-    agents, queries = _random_case(rng, int(rng.integers(1, 20)))
+    agents, queries = _random_case(rng, int(rng.integers(1, 120)))
     for a in agents:
         engine.registry.register(a)
     table = engine.table()
-    fast = [engine.router.route(table, [q], now=0.0)[0] for q in queries]
-    monkeypatch.setattr(router_module, "SMALL_TABLE", 0)
-    slow = [engine.router.route(table, [q], now=0.0)[0] for q in queries]
-    for f, s in zip(fast, slow, strict=True):
+    single = [engine.router.route(table, [q], now=0.0)[0] for q in queries]
+    batch = engine.router.route(table, queries, now=0.0)
+    for f, s in zip(single, batch, strict=True):
         assert f.agent_name == s.agent_name
         assert f.codes.tolist() == s.codes.tolist()
         assert f.estimated_cost == pytest.approx(s.estimated_cost, rel=1e-12, abs=1e-15)
         assert f.confidence == pytest.approx(s.confidence, rel=1e-9)
         assert f.similarity == pytest.approx(s.similarity, rel=1e-5, abs=1e-6)
-        feasible = f.codes == 0
-        assert np.allclose(f.utility[feasible], s.utility[feasible], rtol=1e-12, atol=1e-15)
+        assert np.allclose(f.utility, s.utility, rtol=1e-12, atol=1e-15)
         assert [(a.agent_name, a.reason) for a in f.alternatives()] == \
             [(a.agent_name, a.reason) for a in s.alternatives()]
+        assert f.reasoning.split("; runner-up")[0] == s.reasoning.split("; runner-up")[0]

@@ -1,6 +1,4 @@
-"""Sentence embedders. Every embedder returns L2-normalised float32 rows of ``dim`` columns.
-
-``HashingEmbedder`` is the dependency-free default: signed feature hashing of word unigrams, word
+"""The hashing embedder, dependency-free: signed feature hashing of word unigrams, word
 bigrams (CRC32) and the character trigrams of each word (a fixed integer hash). A word's features
 are cached, since words repeat across requests far more than whole texts do. It is deterministic
 across processes and machines (never Python's salted ``hash``), so stored vectors stay valid after a
@@ -10,11 +8,8 @@ restart.
 from __future__ import annotations
 
 import re
-import threading
 import zlib
-from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Protocol
 
 import numpy as np
 
@@ -24,27 +19,17 @@ DEFAULT_DIM = 384
 _WORD = re.compile(r"[a-z0-9]+")
 
 
-class Embedder(Protocol):
-    name: str
-    dim: int
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """(len(texts), dim) float32, each row unit-length (or zero for an empty text)."""
-
-
 class HashingEmbedder:
     TRIGRAM_WEIGHT = 0.5  # characters help with morphology; words carry the meaning
     WORD_CACHE = 100_000
 
-    def __init__(self, dim: int = DEFAULT_DIM, cache_size: int = 4096):
+    def __init__(self, dim: int = DEFAULT_DIM):
         if dim < 8:
             raise InvalidArgument("embedder.dim", f"must be at least 8, got {dim}")
         self.dim = dim
         self.name = f"hashing-v2-{dim}"
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
+        # Words repeat across requests far more than texts do; a racing duplicate insert is harmless.
         self._words: dict[str, tuple[tuple[int, float], ...]] = {}
-        self._lock = threading.Lock()
 
     def _word(self, word: str) -> tuple[tuple[int, float], ...]:
         """(index, signed weight) of a word's own feature and of its character trigrams."""
@@ -82,23 +67,5 @@ class HashingEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for i, t in enumerate(texts):
-            with self._lock:
-                hit = self._cache.get(t)
-                if hit is not None:
-                    self._cache.move_to_end(t)
-            if hit is None:
-                hit = self._compute(t)
-                if self._cache_size:
-                    with self._lock:
-                        self._cache[t] = hit
-                        if len(self._cache) > self._cache_size:
-                            self._cache.popitem(last=False)
-            out[i] = hit
+            out[i] = self._compute(t)
         return out
-
-
-def make_embedder(name: str, dim: int = DEFAULT_DIM) -> Embedder:
-    """The embedder named by configuration. Unknown names are an error listing the valid ones."""
-    if name in ("hashing", "hashing-v2"):
-        return HashingEmbedder(dim)
-    raise InvalidArgument("embedder", f"unknown embedder {name!r}; valid: hashing")

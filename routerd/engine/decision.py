@@ -1,0 +1,128 @@
+"""A routing decision and its explanations (reasoning, ranked alternatives), built only when read."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from routerd.engine.feasibility import BY_CODE, OK
+from routerd.engine.query import RouteQuery
+from routerd.engine.table import AgentTable
+
+_ID_PREFIX = os.urandom(6).hex()  # per process, so ids stay unique across restarts and replicas
+_id_counter = itertools.count(1)
+
+
+def new_decision_id() -> str:
+    """24 hex digits: a random per-process prefix and a counter (cheaper than urandom per call)."""
+    return f"{_ID_PREFIX}{next(_id_counter):012x}"
+
+
+@dataclass(slots=True)
+class Alternative:
+    agent_name: str
+    score: float | None
+    feasible: bool
+    reason: str
+    estimated_cost: float
+    estimated_latency_ms: float
+    expected_quality: float
+
+
+@dataclass(slots=True)
+class Decision:
+    decision_id: str
+    decided_at: float
+    objective: str
+    agent_name: str | None
+    confidence: float
+    estimated_cost: float
+    estimated_latency_ms: float
+    expected_quality: float
+    similarity: float
+    model_version: str
+    query: RouteQuery
+    # Per-agent rows of this request, for the explanations.
+    table: AgentTable
+    cost: np.ndarray
+    quality: np.ndarray
+    utility: np.ndarray
+    codes: np.ndarray
+    chosen: int
+    budget_note: str = ""
+    batch_left: float | None = None  # what the batch budget had left when this request was routed
+    ranked: np.ndarray | None = None  # cache of ranked_feasible()
+
+    @property
+    def routed(self) -> bool:
+        return self.agent_name is not None
+
+    def reason_for(self, i: int) -> str:
+        code = int(self.codes[i])
+        if code != OK:
+            explain = BY_CODE[code].explain
+            assert explain is not None
+            return explain(self, i)
+        t, c = self.table, self.chosen
+        gap = self.utility[c] - self.utility[i] if c >= 0 else 0.0
+        why = []
+        if self.quality[i] < self.quality[c]:
+            why.append("lower quality")
+        if self.cost[i] > self.cost[c]:
+            why.append("costlier")
+        if t.latency[i] > t.latency[c]:
+            why.append("slower")
+        return f"utility {gap:.4f} below the chosen agent" + (f" ({', '.join(why)})" if why else "")
+
+    def ranked_feasible(self) -> np.ndarray:
+        """Indices of the feasible agents other than the chosen one, best first."""
+        if self.ranked is None:
+            feasible = self.codes == OK
+            order = np.argsort(-np.where(feasible, self.utility, -np.inf), kind="stable")
+            order = order[feasible[order]]
+            self.ranked = np.asarray(order[order != self.chosen])
+        return self.ranked
+
+    def alternatives(self, limit: int | None = None) -> list[Alternative]:
+        """Every other agent (at most ``limit``), feasible ones best first, then infeasible ones."""
+        if limit == 0:
+            return []
+        ranked = self.ranked_feasible()
+        if limit is not None and limit <= len(ranked):
+            order = ranked[:limit].tolist()
+        else:
+            order = np.concatenate([ranked, np.flatnonzero(self.codes != OK)])[:limit].tolist()
+        t, codes, utility, cost, quality = self.table, self.codes, self.utility, self.cost, self.quality
+        out = []
+        for i in order:
+            ok = bool(codes[i] == OK)
+            out.append(Alternative(t.names[i], float(utility[i]) if ok else None, ok, self.reason_for(i),
+                                   float(cost[i]), float(t.latency[i]), float(quality[i])))
+        return out
+
+    @property
+    def reasoning(self) -> str:
+        t = self.table
+        n = len(t.names)
+        how = (f"willingness_to_pay ${self.query.willingness_to_pay:g} per unit of quality"
+               if self.query.willingness_to_pay else f"objective {self.objective}")
+        if not self.routed:
+            if n == 0:
+                return "no agent is registered"
+            counts: dict[str, int] = {}
+            for code, k in zip(*np.unique(self.codes, return_counts=True), strict=True):
+                counts[BY_CODE[int(code)].name] = int(k)
+            parts = ", ".join(f"{k}: {v}" for k, v in counts.items())
+            return f"no feasible agent among {n} ({parts}){self.budget_note}; see alternatives for each reason"
+        c = self.chosen
+        ranked = self.ranked_feasible()
+        text = (f"chose {t.names[c]} by {how}: expected quality {self.quality[c]:.3f}, estimated cost "
+                f"${self.cost[c]:.6g}, expected latency {t.latency[c]:.0f} ms; {len(ranked) + 1} of {n} agents "
+                "feasible")
+        if len(ranked):
+            r = int(ranked[0])
+            text += f"; runner-up {t.names[r]} by {self.utility[c] - self.utility[r]:.4f} utility"
+        return text + self.budget_note

@@ -1,0 +1,102 @@
+"""Outcomes: validate, attribute to the decision's agent, update health and the breaker, store."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Callable
+
+from routerd.domain import CLOSED, HALF_OPEN, AgentRecord, OutcomeRecord
+from routerd.engine.decision_log import DecisionLog
+from routerd.engine.health import AgentWindows, BreakerPolicy, health_after
+from routerd.engine.registry import Registry
+from routerd.engine.validation import check_number, validate_id, validate_name
+from routerd.errors import AgentNotFound, DecisionNotFound, InvalidArgument
+from routerd.store.base import Store
+
+
+class Feedback:
+    def __init__(self, store: Store, registry: Registry, decisions: DecisionLog, windows: AgentWindows,
+                 policy: BreakerPolicy, clock: Callable[[], float]):
+        self.store = store
+        self.registry = registry
+        self.decisions = decisions
+        self.windows = windows
+        self.policy = policy
+        self.clock = clock
+        self._lock = threading.Lock()
+
+    def _decided(self, decision_id: str) -> tuple[str, float | None]:
+        agent, estimate = self.decisions.lookup(decision_id)
+        if agent is None:
+            raise InvalidArgument("decision_id", f"decision {decision_id!r} routed to no agent")
+        return agent, estimate
+
+    def record_outcome(self, *, decision_id: str = "", agent_name: str = "", latency_ms: float,
+                       success: bool, quality: float | None = None, cost: float | None = None,
+                       input_tokens: int = 0, output_tokens: int = 0,
+                       recorded_at: float | None = None) -> tuple[OutcomeRecord, AgentRecord]:
+        if not decision_id and not agent_name:
+            raise InvalidArgument("decision_id", "give the decision_id or the agent_name")
+        if decision_id:
+            validate_id(decision_id, "decision_id")
+        if agent_name:
+            validate_name(agent_name, "agent_name")
+        check_number(latency_ms, "latency_ms")
+        if quality is not None:
+            check_number(quality, "quality", maximum=1.0)
+        if cost is not None:
+            check_number(cost, "cost")
+        for name, v in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+            if v < 0:
+                raise InvalidArgument(name, f"must be >= 0, got {v}")
+        now = self.clock()
+        if recorded_at is not None and not math.isfinite(recorded_at):
+            raise InvalidArgument("recorded_at", "must be a valid time")
+        if decision_id:
+            decided: str | None
+            try:
+                decided, estimate = self._decided(decision_id)
+            except DecisionNotFound:
+                if not agent_name:
+                    raise
+                decided = agent_name  # the decision log lost it (crash before flush): trust the caller
+            else:
+                if cost is None:
+                    cost = estimate  # spend is counted at the estimate when the caller knows no better
+            if agent_name and decided != agent_name:
+                raise InvalidArgument("agent_name",
+                                      f"decision {decision_id!r} routed to {decided!r}, not {agent_name!r}")
+            agent_name = decided or agent_name
+        outcome = OutcomeRecord(os.urandom(12).hex(), agent_name, recorded_at if recorded_at is not None else now,
+                                latency_ms, success, decision_id or None, quality, cost, input_tokens, output_tokens)
+        with self._lock:
+            try:
+                rec = self.registry.get(agent_name)
+            except AgentNotFound:
+                raise AgentNotFound(agent_name, "agent_name") from None
+            latencies, flags = self.windows.add(agent_name, latency_ms, success)
+            health = health_after(self.policy, rec.stats, success, latencies, flags, now)
+            if health.breaker_state == CLOSED and self.policy.effective_state(rec.stats, now) == HALF_OPEN:
+                self.windows.reset_flags(agent_name)  # recovered: old failures must not reopen it
+            try:
+                stats = self.store.record_outcome(outcome, health)
+            except Exception:
+                self.windows.seed(agent_name, latencies[:-1], flags[:-1])
+                raise
+            self.registry.set_stats(agent_name, stats)
+            return outcome, self.registry.get(agent_name)
+
+    def list_outcomes(self, *, start: float | None = None, end: float | None = None, agent_name: str = "",
+                      decision_id: str = "", limit: int = 1000,
+                      after: tuple[float, str] | None = None) -> list[OutcomeRecord]:
+        if decision_id:
+            validate_id(decision_id, "decision_id")
+        if agent_name:
+            validate_name(agent_name, "agent_name")
+        for name, t in (("start", start), ("end", end)):
+            if t is not None and not math.isfinite(t):
+                raise InvalidArgument(name, "must be a valid time")
+        return self.store.list_outcomes(start=start, end=end, agent_name=agent_name or None,
+                                        decision_id=decision_id or None, limit=limit, after=after)

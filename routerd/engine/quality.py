@@ -1,0 +1,33 @@
+"""Expected quality per request and agent: the ``QualityModel`` protocol and its default.
+
+The router asks a model for an (n_requests, n_agents) matrix; a learned model (FastGRNN, next) plugs
+in here without the router changing. ``ObservedQuality`` is the model that learns nothing per
+request: every request gets each agent's prior blended with its recorded outcomes
+(``table.observed_quality``).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from routerd.engine.table import AgentTable
+
+
+class QualityModel(Protocol):
+    version: str  # named in every decision it took part in
+    needs_embeddings: bool  # whether ``predict`` reads the request embeddings
+
+    def predict(self, table: AgentTable, embeddings: np.ndarray | None, n: int) -> np.ndarray:
+        """(n, len(table)) expected quality in [0, 1] for ``n`` requests (``embeddings`` is (n, dim)
+        when ``needs_embeddings``, else it may be None). The result may be a read-only view."""
+        ...
+
+
+class ObservedQuality:
+    version = "observed-quality/1"
+    needs_embeddings = False
+
+    def predict(self, table: AgentTable, embeddings: np.ndarray | None, n: int) -> np.ndarray:
+        return np.broadcast_to(table.observed_quality, (n, len(table)))
