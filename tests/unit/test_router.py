@@ -581,3 +581,77 @@ def test_single_request_path_matches_batch_path(make_engine, seed: int, numpy_ke
         assert [(a.agent_name, a.reason) for a in f.alternatives()] == \
             [(a.agent_name, a.reason) for a in s.alternatives()]
         assert f.reasoning.split("; runner-up")[0] == s.reasoning.split("; runner-up")[0]
+
+
+# -- the seams the learned model and a real embedder plug into ---------------------------------------
+
+class PerRequestQuality:
+    """A quality model that prefers agent "coder" for requests whose embedding leans one way."""
+
+    version = "test-per-request/1"
+    needs_embeddings = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def predict(self, table, embeddings, n):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        assert embeddings is not None and embeddings.shape == (n, 384)
+        q = np.full((n, len(table)), 0.5)
+        lean = embeddings[:, 0] > 0
+        q[lean, table.index["coder"]] = 0.95
+        q[~lean, table.index["writer"]] = 0.95
+        return q
+
+
+def test_a_quality_model_plugs_in_per_request(store, embedder, clock) -> None:  # type: ignore[no-untyped-def]
+    model = PerRequestQuality()
+    engine = Engine(store, embedder, clock=clock, model=model)
+    try:
+        reg(engine, spec("coder", quality=0.5), spec("writer", quality=0.5))
+        up, down = np.zeros(384, dtype=np.float32), np.zeros(384, dtype=np.float32)
+        up[0], down[0] = 1.0, -1.0
+        one_up = route(engine, text="", embedding=up, objective="quality")
+        one_down = route(engine, text="", embedding=down, objective="quality")
+        assert (one_up.agent_name, one_down.agent_name) == ("coder", "writer")
+        assert one_up.expected_quality == pytest.approx(0.95)
+        assert one_up.model_version == "test-per-request/1"
+        assert "expected quality 0.950" in one_up.reasoning
+        batch = engine.route_batch([RouteQuery(embedding=up, objective="quality"),
+                                    RouteQuery(embedding=down, objective="quality"),
+                                    RouteQuery(text="write a poem", objective="quality")])
+        assert [d.agent_name for d in batch[:2]] == ["coder", "writer"]
+        assert batch[2].agent_name in ("coder", "writer")  # texts are embedded for the model
+        # min_quality applies to the per-request prediction, and the reason shows it
+        d = route(engine, text="", embedding=up, min_quality=0.9)
+        alt = {a.agent_name: a for a in d.alternatives()}
+        assert d.agent_name == "coder" and not alt["writer"].feasible
+        assert alt["writer"].reason == "expected quality 0.500 is below min_quality 0.900"
+        assert engine.stats().model_version == "test-per-request/1"
+    finally:
+        engine.close()
+
+
+def test_outcomes_do_not_re_embed_capabilities(engine: Engine) -> None:
+    reg(engine, *(spec(f"a{i}", capabilities=("coding", f"skill{i}")) for i in range(5)))
+    first = engine.table()
+    calls: list[int] = []
+    real = engine.registry.capability_vectors.embedder
+
+    class Counting:
+        name, dim = real.name, real.dim
+
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            calls.append(len(texts))
+            return real.embed(texts)
+
+    engine.registry.capability_vectors.embedder = Counting()  # type: ignore[assignment]
+    for _ in range(20):
+        engine.record_outcome(agent_name="a1", latency_ms=100, success=True, quality=0.9)
+        route(engine)
+    assert engine.table() is not first  # stats changed: the table was rebuilt ...
+    assert calls == []  # ... without embedding anything
+    engine.registry.update("a2", {"capabilities": ("coding", "brand-new")})
+    engine.table()
+    assert calls == [1]  # only the changed agent's text
+    np.testing.assert_array_equal(engine.table().cap_embeddings[0], first.cap_embeddings[0])
