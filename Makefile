@@ -47,21 +47,22 @@ bench: install
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_routing.py
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_sql.py
 
-# The local stack (fdw/stack.py): PostgreSQL with the bridge and routerd under .tinydancer/
-# (TINYDANCER_STATE_DIR), on ports TINYDANCER_PG_PORT (54329) and TINYDANCER_ROUTERD_PORT (50551).
+# The local stack (devstack/, `python -m devstack` from this directory): PostgreSQL with the bridge
+# and routerd under .tinydancer/ (TINYDANCER_STATE_DIR), on ports TINYDANCER_PG_PORT (54329) and
+# TINYDANCER_ROUTERD_PORT (50551).
 # `up` writes .tinydancer/env; `down` keeps the data, `clean-stack` deletes it.
 demo: deps
 	$(MAKE) --no-print-directory install bridge
-	OPENBLAS_NUM_THREADS=1 $(PY) -m fdw.stack demo
+	OPENBLAS_NUM_THREADS=1 $(PY) -m devstack demo
 
 up: install bridge
-	OPENBLAS_NUM_THREADS=1 $(PY) -m fdw.stack up
+	OPENBLAS_NUM_THREADS=1 $(PY) -m devstack up
 
 down:
-	@if [ -x $(PY) ]; then $(PY) -m fdw.stack down; else echo "no $(VENV): nothing runs"; fi
+	@if [ -x $(PY) ]; then $(PY) -m devstack down; else echo "no $(VENV): nothing runs"; fi
 
 status:
-	$(PY) -m fdw.stack status
+	$(PY) -m devstack status
 
 clean-stack: down
 	rm -rf $${TINYDANCER_STATE_DIR:-.tinydancer}

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 # The command lines are shared with the local stack (`make up`), so both start PostgreSQL the same way.
-from fdw.stack import (
+from devstack.stack import (
     PG_BIN,
     as_postgres,
     free_port,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import grpc
 
-from fdw.stack import health_check
+from devstack.stack import health_check
 
 _LISTENING = re.compile(r"routerd listening on (\S+):(\d+)")
 

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from fdw.stack import SERVER_PATH
+from devstack.stack import SERVER_PATH
 from tests.pgcluster import PG_BIN, PgCluster
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from fdw.stack import install_sql
+from devstack.stack import install_sql
 from tests.bridge.conftest import SERVER_PATH, ensure_bridge_installed, python_path_setting
 from tests.pgcluster import PgCluster
 from tests.routerd_proc import RouterdProcess

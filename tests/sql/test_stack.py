@@ -1,4 +1,4 @@
-"""`make up` / `make down` / `make demo` (fdw/stack.py) on free ports and a temporary state directory:
+"""`make up` / `make down` / `make demo` (devstack/stack.py) on free ports and a temporary state directory:
 the env file, SQL through the FDW with its DSN, `up` again changing nothing, a dead routerd restarted,
 the demo (which runs every SQL snippet of the README), and `down` twice. Everything is stopped and
 removed afterwards, whatever happened."""
@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from fdw import stack
+from devstack import stack
 from tests.bridge.conftest import ensure_bridge_installed
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -27,8 +27,9 @@ def _cli(st: stack.Stack, *args: str) -> subprocess.CompletedProcess[str]:
     # the settings by environment, as `make up` users give them
     env = {**os.environ, "TINYDANCER_STATE_DIR": str(st.state), "TINYDANCER_PG_PORT": str(st.pg_port),
            "TINYDANCER_ROUTERD_PORT": str(st.routerd_port)}
-    return subprocess.run([sys.executable, "-m", "fdw.stack", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    # from the checkout's root, as the Makefile runs it
+    return subprocess.run([sys.executable, "-m", "devstack", *args], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parents[2], timeout=120)
 
 
 def _ok(p: subprocess.CompletedProcess[str]) -> str:

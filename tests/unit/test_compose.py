@@ -1,6 +1,6 @@
 """compose.yaml, checked without Docker: it parses, its services and health checks exist, routerd
 uses a PostgreSQL store, ports and names agree across services and with `make up`'s defaults, and the
-image is built with the same commands as `make up` (fdw/stack.py DEPS_COMMAND and MAKE_TARGETS)."""
+image is built with the same commands as `make up` (devstack/stack.py DEPS_COMMAND and MAKE_TARGETS)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from fdw import stack
+from devstack import stack
 
 ROOT = Path(__file__).resolve().parents[2]
 _VAR = re.compile(r"\$\{(\w+):-([^}]*)\}")
@@ -95,7 +95,7 @@ def test_services_and_health_checks(services: dict[str, dict[str, Any]]) -> None
     pg_check = services["postgres"]["healthcheck"]["test"]
     assert pg_check[0] == "CMD" and pg_check[1] == "pg_isready"
     rd_check = services["routerd"]["healthcheck"]["test"]
-    assert rd_check[:5] == ["CMD", "/src/.venv/bin/python", "-m", "fdw.stack", "health"]
+    assert rd_check[:5] == ["CMD", "/src/.venv/bin/python", "-m", "devstack", "health"]
     # the health subcommand exists and takes a target
     args = stack.build_parser().parse_args(rd_check[4:])
     assert args.cmd == "health" and args.target == rd_check[5]
@@ -108,7 +108,7 @@ def test_install_runs_once_both_are_healthy(services: dict[str, dict[str, Any]])
     assert install["restart"] == "no"
     assert services["routerd"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     argv = install["command"]
-    assert argv[1:4] == ["-m", "fdw.stack", "install"]
+    assert argv[1:4] == ["-m", "devstack", "install"]
     args = stack.build_parser().parse_args(argv[3:])
     assert args.cmd == "install"
 
@@ -173,19 +173,22 @@ def test_image_is_built_with_the_commands_of_make_up(services: dict[str, dict[st
     assert targets.index("clean") < targets.index(stack.MAKE_TARGETS[0])
     # every file those commands need is in the image
     copied = {src for op, arg in steps if op == "COPY" for src in arg.split()[:-1]}
-    assert {".ci", "Makefile", "pyproject.toml", "README.md", "routerd", "fdw", "sql"} <= copied
+    assert {".ci", "Makefile", "pyproject.toml", "README.md", "routerd", "fdw", "devstack", "sql"} <= copied
+    # `python -m devstack` (the routerd health check, the install service) runs from the WORKDIR: it is there
+    workdir = next(arg for op, arg in steps if op == "WORKDIR")
+    assert ("COPY", f"devstack {workdir}/devstack") in steps
 
 
 def test_makefile_runs_the_same_commands() -> None:
     rules = _make_rules()
     up_prereqs, up_recipe = rules["up"]
     assert up_prereqs == list(stack.MAKE_TARGETS)
-    assert any("-m fdw.stack up" in line for line in up_recipe)
+    assert any("-m devstack up" in line for line in up_recipe)
     assert rules["deps"][1] == [stack.DEPS_COMMAND]
     demo_prereqs, demo_recipe = rules["demo"]
     assert demo_prereqs == ["deps"]
     assert _make_targets_run(demo_recipe) == list(stack.MAKE_TARGETS)
-    assert any("-m fdw.stack demo" in line for line in demo_recipe)
-    assert any("-m fdw.stack down" in line for line in rules["down"][1])
+    assert any("-m devstack demo" in line for line in demo_recipe)
+    assert any("-m devstack down" in line for line in rules["down"][1])
     ci = (ROOT / ".ci" / "run").read_text()
     assert stack.DEPS_COMMAND in ci and "apt-get" not in ci

@@ -1,4 +1,4 @@
-"""Every SQL statement in README.md is one that `make demo` runs (fdw/stack.py DEMO), so the README's
+"""Every SQL statement in README.md is one that `make demo` runs (devstack/stack.py DEMO), so the README's
 SQL is executed by tests/sql/test_stack.py, which runs the demo."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from fdw.stack import DEMO
+from devstack.stack import DEMO
 
 ROOT = Path(__file__).resolve().parents[2]
 

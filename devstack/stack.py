@@ -1,10 +1,10 @@
 """A local Tiny Dancer stack: a PostgreSQL 15 cluster with the multicorn bridge, and routerd on its
 embedded SQLite store, both under one state directory. The Makefile's ``up``, ``down``, ``status``
-and ``demo`` targets call this module::
+and ``demo`` targets call it, from the checkout's root::
 
-    python -m fdw.stack up | down | status | demo
-    python -m fdw.stack install --dsn URL --target HOST:PORT   # only the SQL install (compose uses it)
-    python -m fdw.stack health HOST:PORT                        # routerd's gRPC health (compose uses it)
+    python -m devstack up | down | status | demo
+    python -m devstack install --dsn URL --target HOST:PORT   # only the SQL install (compose uses it)
+    python -m devstack health HOST:PORT                        # routerd's gRPC health (compose uses it)
 
 Settings: ``--state-dir`` or ``TINYDANCER_STATE_DIR`` (default ``.tinydancer/`` in the checkout),
 ``--pg-port`` or ``TINYDANCER_PG_PORT`` (54329), ``--routerd-port`` or ``TINYDANCER_ROUTERD_PORT``
@@ -17,8 +17,8 @@ gone counts as not running), checks what is, runs the SQL install only when the 
 (a new routerd address only re-points the server), and rewrites ``env``. ``down`` stops both and keeps the data.
 
 The PostgreSQL helpers at the top (PG_BIN, free_port, as_postgres, the initdb and pg_ctl command
-lines, health_check) are shared with tests/pgcluster.py and tests/routerd_proc.py, so tests and the
-stack start servers the same way.
+lines, health_check) are shared with the test harness (tests/harness/cluster.py and routerd.py), so
+tests and the stack start servers the same way. A development tool: nothing in routerd or fdw imports it.
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def _server_env() -> dict[str, str]:
 def _site_packages() -> str:
     """The directory multicorn.python_path points at: this virtualenv's site-packages."""
     if sys.prefix == sys.base_prefix:
-        raise StackError(f"run this with the project's virtualenv (.venv/bin/python -m fdw.stack, or make up), "
+        raise StackError(f"run this with the project's virtualenv (.venv/bin/python -m devstack, or make up), "
                          f"not {sys.executable}: the PostgreSQL backend imports fdw and routerd from it")
     return sysconfig.get_paths()["purelib"]
 
@@ -396,7 +396,7 @@ def ensure_sql(st: Stack, dsn: str, target: str) -> str:
 def write_env(st: Stack, pg_port: int, target: str) -> None:
     values = {"TINYDANCER_PG_DSN": pg_url(pg_port), "TINYDANCER_ROUTERD": target, "PGHOST": "127.0.0.1",
               "PGPORT": str(pg_port), "PGUSER": "postgres", "PGDATABASE": DATABASE}
-    lines = ["# The local Tiny Dancer stack, written by `make up` (fdw/stack.py). Load it with: . "
+    lines = ["# The local Tiny Dancer stack, written by `make up` (devstack/stack.py). Load it with: . "
              f"{shlex.quote(str(st.env_file))}"]
     lines += [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
     st.env_file.write_text("\n".join(lines) + "\n")
@@ -555,7 +555,7 @@ def _port(value: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ
-    p = argparse.ArgumentParser(prog="python -m fdw.stack", description=__doc__.split("\n\n")[0] if __doc__ else "")
+    p = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n\n")[0] if __doc__ else "")
     p.add_argument("--state-dir", type=Path, default=Path(env.get("TINYDANCER_STATE_DIR", ROOT / ".tinydancer")),
                    help="where the stack lives (TINYDANCER_STATE_DIR; default .tinydancer/ in the checkout)")
     # string defaults go through type=, so a bad environment value is reported like a bad flag
@@ -601,7 +601,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

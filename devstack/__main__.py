@@ -1,0 +1,7 @@
+"""``python -m devstack up | down | status | demo | install | health``."""
+
+import sys
+
+from devstack.stack import main
+
+sys.exit(main())
