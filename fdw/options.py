@@ -10,7 +10,10 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-RESOURCES = ("agents", "decisions", "outcomes", "capability_matches", "stats")
+from fdw.errors import FDW_INVALID_OPTION_NAME, FDW_OPTION_NAME_NOT_FOUND, INVALID_PARAMETER_VALUE
+
+# One foreign table per resource (fdw.tables.TABLES; a unit test holds the two equal).
+RESOURCES = ("agents", "decisions", "outcomes", "capability_matches", "stats", "batches")
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,10 @@ TIMEOUT_MAX_MS = 600_000
 
 
 class OptionError(ValueError):
-    def __init__(self, message: str, hint: str):
+    def __init__(self, message: str, hint: str, sqlstate: str = INVALID_PARAMETER_VALUE):
         super().__init__(message)
         self.hint = hint
+        self.sqlstate = sqlstate
 
 
 @dataclass(frozen=True)
@@ -53,12 +57,13 @@ def parse_options(options: Mapping[str, str]) -> Settings:
             close = difflib.get_close_matches(name, list(_BY_NAME), n=1)
             hint = f'Perhaps you meant the option "{close[0]}".' if close else \
                 f"Valid options: {', '.join(o.name + ' (' + o.where + ')' for o in OPTIONS)}."
-            raise OptionError(f'invalid option "{name}" for a tinydancer foreign table', hint)
+            raise OptionError(f'invalid option "{name}" for a tinydancer foreign table', hint,
+                              FDW_INVALID_OPTION_NAME)
     for o in OPTIONS:
         if o.required and not options.get(o.name):
             raise OptionError(f'the {o.where} option "{o.name}" is required',
                               f"Set it with ALTER {'SERVER' if o.where == 'server' else 'FOREIGN TABLE'} "
-                              f"... OPTIONS (ADD {o.name} '...').")
+                              f"... OPTIONS (ADD {o.name} '...').", FDW_OPTION_NAME_NOT_FOUND)
     target = options["target"]
     host, _, port = target.rpartition(":")
     if not host or not port.isdigit():

@@ -14,9 +14,9 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
+from routerd.client import Stubs, bearer, open_channel
 from routerd.errors import InvalidArgument
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
-from routerd.gen.tinydancer.v1 import tinydancer_pb2_grpc as pbg
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -30,19 +30,13 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(load_config(flags, config_file=args.config))
 
 
-class Client:
+class Client(Stubs):
+    """routerd's stubs (routerd.client) with the command line's target, TLS CA, token and timeout."""
+
     def __init__(self, args: argparse.Namespace):
-        if args.tls_ca:
-            creds = grpc.ssl_channel_credentials(Path(args.tls_ca).read_bytes())
-            self.channel = grpc.secure_channel(args.target, creds)
-        else:
-            self.channel = grpc.insecure_channel(args.target)
-        self.metadata = [("authorization", f"Bearer {args.token}")] if args.token else []
+        super().__init__(open_channel(args.target, tls_ca=args.tls_ca))
+        self.metadata = bearer(args.token)
         self.timeout = args.timeout
-        self.registry = pbg.AgentRegistryStub(self.channel)
-        self.router = pbg.RouterStub(self.channel)
-        self.feedback = pbg.FeedbackStub(self.channel)
-        self.analytics = pbg.AnalyticsStub(self.channel)
 
     def call(self, method: Any, request: Any) -> Any:
         return method(request, timeout=self.timeout, metadata=self.metadata)

@@ -12,11 +12,20 @@ from typing import Any
 
 import grpc
 
+from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from routerd.gen.tinydancer.v1 import tinydancer_pb2_grpc as pbg
 
 # Trailing-metadata key under which routerd names the request field an error is about, so clients
 # need not parse it out of the message text.
 FIELD_KEY = "tinydancer-field"
+
+
+# Stubs attribute of each tinydancer.v1 service, and the service of each rpc (from the descriptors).
+SERVICE_ATTRS: dict[str, str] = {"AgentRegistry": "registry", "Router": "router", "Feedback": "feedback",
+                                 "Analytics": "analytics"}
+SERVICE_OF_METHOD: dict[str, str] = {
+    m.name: SERVICE_ATTRS[svc.name]
+    for svc in pb.DESCRIPTOR.services_by_name.values() if svc.name in SERVICE_ATTRS for m in svc.methods}
 
 
 class Stubs:
@@ -28,6 +37,10 @@ class Stubs:
         self.router = pbg.RouterStub(channel)
         self.feedback = pbg.FeedbackStub(channel)
         self.analytics = pbg.AnalyticsStub(channel)
+
+    def method(self, name: str) -> Any:
+        """The stub method ``name`` (e.g. "Route"), whichever service declares it."""
+        return getattr(getattr(self, SERVICE_OF_METHOD[name]), name)
 
     def close(self) -> None:
         self.channel.close()

@@ -69,6 +69,62 @@ LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
 $$;
 COMMENT ON FUNCTION tinydancer.route_batch(text[], text) IS 'Route an array of requests in one call to routerd';
 
+-- Route many requests WITH embeddings in one statement: one BatchRoute call per 5,000 requests.
+-- `= ANY(array)` cannot carry an embedding per request (and PostgreSQL would recheck a huge array
+-- qual on every row), so the arrays are staged by one INSERT into the write-only foreign table
+-- tinydancer.batches, in this backend, under a fresh handle; the scan of tinydancer.decisions
+-- WHERE batch = handle routes the staged batch and drops it. `embeddings` has one row per request
+-- (a 2-D float4[], e.g. array_agg(embedding ORDER BY id)) and `requests` one text (or NULL) per
+-- row, in the same order; `position` is the row's 1-based place in them. reasoning and alternatives
+-- are computed only WITH with_reasons (they cost routerd more than the decision).
+CREATE FUNCTION tinydancer.route_embedded(
+    requests text[],
+    embeddings float4[],
+    optimize_for text DEFAULT 'balanced',
+    required_capabilities text[] DEFAULT NULL,
+    max_cost float8 DEFAULT NULL,
+    max_latency_ms float8 DEFAULT NULL,
+    min_quality float8 DEFAULT NULL,
+    budget_remaining float8 DEFAULT NULL,
+    excluded_agents text[] DEFAULT NULL,
+    willingness_to_pay float8 DEFAULT NULL,
+    with_reasons boolean DEFAULT false)
+RETURNS TABLE ("position" integer, request text, decision_id text, agent_name text, routed boolean,
+               confidence float8, estimated_cost float8, estimated_latency_ms float8, expected_quality float8,
+               similarity float8, reasoning text, alternatives jsonb, model_version text,
+               decided_at timestamptz)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+    h text;
+BEGIN
+    IF route_embedded.requests IS NULL THEN
+        RAISE EXCEPTION 'tinydancer.route_embedded: requests must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass one text (or NULL) per embedding: array_agg(body ORDER BY id).';
+    END IF;
+    IF cardinality(route_embedded.requests) = 0 THEN
+        RETURN;
+    END IF;
+    INSERT INTO tinydancer.batches (requests, embeddings, optimize_for, required_capabilities, excluded_agents,
+                                    max_cost, max_latency_ms, min_quality, budget_remaining, willingness_to_pay)
+    VALUES (route_embedded.requests, route_embedded.embeddings, coalesce(route_embedded.optimize_for, 'balanced'),
+            route_embedded.required_capabilities, route_embedded.excluded_agents, route_embedded.max_cost,
+            route_embedded.max_latency_ms, route_embedded.min_quality, route_embedded.budget_remaining,
+            route_embedded.willingness_to_pay)
+    RETURNING batches.handle INTO h;
+    RETURN QUERY EXECUTE
+        'SELECT d.position, d.request, d.decision_id, d.agent_name, d.routed, d.confidence, d.estimated_cost, '
+        'd.estimated_latency_ms, d.expected_quality, d.similarity, '
+        || CASE WHEN with_reasons THEN 'd.reasoning, d.alternatives, ' ELSE 'NULL::text, NULL::jsonb, ' END
+        || 'd.model_version, d.decided_at FROM tinydancer.decisions d WHERE d.batch = $1'
+        USING h;
+END
+$$;
+COMMENT ON FUNCTION tinydancer.route_embedded(text[], float4[], text, text[], float8, float8, float8, float8, text[],
+                                              float8, boolean)
+    IS 'Route requests with their embeddings (one row of a 2-D float4[] each) in BatchRoute calls of 5,000; '
+       'one row per request, in order, with its 1-based position';
+
 -- Record what happened after a decision (or, with decision_id NULL, to a named agent).
 CREATE FUNCTION tinydancer.record_outcome(
     decision_id text,

@@ -11,8 +11,8 @@ import pytest
 
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from routerd.gen.tinydancer.v1 import tinydancer_pb2_grpc as pbg
-from tests.routerd_proc import RouterdProcess
-from tests.sql.conftest import SQL
+from tests.harness.routerd import RouterdProcess
+from tests.harness.sql import SQL
 
 AGENTS = """
 INSERT INTO tinydancer.agents (name, agent_type, capabilities, cost_per_1k_input_tokens,

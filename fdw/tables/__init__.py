@@ -1,0 +1,29 @@
+"""The tinydancer foreign tables, one module per table (like contrib's FDWs):
+
+    base.py                the wrapper class TinyDancer, Column declarations, value coercion, row estimates
+    routing.py             decision inputs → RouteRequest / BatchRouteRequest; staged batches
+    agents.py              tinydancer.agents              SELECT INSERT UPDATE DELETE
+    decisions.py           tinydancer.decisions           virtual: WHERE inputs → a decision per request
+    batches.py             tinydancer.batches             write-only: stage texts with embeddings
+    outcomes.py            tinydancer.outcomes            INSERT, SELECT (append-only)
+    capability_matches.py  tinydancer.capability_matches  virtual: agents ranked by capability text
+    stats.py               tinydancer.stats               one row
+
+The server's wrapper is ``fdw.TinyDancer``; each table's ``resource`` option picks its class in
+``TABLES``, and IMPORT FOREIGN SCHEMA creates one foreign table per entry.
+"""
+
+from __future__ import annotations
+
+from fdw.tables.agents import Agents
+from fdw.tables.base import TinyDancer
+from fdw.tables.batches import Batches
+from fdw.tables.capability_matches import CapabilityMatches
+from fdw.tables.decisions import Decisions
+from fdw.tables.outcomes import Outcomes
+from fdw.tables.stats import Stats
+
+TABLES: dict[str, type[TinyDancer]] = {
+    t.resource: t for t in (Agents, Decisions, Outcomes, CapabilityMatches, Stats, Batches)}
+
+__all__ = ["TABLES", "Agents", "Batches", "CapabilityMatches", "Decisions", "Outcomes", "Stats", "TinyDancer"]
