@@ -53,27 +53,29 @@ def _excluded(t: AgentTable, qs: Sequence[RouteQuery], now: float) -> np.ndarray
         return None
     out = np.zeros((len(qs), len(t)), dtype=bool)
     for i, q in enumerate(qs):
-        for name in q.excluded_agents:
-            j = t.index.get(name)
-            if j is not None:
-                out[i, j] = True
-    return out
+        out[i, [j for j in map(t.index.get, q.excluded_agents) if j is not None]] = True
+    return out[0] if len(qs) == 1 else out
+
+
+def _lacks(t: AgentTable, required: tuple[str, ...]) -> np.ndarray:
+    """(a,) True where an agent lacks one of ``required`` (table.lacks caches the single ones)."""
+    if len(required) == 1:
+        return t.lacks(required[0])
+    have = np.ones(len(t), dtype=bool)
+    for cap in required:
+        have &= ~t.lacks(cap)
+    return ~have
 
 
 def _missing_capability(t: AgentTable, qs: Sequence[RouteQuery], now: float) -> np.ndarray | None:
+    if len(qs) == 1:
+        return _lacks(t, qs[0].required_capabilities) if qs[0].required_capabilities else None
     if not any(q.required_capabilities for q in qs):
         return None
     out = np.zeros((len(qs), len(t)), dtype=bool)
     for i, q in enumerate(qs):
         if q.required_capabilities:
-            have = np.ones(len(t), dtype=bool)
-            for cap in q.required_capabilities:
-                m = t.caps.get(cap)
-                if m is None:
-                    have[:] = False
-                    break
-                have &= m
-            out[i] = ~have
+            out[i] = _lacks(t, q.required_capabilities)
     return out
 
 
@@ -133,10 +135,15 @@ assert all(r.code > s.code for r in BOUND_RULES for s in STATIC_RULES), "static 
 def static_codes(table: AgentTable, queries: Sequence[RouteQuery], now: float) -> np.ndarray:
     """(n, a) int8: the code of the first static rule each agent fails for each request, else OK."""
     codes = np.zeros((len(queries), len(table)), dtype=np.int8)
+    row = codes[0] if len(queries) == 1 else None
     for rule in reversed(STATIC_RULES):  # earlier rules overwrite later ones: the first failed wins
         assert rule.static is not None
         violated = rule.static(table, queries, now)
-        if violated is not None:
+        if violated is None:
+            continue
+        if row is not None:  # one request: (a,) masks, no broadcasting
+            row[violated] = rule.code
+        else:
             codes[np.broadcast_to(violated, codes.shape)] = rule.code
     return codes
 

@@ -30,4 +30,6 @@ class ObservedQuality:
     needs_embeddings = False
 
     def predict(self, table: AgentTable, embeddings: np.ndarray | None, n: int) -> np.ndarray:
+        if n == 1:
+            return table.observed_quality[None, :]  # a view; broadcast_to costs ten times more
         return np.broadcast_to(table.observed_quality, (n, len(table)))

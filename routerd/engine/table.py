@@ -91,11 +91,23 @@ class AgentTable:
         for i, s in enumerate(specs):
             for cap in s.capabilities:
                 self.caps.setdefault(cap, np.zeros(n, dtype=bool))[i] = True
+        self._lacks: dict[str, np.ndarray] = {}
+        self._nobody = np.ones(n, dtype=bool)
         self.cap_embeddings = vectors.matrix(specs)
         # The cost part that does not depend on the request.
         self.base_cost = (self.per_call + self.latency / 1000.0 * self.per_second
                           + self.typical_out / 1000.0 * self.out1k)
         self.in_per_token = self.in1k / 1000.0
+
+    def lacks(self, capability: str) -> np.ndarray:
+        """(a,) True where an agent does not declare ``capability`` (cached per table)."""
+        m = self._lacks.get(capability)
+        if m is None:
+            have = self.caps.get(capability)
+            m = ~have if have is not None else self._nobody
+            if len(self._lacks) < 1024:
+                self._lacks[capability] = m
+        return m
 
     def __len__(self) -> int:
         return len(self.names)
