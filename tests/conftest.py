@@ -1,7 +1,7 @@
 """Fixtures shared by every test folder: one PostgreSQL cluster for the session, a database per test.
 
 PostgreSQL is the server named by ``TINYDANCER_TEST_PG_URL`` (a ``postgresql://`` URL whose user may
-create databases) or else one private cluster started for the session (tests/pgcluster.py).
+create databases) or else one private cluster started for the session (tests/harness/cluster.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.pgcluster import PG_BIN, PgCluster
+from tests.harness.cluster import PG_BIN, PgCluster
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import python_path_setting
+from tests.harness.cluster import python_path_setting
 
 
 def test_python_path_guc(db):

@@ -7,7 +7,7 @@ import datetime
 import psycopg
 import pytest
 
-from .conftest import hook_calls
+from tests.harness.sql import hook_calls
 
 
 def scan_one(db, coltype, value_expr, select="v::text"):

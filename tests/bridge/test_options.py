@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from .conftest import hook_calls
+from tests.harness.sql import hook_calls
 
 
 def test_server_needs_wrapper(db):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import hook_calls
+from tests.harness.sql import hook_calls
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import datetime
 
 import pytest
 
-from .conftest import hook_calls
+from tests.harness.sql import hook_calls
 
 COLS = ("id int, vc varchar(10), i8 bigint, f8 float8, t text, b bool, n numeric, ts timestamp, "
         "tstz timestamptz, arr text[]")

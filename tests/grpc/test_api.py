@@ -11,7 +11,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
-from tests.grpc.conftest import Client, agent
+from tests.harness.agents import agent
+from tests.harness.routerd import Client
 
 
 def code_of(call, request):  # type: ignore[no-untyped-def]

@@ -12,8 +12,8 @@ import grpc
 import pytest
 
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
-from tests.grpc.conftest import Client, agent
-from tests.routerd_proc import RouterdProcess
+from tests.harness.agents import agent
+from tests.harness.routerd import Client, RouterdProcess
 
 STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 

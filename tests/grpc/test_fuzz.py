@@ -9,7 +9,8 @@ import grpc
 import pytest
 
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
-from tests.grpc.conftest import Client, agent
+from tests.harness.agents import agent
+from tests.harness.routerd import Client
 
 ACCEPTABLE = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
               grpc.StatusCode.ALREADY_EXISTS}

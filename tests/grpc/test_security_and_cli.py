@@ -14,8 +14,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from routerd.gen.tinydancer.v1 import tinydancer_pb2_grpc as pbg
-from tests.grpc.conftest import Client, agent
-from tests.routerd_proc import RouterdProcess
+from tests.harness.agents import agent
+from tests.harness.routerd import Client, RouterdProcess
 
 
 def test_bearer_token(tmp_path: Path) -> None:

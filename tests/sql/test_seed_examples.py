@@ -25,7 +25,7 @@ import pytest
 from psycopg import errors
 
 from routerd.model.embedder import HashingEmbedder
-from tests.sql.conftest import SQL, SQL_DIR, install
+from tests.harness.sql import SQL, SQL_DIR, install
 
 SEEDS = Path(os.environ.get("TINYDANCER_SEEDS", "/work/shared/seeds"))
 SUMMARY = "tiny-dancer-implementation-summary.md"

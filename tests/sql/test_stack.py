@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from devstack import stack
-from tests.bridge.conftest import ensure_bridge_installed
+from tests.harness.cluster import ROOT, ensure_bridge_installed
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -29,7 +29,7 @@ def _cli(st: stack.Stack, *args: str) -> subprocess.CompletedProcess[str]:
            "TINYDANCER_ROUTERD_PORT": str(st.routerd_port)}
     # from the checkout's root, as the Makefile runs it
     return subprocess.run([sys.executable, "-m", "devstack", *args], capture_output=True, text=True, env=env,
-                          cwd=Path(__file__).resolve().parents[2], timeout=120)
+                          cwd=ROOT, timeout=120)
 
 
 def _ok(p: subprocess.CompletedProcess[str]) -> str:

@@ -5,11 +5,9 @@ PostgreSQL comes from the ``pg_url`` fixture of tests/conftest.py: a database of
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 
 from routerd.store import Store, open_store
@@ -31,15 +29,3 @@ def store(store_url: str) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
-
-
-def raw_rows(url: str, query: str) -> list[tuple[Any, ...]]:
-    """Run ``query`` on the store at ``url`` behind the store's back."""
-    if url.startswith("sqlite://"):
-        conn = sqlite3.connect(url.removeprefix("sqlite://"))
-        try:
-            return conn.execute(query).fetchall()
-        finally:
-            conn.close()
-    with psycopg.connect(url) as pg:
-        return pg.execute(query).fetchall()

@@ -14,9 +14,8 @@ from routerd.store import Store, open_store
 from routerd.store._sql import migrations, split_sql
 from routerd.store.postgres import PostgresStore, redact_url
 from routerd.store.sqlite import SQLiteStore
-from tests.pgcluster import free_port
-from tests.store.conftest import raw_rows
-from tests.store.test_store_contract import HEALTHY, agent, outcome
+from tests.harness.cluster import free_port
+from tests.harness.store import HEALTHY, agent, outcome, raw_rows
 
 # -- open_store -----------------------------------------------------------------------------------
 

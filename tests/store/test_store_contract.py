@@ -12,45 +12,15 @@ from routerd.domain import (
     HALF_OPEN,
     OPEN,
     AgentRecord,
-    AgentSpec,
     AgentStats,
     CostModel,
-    DecisionRecord,
     HealthUpdate,
     OutcomeRecord,
 )
 from routerd.errors import AgentExists, AgentNotFound
 from routerd.store import Store, open_store
 from routerd.store._sql import migrations
-from tests.store.conftest import raw_rows
-
-T0 = 1_700_000_000.0
-HEALTHY = HealthUpdate(None, None, "closed", 0, None)
-
-
-def agent(name: str = "gpt", *, stats: AgentStats | None = None, created_at: float = T0,
-          **spec: object) -> AgentRecord:
-    return AgentRecord(
-        spec=AgentSpec(name=name, agent_type=str(spec.pop("agent_type", "llm")), **spec),  # type: ignore[arg-type]
-        stats=stats or AgentStats(),
-        created_at=created_at,
-        updated_at=created_at,
-    )
-
-
-def outcome(n: int, agent_name: str = "gpt", *, at: float | None = None, **kw: object) -> OutcomeRecord:
-    fields: dict[str, object] = {"latency_ms": 100.0 + n, "success": True, **kw}
-    return OutcomeRecord(f"o{n:05d}", agent_name, T0 + n if at is None else at, **fields)  # type: ignore[arg-type]
-
-
-def decision(decision_id: str, **kw: object) -> DecisionRecord:
-    fields: dict[str, object] = {
-        "decided_at": T0, "agent_name": "gpt", "objective": "balanced", "request_text": "hello",
-        "estimated_cost": 0.002, "estimated_latency_ms": 850.0, "expected_quality": 0.8,
-        "confidence": 0.9, "model_version": "fastgrnn-1", **kw,
-    }
-    return DecisionRecord(decision_id, **fields)  # type: ignore[arg-type]
-
+from tests.harness.store import HEALTHY, T0, agent, decision, outcome, raw_rows
 
 FULL = agent(
     "full",
