@@ -43,6 +43,11 @@ lint: install
 test: install bridge lint
 	OPENBLAS_NUM_THREADS=1 $(VENV)/bin/pytest -q
 
+# ruff and every test that needs no PostgreSQL cluster (unit, store on SQLite, gRPC): under a minute.
+test-fast: install
+	$(VENV)/bin/ruff check .
+	OPENBLAS_NUM_THREADS=1 $(VENV)/bin/pytest -q -m "not postgres"
+
 bench: install
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_routing.py
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_sql.py

@@ -1,4 +1,6 @@
-"""Fixtures shared by every test folder: one PostgreSQL cluster for the session, a database per test.
+"""Fixtures shared by every test folder: one PostgreSQL cluster for the session, a database per test;
+and the ``postgres`` marker on every test that needs a cluster, so ``pytest -m "not postgres"`` (make
+test-fast) runs the rest.
 
 PostgreSQL is the server named by ``TINYDANCER_TEST_PG_URL`` (a ``postgresql://`` URL whose user may
 create databases) or else one private cluster started for the session (tests/harness/cluster.py).
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
@@ -16,6 +19,21 @@ import pytest
 from psycopg import sql
 
 from tests.harness.cluster import PG_BIN, PgCluster
+
+TESTS = Path(__file__).resolve().parent
+# Every test in these folders runs against a cluster with the bridge.
+POSTGRES_DIRS = ("bridge", "sql")
+# Elsewhere, a test that takes one of these fixtures needs PostgreSQL (a parameter that asks for one at
+# run time carries the marker itself, like the store suite's "postgres" backend).
+POSTGRES_FIXTURES = frozenset({"pg_server_url", "pg_url"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.relative_to(TESTS).parts if item.path.is_relative_to(TESTS) else ()
+        if (parts and parts[0] in POSTGRES_DIRS) or POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +52,10 @@ def pg_server_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def pg_url(pg_server_url: str) -> Iterator[str]:
+def pg_url(request: pytest.FixtureRequest, pg_server_url: str) -> Iterator[str]:
     """The URL of a fresh, empty database, dropped after the test."""
+    assert request.node.get_closest_marker("postgres"), (
+        f"{request.node.nodeid} uses PostgreSQL without the postgres marker: mark the parameter that asks for it")
     name = f"td_{uuid.uuid4().hex}"
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
