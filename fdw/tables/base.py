@@ -260,7 +260,9 @@ class TinyDancer(ForeignDataWrapper):
                 return None
             hint = e.hint
             if hint is None and e.code == grpc.StatusCode.INVALID_ARGUMENT:
-                hint = self.FIELD_HINTS.get(e.field or "", self.INVALID_HINT)
+                # "requests[3].embedding" (a BatchRoute) is about the same field as "embedding"
+                field = (e.field or "").rsplit("].", 1)[-1]
+                hint = self.FIELD_HINTS.get(field, self.INVALID_HINT)
             fail(e.message, hint, e.detail, sqlstate=e.sqlstate)
 
     def get_rel_size(self, quals: list[Any], columns: Any) -> tuple[int, int]:

@@ -67,6 +67,8 @@ def embedding_array(value: Any, n: int | None = None) -> np.ndarray:
             fail("request_embedding elements must not be NULL", hint=EMBEDDING_HINT)
         fail("request_embedding elements must be numbers", sqlstate=INVALID_TEXT_REPRESENTATION)
     if arr.ndim != 1 or not np.isfinite(arr).all():
+        if any(v is None for v in value):  # numpy reads None as NaN
+            fail("request_embedding elements must not be NULL", hint=EMBEDDING_HINT)
         fail("request_embedding must be a flat array of finite numbers", hint=EMBEDDING_HINT)
     if n is not None:
         if n == 0 or arr.size % n or arr.size == 0:

@@ -6,6 +6,7 @@ import json
 import time
 
 import grpc
+import numpy as np
 import psycopg
 import pytest
 
@@ -253,3 +254,87 @@ def test_bad_options_are_named(sql: SQL) -> None:
     finally:
         sql.q("ALTER SERVER routerd OPTIONS (DROP timout_ms)")
     assert sql.one("SELECT count(*) FROM tinydancer.agents") == 0
+
+
+def _embeddings(n: int, dim: int = 384, seed: int = 5) -> list[list[float]]:
+    rng = np.random.default_rng(seed)
+    e = rng.standard_normal((n, dim)).astype(np.float32)
+    return (e / np.linalg.norm(e, axis=1, keepdims=True)).tolist()  # type: ignore[no-any-return]
+
+
+def test_route_embedded_is_one_statement_in_order(sql: SQL) -> None:
+    sql.q(AGENTS)
+    n = 7
+    texts = [f"embedded request {i}" for i in range(n)]
+    texts[3] = None  # an embedding alone is a request
+    embs = _embeddings(n)
+    before = sql.one("SELECT decisions FROM tinydancer.stats")
+    rows = sql.dicts("SELECT * FROM tinydancer.route_embedded(%s, %s::float4[], 'cost')", (texts, embs))
+    assert [r["position"] for r in rows] == list(range(1, n + 1))
+    assert [r["request"] for r in rows] == [t or "" for t in texts] or [r["request"] for r in rows] == texts
+    assert {r["agent_name"] for r in rows} == {"budget"} and all(r["routed"] for r in rows)
+    assert all(r["reasoning"] is None and r["alternatives"] is None for r in rows)  # not asked for
+    assert sql.one("SELECT decisions FROM tinydancer.stats") == before + n
+    assert sql.one("SELECT count(*) FROM tinydancer.batches") == 0  # routed, then dropped
+    # the same request through the single path gives the same agent and similarity
+    one = sql.dicts("SELECT agent_name, similarity FROM tinydancer.decisions WHERE request = %s "
+                    "AND request_embedding = %s::float4[] AND optimize_for = 'cost'", (texts[0], embs[0]))[0]
+    assert one["agent_name"] == rows[0]["agent_name"]
+    assert one["similarity"] == pytest.approx(rows[0]["similarity"])
+    why = sql.dicts("SELECT reasoning, alternatives FROM tinydancer.route_embedded(%s, %s::float4[], "
+                    "min_quality := 0.99, with_reasons := true)", (texts[:2], embs[:2]))
+    assert all(not r["reasoning"] == "" and r["alternatives"] for r in why)
+    # a table of requests, ids joined back through position
+    sql.q("DROP TABLE IF EXISTS req_emb")
+    sql.q("CREATE TABLE req_emb (id int, body text, embedding float4[])")
+    with sql.conn.cursor() as cur:
+        cur.executemany("INSERT INTO req_emb VALUES (%s, %s, %s::float4[])",
+                        [(10 * i, f"row {i}", e) for i, e in enumerate(_embeddings(20, seed=9))])
+    got = sql.q("""WITH b AS (SELECT array_agg(id ORDER BY id) ids, array_agg(body ORDER BY id) bodies,
+                                     array_agg(embedding ORDER BY id) embs FROM req_emb)
+                   SELECT b.ids[d.position], d.request FROM b, tinydancer.route_embedded(b.bodies, b.embs) d""")
+    assert got == [(10 * i, f"row {i}") for i in range(20)]
+
+
+def test_route_embedded_errors(sql: SQL) -> None:
+    sql.q(AGENTS)
+    with pytest.raises(psycopg.Error) as info:
+        sql.q("SELECT * FROM tinydancer.route_embedded(ARRAY['a', 'b', 'c', 'd', 'e'], %s::float4[])",
+              (_embeddings(2),))
+    assert "cannot be 5 embeddings" in str(info.value) and info.value.diag.message_hint
+    with pytest.raises(psycopg.Error) as info:
+        sql.q("SELECT * FROM tinydancer.route_embedded(ARRAY['a', 'b'], %s::float4[])",
+              ([[1.0] * 3 for _ in range(2)],))
+    assert "384" in str(info.value) and "dimension" in (info.value.diag.message_hint or "")
+    with pytest.raises(psycopg.Error) as info:
+        sql.q("SELECT * FROM tinydancer.route_embedded(ARRAY['a'], %s::float4[], 'fastest')", (_embeddings(1),))
+    assert "objective" in str(info.value) and info.value.diag.message_hint
+    with pytest.raises(psycopg.Error) as info:
+        sql.q("SELECT * FROM tinydancer.decisions WHERE batch = 'nope'")
+    assert "no staged batch" in str(info.value)
+    assert sql.one("SELECT count(*) FROM tinydancer.batches") == 0
+    assert sql.q("SELECT * FROM tinydancer.route_embedded(ARRAY[]::text[], NULL)") == []
+
+
+def test_single_request_settles_on_a_generic_plan_without_jit(sql: SQL) -> None:
+    sql.q(AGENTS)
+    sql.q("PREPARE one(text) AS SELECT agent_name FROM tinydancer.decisions "
+          "WHERE request = $1 AND optimize_for = 'cost'")
+    try:
+        for i in range(8):
+            assert sql.one(f"EXECUTE one('hello {i}')") == "budget"
+        plan = "\n".join(r[0] for r in sql.q("EXPLAIN (ANALYZE, COSTS) EXECUTE one('again')"))
+        assert "$1" in plan, plan  # the generic plan: no replanning, no Python planning hooks
+        assert "JIT" not in plan, plan
+        # a join still takes the parameterized path (one Route per outer row), without JIT
+        sql.q("DROP TABLE IF EXISTS few")
+        sql.q("CREATE TABLE few AS SELECT 'text ' || i AS body FROM generate_series(1, 20) i")
+        sql.q("ANALYZE few")
+        plan = "\n".join(r[0] for r in sql.q("EXPLAIN SELECT d.agent_name FROM few f "
+                                             "JOIN tinydancer.decisions d ON d.request = f.body"))
+        assert "Nested Loop" in plan and "JIT" not in plan, plan
+        rows = sql.dicts("EXPLAIN (FORMAT JSON) SELECT * FROM tinydancer.decisions WHERE request = ANY(%s)",
+                         ([f"r{i}" for i in range(42)],))
+        assert rows[0]["QUERY PLAN"][0]["Plan"]["Plan Rows"] == 42  # one row per request
+    finally:
+        sql.q("DEALLOCATE one")
