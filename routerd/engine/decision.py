@@ -78,12 +78,14 @@ class Decision:
         return f"utility {gap:.4f} below the chosen agent" + (f" ({', '.join(why)})" if why else "")
 
     def ranked_feasible(self) -> np.ndarray:
-        """Indices of the feasible agents other than the chosen one, best first."""
+        """Indices of the feasible agents other than the chosen one, best first, equal utilities in
+        the agents' order. (A full argsort: at registry sizes it beats any partial selection.)"""
         if self.ranked is None:
-            feasible = self.codes == OK
-            order = np.argsort(-np.where(feasible, self.utility, -np.inf), kind="stable")
-            order = order[feasible[order]]
-            self.ranked = np.asarray(order[order != self.chosen])
+            key = np.where(self.codes == OK, self.utility, -np.inf)
+            if self.chosen >= 0:
+                key[self.chosen] = -np.inf
+            order = np.argsort(-key, kind="stable")
+            self.ranked = order[:int(np.isfinite(key).sum())]
         return self.ranked
 
     def alternatives(self, limit: int | None = None) -> list[Alternative]:
@@ -118,11 +120,10 @@ class Decision:
             parts = ", ".join(f"{k}: {v}" for k, v in counts.items())
             return f"no feasible agent among {n} ({parts}){self.budget_note}; see alternatives for each reason"
         c = self.chosen
-        ranked = self.ranked_feasible()
+        nf = int((self.codes == OK).sum())
         text = (f"chose {t.names[c]} by {how}: expected quality {self.quality[c]:.3f}, estimated cost "
-                f"${self.cost[c]:.6g}, expected latency {t.latency[c]:.0f} ms; {len(ranked) + 1} of {n} agents "
-                "feasible")
-        if len(ranked):
-            r = int(ranked[0])
+                f"${self.cost[c]:.6g}, expected latency {t.latency[c]:.0f} ms; {nf} of {n} agents feasible")
+        if nf > 1:
+            r = int(self.ranked_feasible()[0])
             text += f"; runner-up {t.names[r]} by {self.utility[c] - self.utility[r]:.4f} utility"
         return text + self.budget_note

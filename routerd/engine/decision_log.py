@@ -23,7 +23,10 @@ REQUEST_TEXT_MAX = 1000  # characters of the request kept in the log
 class DecisionLog:
     def __init__(self, store: Store, flush_interval_s: float = 0.2):
         self.store = store
-        self._pending: list[DecisionRecord] = []
+        # Decisions are turned into records by the flusher, off the request path; records that failed
+        # to be written wait in ``_unwritten`` (compact, unlike decisions, which hold their arrays).
+        self._pending: list[Decision] = []
+        self._unwritten: list[DecisionRecord] = []
         # decision id -> (agent or None, estimated cost), for outcomes that name only the decision
         self._recent: OrderedDict[str, tuple[str | None, float | None]] = OrderedDict()
         self._lock = threading.Lock()
@@ -34,21 +37,22 @@ class DecisionLog:
         self._flusher.start()
 
     def append(self, decisions: Sequence[Decision]) -> None:
-        recs = []
-        for d in decisions:
-            routed = d.agent_name is not None
-            recs.append(DecisionRecord(
-                d.decision_id, d.decided_at, d.agent_name, d.objective,
-                d.query.text[:REQUEST_TEXT_MAX].replace("\x00", ""),
-                d.estimated_cost if routed else None, d.estimated_latency_ms if routed else None,
-                d.expected_quality if routed else None, d.confidence if routed else None, d.model_version))
         with self._lock:
-            self._pending.extend(recs)
+            self._pending.extend(decisions)
             recent = self._recent
-            for r in recs:
-                recent[r.decision_id] = (r.agent_name, r.estimated_cost)
+            for d in decisions:
+                recent[d.decision_id] = (d.agent_name, d.estimated_cost if d.agent_name is not None else None)
             while len(recent) > RECENT_DECISIONS:
                 recent.popitem(last=False)
+
+    @staticmethod
+    def record(d: Decision) -> DecisionRecord:
+        routed = d.agent_name is not None
+        return DecisionRecord(
+            d.decision_id, d.decided_at, d.agent_name, d.objective,
+            d.query.text[:REQUEST_TEXT_MAX].replace("\x00", ""),
+            d.estimated_cost if routed else None, d.estimated_latency_ms if routed else None,
+            d.expected_quality if routed else None, d.confidence if routed else None, d.model_version)
 
     def lookup(self, decision_id: str) -> tuple[str | None, float | None]:
         """The agent a decision routed to (None: routed nowhere) and its estimated cost."""
@@ -64,23 +68,25 @@ class DecisionLog:
     @property
     def pending(self) -> int:
         with self._lock:
-            return len(self._pending)
+            return len(self._pending) + len(self._unwritten)
 
     def flush(self) -> None:
         """Write the buffered decisions. Safe to call from any thread."""
         with self._flush_lock:
             with self._lock:
-                batch, self._pending = self._pending, []
+                decisions, self._pending = self._pending, []
+                batch, self._unwritten = self._unwritten, []
+            batch.extend(self.record(d) for d in decisions)
             if not batch:
                 return
             try:
                 self.store.append_decisions(batch)
             except Exception:
                 with self._lock:  # keep them for the next try, within bounds
-                    self._pending[:0] = batch
-                    if len(self._pending) > PENDING_MAX:
-                        dropped = len(self._pending) - PENDING_MAX
-                        del self._pending[:dropped]
+                    self._unwritten[:0] = batch
+                    if len(self._unwritten) > PENDING_MAX:
+                        dropped = len(self._unwritten) - PENDING_MAX
+                        del self._unwritten[:dropped]
                         log.error("decision log: store unavailable, dropped %d oldest decisions", dropped)
                 raise
 

@@ -581,6 +581,17 @@ def test_single_request_path_matches_batch_path(make_engine, seed: int, numpy_ke
         assert [(a.agent_name, a.reason) for a in f.alternatives()] == \
             [(a.agent_name, a.reason) for a in s.alternatives()]
         assert f.reasoning.split("; runner-up")[0] == s.reasoning.split("; runner-up")[0]
+        for k in (1, 3, 10):  # the top-k shortcut ranks exactly like the full ranking
+            fresh = engine.router.route(table, [f.query], now=0.0)[0]
+            assert [a.agent_name for a in fresh.alternatives(k)] == [a.agent_name for a in f.alternatives()][:k]
+
+
+def test_top_alternatives_keep_ties_in_agent_order(engine: Engine) -> None:
+    reg(engine, *(spec(f"t{i:02d}", quality=0.8 if i % 3 else 0.9) for i in range(40)))
+    full = route(engine, objective="quality").alternatives()
+    for k in (1, 2, 5, 9):
+        assert [a.agent_name for a in route(engine, objective="quality").alternatives(k)] == \
+            [a.agent_name for a in full[:k]]
 
 
 # -- the seams the learned model and a real embedder plug into ---------------------------------------
