@@ -39,7 +39,7 @@ with warnings.catch_warnings():
     # Outside a backend multicorn.utils warns that its native helpers are missing (ImportWarning);
     # ERROR still raises there, which is all the FDW needs, so tests can import the tables.
     warnings.simplefilter("ignore", ImportWarning)
-    from multicorn.utils import ERROR, MulticornException, log_to_postgres
+    from multicorn.utils import ERROR, INFO, MulticornException, log_to_postgres
 
 INVALID_PARAMETER_VALUE = "22023"
 INVALID_TEXT_REPRESENTATION = "22P02"
@@ -97,3 +97,8 @@ def fail(message: str, hint: str | None = None, detail: str | None = None, *,
         e.sqlstate = sqlstate
         raise
     raise AssertionError("unreachable: log_to_postgres(ERROR) raises")  # pragma: no cover
+
+
+def notice(message: str) -> None:
+    """A NOTICE to the client (``log_to_postgres`` at INFO)."""
+    log_to_postgres(message, INFO)

@@ -16,6 +16,7 @@ the texts alone. The other columns are the decision inputs shared by the whole b
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
@@ -62,7 +63,12 @@ class Batches(TinyDancer):
             fail("column requests: expected a text[] array")
         texts = [None if t is None else str(t) for t in requests]
         raw = values.get("embeddings")
+        t = time.perf_counter()
         embeddings = None if raw is None else embedding_array(raw, len(texts))
+        if routing.TIMING:
+            routing.timings.clear()
+            routing.timings["embeddings arrive as"] = type(raw[0]).__name__ if raw else None
+            routing.timed("embeddings to numpy", t)
         if embeddings is None and any(t is None for t in texts):
             fail("a request without an embedding needs its text", sqlstate=NULL_VALUE_NOT_ALLOWED,
                  hint="Give the embeddings, or leave no NULL in requests.")

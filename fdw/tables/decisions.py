@@ -17,13 +17,12 @@ when those columns are read, and a row holds only the columns in ``columns``.
 from __future__ import annotations
 
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-from fdw.errors import FEATURE_NOT_SUPPORTED, fail
+from fdw.errors import FEATURE_NOT_SUPPORTED, fail, notice
 from fdw.tables import routing
 from fdw.tables.base import (
     ANY,
@@ -145,7 +144,7 @@ class Decisions(TinyDancer):
         with_text = "request" in wanted
         for start in range(0, len(texts), BATCH_CHUNK):
             chunk = texts[start:start + BATCH_CHUNK]
-            for i, d in enumerate(self._batch(template, chunk), start + 1):
+            for i, d in enumerate(self._batch(batch_request(template, chunk), len(chunk)), start + 1):
                 row = {**echo, **{name: get(d) for name, get in getters}}
                 if with_text:
                     row["request"] = chunk[i - start - 1]
@@ -153,12 +152,10 @@ class Decisions(TinyDancer):
                     row["position"] = i
                 yield row
 
-    def _batch(self, template: pb.RouteRequest, texts: Sequence[str | None],
-               embeddings: np.ndarray | None = None) -> Sequence[pb.RouteDecision]:
-        resp = self.rpc("BatchRoute", batch_request(template, texts, embeddings),
-                        timeout_s=self.settings.timeout_s * (1 + len(texts) / 1000))
-        if len(resp.decisions) != len(texts):
-            fail(f"routerd returned {len(resp.decisions)} decisions for {len(texts)} requests")
+    def _batch(self, request: pb.BatchRouteRequest, n: int) -> Sequence[pb.RouteDecision]:
+        resp = self.rpc("BatchRoute", request, timeout_s=self.settings.timeout_s * (1 + n / 1000))
+        if len(resp.decisions) != n:
+            fail(f"routerd returned {len(resp.decisions)} decisions for {n} requests")
         return resp.decisions  # type: ignore[no-any-return]
 
     def _staged(self, given: Mapping[str, Any], wanted: frozenset[str]) -> Iterator[Row]:
@@ -180,9 +177,16 @@ class Decisions(TinyDancer):
         getters = COLUMNS.getters(wanted)
         with_text, with_emb, at = "request" in wanted, "request_embedding" in wanted, "position" in wanted
         texts, emb = staged.texts, staged.embeddings
+        timing = routing.TIMING
         for start in range(0, len(texts), BATCH_CHUNK):
             stop = start + BATCH_CHUNK
-            decided = self._batch(template, texts[start:stop], None if emb is None else emb[start:stop])
+            t = time.perf_counter()
+            request = batch_request(template, texts[start:stop], None if emb is None else emb[start:stop])
+            if timing:
+                t = routing.timed("BatchRouteRequest bytes", t)
+            decided = self._batch(request, stop - start if stop < len(texts) else len(texts) - start)
+            if timing:
+                t = routing.timed("BatchRoute call (routerd + gRPC)", t)
             for i, d in enumerate(decided, start):
                 row = {**echo, **{name: get(d) for name, get in getters}}
                 if with_text:
@@ -192,4 +196,8 @@ class Decisions(TinyDancer):
                 if at:
                     row["position"] = i + 1
                 yield row
+            if timing:
+                routing.timed("rows (FDW Python and the bridge)", t)
+        if timing:
+            notice("tinydancer fdw timing: " + json.dumps(routing.timings))
 

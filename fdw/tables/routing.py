@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -127,6 +128,20 @@ def route_request(given: Mapping[str, Any], wanted: set[str] | frozenset[str] | 
         if "reasoning" not in wanted:
             r.omit_reasoning = True
     return r
+
+
+# -- phase timers (TINYDANCER_FDW_TIMING=1 in the server's environment) ---------------------------------
+# Off by default; on, the batch path reports where its time went as a NOTICE (bench/bench_sql.py).
+
+TIMING = bool(os.environ.get("TINYDANCER_FDW_TIMING"))
+timings: dict[str, Any] = {}
+
+
+def timed(phase: str, since: float) -> float:
+    """Add the time since ``since`` to ``phase``; returns now."""
+    now = time.perf_counter()
+    timings[phase] = timings.get(phase, 0.0) + (now - since)
+    return now
 
 
 # -- staged batches -----------------------------------------------------------------------------------
