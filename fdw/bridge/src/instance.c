@@ -23,6 +23,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -173,13 +174,120 @@ typedef struct McColumnInfo
 	List	   *options;
 } McColumnInfo;
 
+/*
+ * Cache validity.  A valid entry is reused without reading the catalogs:
+ * the invalidation callbacks below clear the flag when anything the
+ * fingerprint covers may have changed (the table's relcache entry covers
+ * its columns and column options; the syscache callbacks cover table,
+ * server and user-mapping options).  Entries are revalidated too when the
+ * current user changes (user mappings are per user).  An invalid entry
+ * recomputes the fingerprint, and only a different fingerprint builds a new
+ * instance (spec 3.8).
+ */
+static uint64 mc_inval_count = 0;
+
+static void
+mc_invalidate_all(void)
+{
+	HASH_SEQ_STATUS status;
+	McInstance *entry;
+
+	mc_inval_count++;
+	if (mc_instances == NULL)
+		return;
+	hash_seq_init(&status, mc_instances);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		entry->valid = false;
+}
+
+static void
+mc_relcache_callback(Datum arg, Oid relid)
+{
+	McInstance *entry;
+
+	if (!OidIsValid(relid))
+	{
+		mc_invalidate_all();
+		return;
+	}
+	mc_inval_count++;
+	if (mc_instances == NULL)
+		return;
+	entry = hash_search(mc_instances, &relid, HASH_FIND, NULL);
+	if (entry)
+		entry->valid = false;
+}
+
+static void
+mc_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	/* option changes are rare: forget every validation */
+	mc_invalidate_all();
+}
+
+void
+mc_cache_init(void)
+{
+	CacheRegisterRelcacheCallback(mc_relcache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(FOREIGNTABLEREL, mc_syscache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(FOREIGNSERVEROID, mc_syscache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(USERMAPPINGOID, mc_syscache_callback, (Datum) 0);
+}
+
+/* Length-prefixed string, so that concatenated fields cannot collide. */
+static void
+mc_fp_append(StringInfo buf, const char *s)
+{
+	uint32		len = (uint32) strlen(s);
+
+	appendBinaryStringInfo(buf, (char *) &len, sizeof(len));
+	appendBinaryStringInfo(buf, s, len);
+}
+
+static void
+mc_fp_append_options(StringInfo buf, List *options)
+{
+	ListCell   *lc;
+	uint32		n = (uint32) list_length(options);
+
+	appendBinaryStringInfo(buf, (char *) &n, sizeof(n));
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst(lc);
+
+		mc_fp_append(buf, def->defname);
+		mc_fp_append(buf, defGetString(def));
+	}
+}
+
+/*
+ * The fingerprint of spec 3.8 as bytes: the ordered merged options, then
+ * each live column's name, type oid, typmod and options.
+ */
+static void
+mc_fingerprint(StringInfo buf, List *options, List *columns)
+{
+	ListCell   *lc;
+
+	mc_fp_append_options(buf, options);
+	foreach(lc, columns)
+	{
+		McColumnInfo *c = lfirst(lc);
+
+		mc_fp_append(buf, c->name);
+		appendBinaryStringInfo(buf, (char *) &c->typoid, sizeof(c->typoid));
+		appendBinaryStringInfo(buf, (char *) &c->typmod, sizeof(c->typmod));
+		mc_fp_append_options(buf, c->options);
+	}
+}
+
+/* OrderedDict of name -> ColumnDefinition, in attnum order (new reference or NULL). */
 static PyObject *
-mc_column_definitions(List *columns, PyObject **fingerprint_cols)
+mc_column_definitions(List *columns)
 {
 	PyObject   *coldef_cls = mc_multicorn_attr("ColumnDefinition");
 	PyObject   *collections = NULL;
 	PyObject   *result = NULL;
-	PyObject   *fp = NULL;
 	ListCell   *lc;
 
 	if (coldef_cls == NULL)
@@ -188,17 +296,14 @@ mc_column_definitions(List *columns, PyObject **fingerprint_cols)
 	if (collections == NULL)
 		goto done;
 	result = PyObject_CallMethod(collections, "OrderedDict", NULL);
-	fp = PyList_New(0);
-	if (result == NULL || fp == NULL)
-		goto fail;
+	if (result == NULL)
+		goto done;
 
 	foreach(lc, columns)
 	{
 		McColumnInfo *c = lfirst(lc);
 		PyObject   *opts = mc_options_to_dict(c->options);
-		PyObject   *items;
 		PyObject   *def;
-		PyObject   *key;
 
 		if (opts == NULL)
 			goto fail;
@@ -219,24 +324,12 @@ mc_column_definitions(List *columns, PyObject **fingerprint_cols)
 			goto fail;
 		}
 		Py_DECREF(def);
-		items = PyMapping_Items(opts);
 		Py_DECREF(opts);
-		if (items == NULL)
-			goto fail;
-		key = Py_BuildValue("(sIiN)", c->name, (unsigned int) c->typoid, (int) c->typmod, items);
-		if (key == NULL || PyList_Append(fp, key) < 0)
-		{
-			Py_XDECREF(key);
-			goto fail;
-		}
-		Py_DECREF(key);
 	}
-	*fingerprint_cols = fp;
 	goto done;
 
 fail:
 	Py_CLEAR(result);
-	Py_XDECREF(fp);
 done:
 	Py_XDECREF(collections);
 	Py_DECREF(coldef_cls);
@@ -244,56 +337,29 @@ done:
 }
 
 /*
- * Build (instance, fingerprint) for a foreign table from catalog facts, or
- * return the cached instance when the fingerprint is unchanged.  Returns a
- * new reference to the instance or NULL with a Python error set.
+ * Construct the FDW instance (new reference, or NULL with a Python error
+ * set; a failed constructor is not cached).
  */
 static PyObject *
-mc_instance_for(McInstance *entry, List *options, List *columns, const char *wrapper)
+mc_construct(List *options, List *columns, const char *wrapper)
 {
 	PyObject   *opts = mc_options_to_dict(options);
-	PyObject   *fp_cols = NULL;
 	PyObject   *coldefs = NULL;
-	PyObject   *fp = NULL;
-	PyObject   *opt_items = NULL;
+	PyObject   *get_class = NULL;
+	PyObject   *cls = NULL;
 	PyObject   *instance = NULL;
-	int			same;
+	sigset_t	all;
+	sigset_t	old;
 
 	if (opts == NULL)
 		return NULL;
-	coldefs = mc_column_definitions(columns, &fp_cols);
-	if (coldefs == NULL)
-		goto done;
-	opt_items = PyMapping_Items(opts);
-	if (opt_items == NULL)
-		goto done;
-	fp = Py_BuildValue("(OO)", opt_items, fp_cols);
-	if (fp == NULL)
-		goto done;
-
-	if (entry->instance && entry->fingerprint)
+	if (PyDict_DelItemString(opts, "wrapper") < 0)
+		PyErr_Clear();
+	coldefs = mc_column_definitions(columns);
+	if (coldefs)
+		get_class = mc_multicorn_attr("get_class");
+	if (get_class)
 	{
-		same = PyObject_RichCompareBool(entry->fingerprint, fp, Py_EQ);
-		if (same < 0)
-			goto done;
-		if (same)
-		{
-			instance = entry->instance;
-			Py_INCREF(instance);
-			goto done;
-		}
-	}
-
-	/* Build a new instance; a failed constructor is not cached. */
-	{
-		PyObject   *get_class = mc_multicorn_attr("get_class");
-		PyObject   *cls;
-		sigset_t	all;
-		sigset_t	old;
-
-		if (get_class == NULL)
-			goto done;
-
 		/*
 		 * Import and construct with every signal blocked: threads that C
 		 * extensions start here (gRPC, BLAS pools ...) inherit a blocked mask,
@@ -302,33 +368,13 @@ mc_instance_for(McInstance *entry, List *options, List *columns, const char *wra
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, &old);
 		cls = PyObject_CallFunction(get_class, "s", wrapper);
-		Py_DECREF(get_class);
 		if (cls != NULL)
-		{
-			if (PyDict_DelItemString(opts, "wrapper") < 0)
-				PyErr_Clear();
 			instance = PyObject_CallFunctionObjArgs(cls, opts, coldefs, NULL);
-			Py_DECREF(cls);
-		}
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		if (cls == NULL)
-			goto done;
-		if (instance == NULL)
-			goto done;
 	}
-	Py_XDECREF(entry->instance);
-	Py_XDECREF(entry->fingerprint);
-	entry->instance = instance;
-	entry->fingerprint = fp;
-	entry->xact_depth = 0;
-	Py_INCREF(instance);
-	fp = NULL;
-
-done:
-	Py_XDECREF(fp);
-	Py_XDECREF(opt_items);
+	Py_XDECREF(cls);
+	Py_XDECREF(get_class);
 	Py_XDECREF(coldefs);
-	Py_XDECREF(fp_cols);
 	Py_DECREF(opts);
 	return instance;
 }
@@ -363,6 +409,10 @@ mc_enter_transaction(McInstance *entry)
  * The FDW instance for a foreign table (new reference), created on first
  * use, rebuilt when options or columns change, and entered into the current
  * transaction (begin/sub_begin hooks).
+ *
+ * Planning and execution of one query call this several times (rel size,
+ * paths, begin scan/modify); a valid cache entry answers without touching
+ * the catalogs or Python.
  */
 PyObject *
 mc_get_instance(Oid relid)
@@ -377,10 +427,42 @@ mc_get_instance(Oid relid)
 	McInstance *entry;
 	bool		found;
 	PyObject   *instance;
+	StringInfoData fp;
+	uint64		inval_before;
 
 	mc_ensure_python();
 
+	if (mc_instances == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(McInstance);
+		ctl.hcxt = CacheMemoryContext;
+		mc_instances = hash_create("multicorn instances", 64, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	entry = hash_search(mc_instances, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->instance = NULL;
+		entry->fingerprint = NULL;
+		entry->fingerprint_len = 0;
+		entry->xact_depth = 0;
+		entry->valid = false;
+		entry->userid = InvalidOid;
+	}
+	if (entry->instance && entry->valid && entry->userid == GetUserId())
+	{
+		mc_enter_transaction(entry);
+		Py_INCREF(entry->instance);
+		return entry->instance;
+	}
+	entry->valid = false;
+	inval_before = mc_inval_count;
+
 	/* PostgreSQL phase: gather everything from the catalogs. */
+	rel = table_open(relid, AccessShareLock);
 	ft = GetForeignTable(relid);
 	options = list_concat(list_copy(ft->options), mc_server_and_mapping_options(ft->serverid));
 	wrapper = NULL;
@@ -400,7 +482,6 @@ mc_get_instance(Oid relid)
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("The wrapper parameter is mandatory, specify a valid class name")));
 
-	rel = table_open(relid, AccessShareLock);
 	desc = RelationGetDescr(rel);
 	for (i = 0; i < desc->natts; i++)
 	{
@@ -420,28 +501,34 @@ mc_get_instance(Oid relid)
 	}
 	table_close(rel, AccessShareLock);
 
-	if (mc_instances == NULL)
-	{
-		HASHCTL		ctl;
+	initStringInfo(&fp);
+	mc_fingerprint(&fp, options, columns);
 
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(McInstance);
-		ctl.hcxt = CacheMemoryContext;
-		mc_instances = hash_create("multicorn instances", 64, &ctl,
-								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	entry = hash_search(mc_instances, &relid, HASH_ENTER, &found);
-	if (!found)
+	if (entry->instance == NULL || entry->fingerprint_len != fp.len ||
+		memcmp(entry->fingerprint, fp.data, fp.len) != 0)
 	{
-		entry->instance = NULL;
-		entry->fingerprint = NULL;
+		/* Python phase: a new instance; the old reference is dropped, no hook called. */
+		char	   *copy = MemoryContextAlloc(CacheMemoryContext, Max(fp.len, 1));
+
+		memcpy(copy, fp.data, fp.len);
+		instance = mc_construct(options, columns, wrapper);
+		if (instance == NULL)
+		{
+			pfree(copy);
+			mc_report_python_error(ERROR);
+		}
+		Py_XDECREF(entry->instance);
+		if (entry->fingerprint)
+			pfree(entry->fingerprint);
+		entry->instance = instance;
+		entry->fingerprint = copy;
+		entry->fingerprint_len = fp.len;
 		entry->xact_depth = 0;
 	}
-
-	/* Python phase. */
-	instance = mc_instance_for(entry, options, columns, wrapper);
-	mc_check_python(instance);
-	Py_DECREF(instance);		/* entry keeps it alive */
+	pfree(fp.data);
+	/* valid unless an invalidation arrived while the catalogs were read */
+	entry->valid = (inval_before == mc_inval_count);
+	entry->userid = GetUserId();
 
 	mc_enter_transaction(entry);
 	Py_INCREF(entry->instance);
@@ -471,6 +558,8 @@ mc_untrack(McIterRef *ref)
 		return;
 	dlist_delete(&ref->node);
 	Py_CLEAR(ref->iter);
+	Py_CLEAR(ref->consts);
+	Py_CLEAR(ref->columns);
 	Py_CLEAR(ref->instance);
 	pfree(ref);
 }
@@ -584,11 +673,13 @@ mc_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PREPARE:
 			mc_release_tracked(0);
+			mc_memo_reset();
 			/* an ERROR here would PANIC: downgrade to WARNING */
 			mc_call_hooks("commit", 1, 0, WARNING, 0);
 			break;
 		case XACT_EVENT_ABORT:
 			mc_release_tracked(0);
+			mc_memo_reset();
 			mc_call_hooks("rollback", 1, 0, WARNING, 0);
 			break;
 		default:

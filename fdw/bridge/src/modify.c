@@ -31,8 +31,7 @@ typedef struct McModifyState
 	bool		use_bulk;		/* insert() not overridden, bulk_insert() is */
 	bool		explain_only;
 	TupleTableSlot *scan_slot;	/* our scan of the same table (DELETE RETURNING) */
-	char	  **strs;
-	Py_ssize_t *lens;
+	McVal	   *vals;			/* one row being converted */
 } McModifyState;
 
 /* rowid_column of the instance, palloc'd; ERROR if missing or None. */
@@ -160,8 +159,7 @@ mcBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	st->atts = mc_build_attconv(st->desc);
 	st->operation = mtstate->operation;
 	st->explain_only = (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0;
-	st->strs = palloc0(sizeof(char *) * Max(st->desc->natts, 1));
-	st->lens = palloc0(sizeof(Py_ssize_t) * Max(st->desc->natts, 1));
+	st->vals = palloc0(sizeof(McVal) * Max(st->desc->natts, 1));
 	instance = mc_get_instance(RelationGetRelid(rel));
 	st->ref = mc_track(instance);
 	rinfo->ri_FdwState = st;
@@ -214,7 +212,7 @@ mc_apply_result(McModifyState *st, PyObject *res, TupleTableSlot *slot)
 		Py_DECREF(res);
 		return NULL;
 	}
-	mc_store_row(res, slot, st->desc, st->atts, st->strs, st->lens);
+	mc_store_row(res, slot, st->desc, st->atts, st->vals);
 	return slot;
 }
 

@@ -30,6 +30,7 @@
 
 #include "access/attnum.h"
 #include "access/tupdesc.h"
+#include "utils/array.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "lib/ilist.h"
@@ -40,6 +41,7 @@
 
 /* in python.c */
 extern char *mc_python_path;
+extern bool mc_convert_unread_columns;
 extern void mc_ensure_python(void);
 extern PyObject *mc_multicorn_attr(const char *name);
 extern void mc_report_python_error(int elevel);
@@ -53,27 +55,62 @@ extern PyObject *mc_call_method(PyObject *obj, const char *name, PyObject *args,
 typedef struct McAttConv
 {
 	char	   *attname;
+	PyObject   *key;			/* borrowed: the column name as a str (kept for the backend's life) */
 	AttrNumber	attnum;
 	bool		dropped;
+	bool		needed;			/* converted from result rows; the others are stored as NULL */
 	Oid			typoid;
 	int32		typmod;
 	int			attndims;
 	bool		is_text;		/* text/varchar: store rendered bytes */
 	bool		is_bytea;		/* bytea: store rendered bytes raw */
 	bool		is_array;
+	Oid			elemtype;		/* element type of a true array type, else InvalidOid */
+	int16		elmlen;
+	bool		elmbyval;
+	char		elmalign;
 	FmgrInfo	infunc;
 	Oid			ioparam;
 } McAttConv;
 
+/*
+ * One column of a Python row after the Python phase: NULL, text for the
+ * input function, a ready by-value Datum, by-value array elements, or
+ * date/time fields.  The PostgreSQL phase turns it into the Datum.
+ */
+typedef enum McValKind
+{
+	MC_VAL_NULL,
+	MC_VAL_TEXT,
+	MC_VAL_DATUM,
+	MC_VAL_ARRAY,
+	MC_VAL_TIME
+} McValKind;
+
+typedef struct McVal
+{
+	McValKind	kind;
+	char	   *str;			/* MC_VAL_TEXT */
+	Py_ssize_t	len;
+	Datum		datum;			/* MC_VAL_DATUM */
+	Datum	   *elems;			/* MC_VAL_ARRAY: by-value elements, row-major */
+	int			ndims;
+	int			dims[MAXDIM];
+	bool		epoch;			/* MC_VAL_TIME: epoch seconds ... */
+	double		epoch_secs;
+	int			fields[7];		/* ... or year, month, day, hour, minute, second, microsecond */
+	bool		has_offset;		/* aware datetime: UTC offset in seconds east */
+	int			offset;
+} McVal;
+
 extern McAttConv *mc_build_attconv(TupleDesc desc);
 extern PyObject *mc_datum_to_py(Datum value, Oid typoid);
+extern bool mc_session_independent(Oid typoid);
 extern char *mc_render_value(PyObject *value, McAttConv *att, Py_ssize_t *len);
-extern bool mc_row_to_cstrings(PyObject *row, TupleDesc desc, McAttConv *atts,
-							   char **strs, Py_ssize_t *lens);
-extern void mc_cstrings_to_slot(TupleTableSlot *slot, McAttConv *atts,
-								char **strs, Py_ssize_t *lens);
+extern bool mc_row_to_vals(PyObject *row, TupleDesc desc, McAttConv *atts, McVal *vals);
+extern void mc_vals_to_slot(TupleTableSlot *slot, McAttConv *atts, McVal *vals);
 extern void mc_store_row(PyObject *row, TupleTableSlot *slot, TupleDesc desc, McAttConv *atts,
-						 char **strs, Py_ssize_t *lens);
+						 McVal *vals);
 extern PyObject *mc_slot_to_dict(TupleTableSlot *slot, McAttConv *atts);
 
 /* in quals.c */
@@ -102,7 +139,8 @@ typedef struct McQual
 extern List *mc_extract_quals(List *clauses, Index relid, TupleDesc desc);
 extern void mc_prepare_quals(List *quals, PlanState *ps);
 extern void mc_eval_quals(List *quals, ExprContext *econtext);
-extern PyObject *mc_quals_to_py(List *quals, int mode);
+extern PyObject *mc_quals_to_py(List *quals, int mode, PyObject **cachep);
+extern void mc_memo_reset(void);
 
 #define MC_QUALS_CONST_ONLY	0	/* planning: only constant-valued quals */
 #define MC_QUALS_EVALUATED	1	/* execution: values from mc_eval_quals */
@@ -113,8 +151,11 @@ typedef struct McInstance
 {
 	Oid			relid;			/* hash key */
 	PyObject   *instance;
-	PyObject   *fingerprint;
+	char	   *fingerprint;	/* options + columns as bytes (CacheMemoryContext) */
+	int			fingerprint_len;
 	int			xact_depth;		/* 0: not used in this transaction */
+	bool		valid;			/* no invalidation since the fingerprint was checked */
+	Oid			userid;			/* the user it was checked for */
 } McInstance;
 
 /* A Python iterator/instance reference held by a running scan or modify. */
@@ -124,6 +165,8 @@ typedef struct McIterRef
 	int			level;			/* transaction nest level at creation */
 	PyObject   *iter;
 	PyObject   *instance;
+	PyObject   *consts;			/* scan: converted constant quals (see mc_quals_to_py) */
+	PyObject   *columns;		/* scan: frozenset of the needed column names */
 } McIterRef;
 
 extern PyObject *mc_get_instance(Oid relid);
@@ -131,6 +174,7 @@ extern McIterRef *mc_track(PyObject *instance);
 extern void mc_untrack(McIterRef *ref);
 extern void mc_finish(McIterRef **refp, bool explain_only, const char *hook);
 extern void mc_xact_init(void);
+extern void mc_cache_init(void);
 extern List *mc_server_and_mapping_options(Oid serverid);
 extern char *mc_option_value(List *options, const char *name);
 extern PyObject *mc_options_to_dict(List *options);

@@ -25,6 +25,7 @@ PG_MODULE_MAGIC;
 void		_PG_init(void);
 
 char	   *mc_python_path = NULL;
+bool		mc_convert_unread_columns = false;
 
 static bool mc_python_ready = false;
 static PyObject *mc_multicorn_module = NULL;
@@ -236,8 +237,19 @@ _PG_init(void)
 							   PGC_SUSET,
 							   GUC_LIST_INPUT,
 							   NULL, NULL, NULL);
+	DefineCustomBoolVariable("multicorn.convert_unread_columns",
+							 "Convert every column of a result row, also those the query does not read.",
+							 "Off (the default): columns outside the set passed to execute() are stored as "
+							 "NULL without being converted.  On: Multicorn2's behaviour, where a bad value "
+							 "in an unread column still raises an error.",
+							 &mc_convert_unread_columns,
+							 false,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("multicorn");
 	mc_xact_init();
+	mc_cache_init();
 }
 
 /* Run a few lines of Python in __main__'s namespace copy; false on error. */
@@ -515,6 +527,38 @@ mc_format_traceback(PyObject *type, PyObject *value, PyObject *tb)
 }
 
 /*
+ * The exception's optional ``sqlstate`` attribute as an errcode, or 0.  It
+ * must be a str of exactly 5 characters from [0-9A-Z], and not of class 00
+ * (successful completion).  Real Multicorn2 ignores the attribute, so FDW
+ * code may set it and stay portable.
+ */
+static int
+mc_exception_sqlstate(PyObject *value)
+{
+	PyObject   *o;
+	int			code = 0;
+
+	if (value == NULL)
+		return 0;
+	o = PyObject_GetAttrString(value, "sqlstate");
+	if (o != NULL && PyUnicode_Check(o))
+	{
+		Py_ssize_t	n;
+		const char *s = PyUnicode_AsUTF8AndSize(o, &n);
+		bool		ok = s != NULL && n == 5 && !(s[0] == '0' && s[1] == '0');
+		int			i;
+
+		for (i = 0; ok && i < 5; i++)
+			ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z');
+		if (ok)
+			code = MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]);
+	}
+	Py_XDECREF(o);
+	PyErr_Clear();
+	return code;
+}
+
+/*
  * Fetch and clear the pending Python exception, release every reference,
  * then report it at elevel (ERROR, or WARNING from commit/abort hooks).
  *
@@ -524,6 +568,8 @@ mc_format_traceback(PyObject *type, PyObject *value, PyObject *tb)
  *   cancel/timeout error via CHECK_FOR_INTERRUPTS.
  * - Anything else: XX000 "Error in python: <ExcName>", DETAIL str(exc),
  *   traceback in the server log only.
+ * - Either way, a valid ``sqlstate`` attribute on the exception gives the
+ *   SQLSTATE (see mc_exception_sqlstate).
  */
 void
 mc_report_python_error(int elevel)
@@ -539,6 +585,7 @@ mc_report_python_error(int elevel)
 	bool		is_mc = false;
 	bool		is_interrupt = false;
 	long		code = 3;
+	int			sqlstate;
 
 	if (!PyErr_Occurred())
 		elog(elevel, "multicorn: Python call failed without an exception");
@@ -578,6 +625,7 @@ mc_report_python_error(int elevel)
 		message = mc_safe_text(value);
 		is_interrupt = type && PyErr_GivenExceptionMatches(type, PyExc_KeyboardInterrupt);
 	}
+	sqlstate = mc_exception_sqlstate(value);
 	traceback = mc_format_traceback(type, value, tb);
 
 	Py_XDECREF(type);
@@ -594,14 +642,15 @@ mc_report_python_error(int elevel)
 		if (elevel >= ERROR && code >= 4)
 			elevel = FATAL;
 		ereport(elevel,
-				(errmsg_internal("%s", message ? message : "multicorn error"),
+				(sqlstate ? errcode(sqlstate) : 0,
+				 errmsg_internal("%s", message ? message : "multicorn error"),
 				 hint ? errhint("%s", hint) : 0,
 				 detail ? errdetail_internal("%s", detail) : 0,
 				 traceback ? errdetail_log("%s", traceback) : 0));
 	}
 	else
 		ereport(elevel,
-				(errcode(ERRCODE_INTERNAL_ERROR),
+				(errcode(sqlstate ? sqlstate : ERRCODE_INTERNAL_ERROR),
 				 errmsg("Error in python: %s", name ? name : "unknown exception"),
 				 message ? errdetail_internal("%s", message) : 0,
 				 traceback ? errdetail_log("%s", traceback) : 0));

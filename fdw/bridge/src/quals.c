@@ -13,16 +13,24 @@
  * a volatile function.  Constants are converted directly; other operands
  * (Params, stable calls) are evaluated per (re)scan with their real type.
  *
+ * Constant values are converted once per query: array constants (the
+ * costly ones: IN lists, embeddings) go through a per-transaction memo that
+ * planning fills and execution reads, and a scan keeps its converted
+ * constants for every rescan.  Lists are handed out as fresh copies, so an
+ * FDW that changes a qual's value cannot affect the next call.
+ *
  *-------------------------------------------------------------------------
  */
 #include "multicorn.h"
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parse_coerce.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 /* A column of relation relid, one binary-compatible RelabelType stripped. */
 static Var *
@@ -257,25 +265,162 @@ mc_eval_quals(List *quals, ExprContext *econtext)
 	}
 }
 
-static PyObject *
-mc_qual_value(McQual *q, int mode)
-{
-	bool		is_const;
+/* ------------------------------------------------------------------------
+ * Converted constants
+ * ------------------------------------------------------------------------
+ */
 
+#define MC_MEMO_SLOTS 8
+
+typedef struct McMemo
+{
+	PyObject   *value;			/* immutable form: a tuple for lists; NULL: empty slot */
+	Oid			type;
+	uint32		hash;
+	Size		len;
+	char	   *bytes;			/* the constant's bytes (TopMemoryContext) */
+	uint64		used;
+} McMemo;
+
+static McMemo mc_memo[MC_MEMO_SLOTS];
+static uint64 mc_memo_clock = 0;
+
+/* Forget the memo (transaction end). */
+void
+mc_memo_reset(void)
+{
+	int			i;
+
+	for (i = 0; i < MC_MEMO_SLOTS; i++)
+	{
+		McMemo	   *m = &mc_memo[i];
+
+		if (m->value == NULL)
+			continue;
+		if (Py_IsInitialized())
+			Py_CLEAR(m->value);
+		m->value = NULL;
+		pfree(m->bytes);
+		m->bytes = NULL;
+	}
+}
+
+/* mc_datum_to_py as an immutable object: lists become tuples. */
+static PyObject *
+mc_frozen(Datum value, Oid type)
+{
+	PyObject   *v = mc_datum_to_py(value, type);
+	PyObject   *t;
+
+	if (v == NULL || !PyList_Check(v))
+		return v;
+	t = PyList_AsTuple(v);
+	Py_DECREF(v);
+	return t;
+}
+
+/*
+ * The immutable Python form of a constant (new reference).  Array
+ * constants whose conversion does not depend on session settings are
+ * memoized for the rest of the transaction.
+ */
+static PyObject *
+mc_const_frozen(Const *c)
+{
+	struct varlena *v;
+	const char *data;
+	Size		len;
+	uint32		hash;
+	PyObject   *value;
+	McMemo	   *slot = NULL;
+	int			i;
+
+	if (c->constisnull)
+		Py_RETURN_NONE;
+	if (c->constbyval || c->constlen != -1 || !OidIsValid(get_element_type(c->consttype)) ||
+		!mc_session_independent(c->consttype))
+		return mc_frozen(c->constvalue, c->consttype);
+
+	v = (struct varlena *) PG_DETOAST_DATUM_PACKED(c->constvalue);
+	data = VARDATA_ANY(v);
+	len = VARSIZE_ANY_EXHDR(v);
+	hash = hash_bytes((const unsigned char *) data, (int) len) ^ c->consttype;
+	for (i = 0; i < MC_MEMO_SLOTS; i++)
+	{
+		McMemo	   *m = &mc_memo[i];
+
+		if (m->value && m->type == c->consttype && m->hash == hash && m->len == len &&
+			memcmp(m->bytes, data, len) == 0)
+		{
+			m->used = ++mc_memo_clock;
+			Py_INCREF(m->value);
+			return m->value;
+		}
+		if (slot == NULL || m->value == NULL || (slot->value != NULL && m->used < slot->used))
+			slot = m;
+	}
+	value = mc_frozen(c->constvalue, c->consttype);
+	if (value == NULL)
+		return NULL;
+	/* keep it, replacing the least recently used slot */
+	if (slot->value)
+	{
+		Py_CLEAR(slot->value);
+		pfree(slot->bytes);
+		slot->bytes = NULL;
+	}
+	slot->bytes = MemoryContextAllocExtended(TopMemoryContext, Max(len, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	if (slot->bytes == NULL)
+		return value;
+	memcpy(slot->bytes, data, len);
+	slot->type = c->consttype;
+	slot->hash = hash;
+	slot->len = len;
+	slot->used = ++mc_memo_clock;
+	slot->value = value;
+	Py_INCREF(value);
+	return value;
+}
+
+/* A fresh value from the immutable form (new reference): tuples become new lists. */
+static PyObject *
+mc_thaw(PyObject *frozen)
+{
+	if (PyTuple_Check(frozen))
+		return PySequence_List(frozen);
+	Py_INCREF(frozen);
+	return frozen;
+}
+
+/*
+ * The value of a qual.  cache, if given, is a list with one slot per qual
+ * (index idx) that keeps converted constants for the life of a scan.
+ */
+static PyObject *
+mc_qual_value(McQual *q, int mode, PyObject *cache, Py_ssize_t idx)
+{
 	if (q->kind == MC_QUAL_FIXED)
 	{
 		if (q->fixed == NULL)
 			Py_RETURN_NONE;
 		return PyUnicode_FromString(q->fixed);
 	}
-	is_const = IsA(q->expr, Const);
-	if (is_const)
+	if (IsA(q->expr, Const))
 	{
-		Const	   *c = (Const *) q->expr;
+		PyObject   *frozen = cache ? PyList_GET_ITEM(cache, idx) : NULL;
+		PyObject   *res;
 
-		if (c->constisnull)
-			Py_RETURN_NONE;
-		return mc_datum_to_py(c->constvalue, c->consttype);
+		if (frozen)
+			return mc_thaw(frozen);
+		frozen = mc_const_frozen((Const *) q->expr);
+		if (frozen == NULL)
+			return NULL;
+		res = mc_thaw(frozen);
+		if (cache)
+			PyList_SET_ITEM(cache, idx, frozen);	/* steals */
+		else
+			Py_DECREF(frozen);
+		return res;
 	}
 	if (mode == MC_QUALS_EXPLAIN)
 	{
@@ -291,17 +436,31 @@ mc_qual_value(McQual *q, int mode)
 
 /*
  * Python list of multicorn.Qual.  MC_QUALS_CONST_ONLY skips quals whose
- * value is not known at plan time.  NULL with a Python error on failure.
+ * value is not known at plan time.  cachep (may be NULL) points at the
+ * scan's cache of converted constants, created here on first use.  NULL
+ * with a Python error on failure.
  */
 PyObject *
-mc_quals_to_py(List *quals, int mode)
+mc_quals_to_py(List *quals, int mode, PyObject **cachep)
 {
 	PyObject   *qual_cls = mc_multicorn_attr("Qual");
 	PyObject   *list;
+	PyObject   *cache = NULL;
 	ListCell   *lc;
 
 	if (qual_cls == NULL)
 		return NULL;
+	if (cachep)
+	{
+		if (*cachep == NULL)
+			*cachep = PyList_New(list_length(quals));	/* NULL slots: not converted yet */
+		cache = *cachep;
+		if (cache == NULL)
+		{
+			Py_DECREF(qual_cls);
+			return NULL;
+		}
+	}
 	list = PyList_New(0);
 	if (list == NULL)
 	{
@@ -317,7 +476,7 @@ mc_quals_to_py(List *quals, int mode)
 
 		if (mode == MC_QUALS_CONST_ONLY && q->kind != MC_QUAL_FIXED && !IsA(q->expr, Const))
 			continue;
-		value = mc_qual_value(q, mode);
+		value = mc_qual_value(q, mode, cache, foreach_current_index(lc));
 		if (value == NULL)
 			goto fail;
 		if (q->kind == MC_QUAL_ANY || q->kind == MC_QUAL_ALL)

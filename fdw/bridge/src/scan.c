@@ -33,9 +33,18 @@
 
 PG_FUNCTION_INFO_V1(multicorn_handler);
 
+typedef struct McPathKey
+{
+	List	   *attnums;		/* AttrNumber as int list */
+	double		rows;
+} McPathKey;
+
 typedef struct McPlanState
 {
 	List	   *columns;		/* String names the query needs */
+	List	   *attnums;		/* and their attnums (int list) */
+	List	   *path_keys;		/* McPathKey, when already fetched during RelSize */
+	bool		path_keys_fetched;
 	int			natts;
 	char	  **attnames;		/* NULL for dropped columns */
 	double		rows;
@@ -50,18 +59,17 @@ typedef struct McScanState
 	McAttConv  *atts;
 	List	   *columns;
 	List	   *quals;			/* McQual */
-	char	  **strs;
-	Py_ssize_t *lens;
+	McVal	   *vals;			/* one row being converted */
 	bool		started;
 	bool		done;
 	bool		explain_only;
 } McScanState;
 
-/* A Python set of the column names in a List of String. */
+/* A Python set (frozenset if frozen) of the column names in a List of String. */
 static PyObject *
-mc_columns_set(List *columns)
+mc_columns_set(List *columns, bool frozen)
 {
-	PyObject   *set = PySet_New(NULL);
+	PyObject   *set = frozen ? PyFrozenSet_New(NULL) : PySet_New(NULL);
 	ListCell   *lc;
 
 	if (set == NULL)
@@ -86,6 +94,70 @@ mc_columns_set(List *columns)
  * Planning
  * ------------------------------------------------------------------------
  */
+
+static List *mc_fetch_path_keys(McPlanState *ps, Oid foreigntableid);
+
+/* The "=" qual on attnum, if any; *param is set when its value is not a constant. */
+static bool
+mc_has_equality(List *quals, AttrNumber attnum, bool *param)
+{
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, quals)
+	{
+		McQual	   *q = lfirst(lc);
+
+		if (q->kind != MC_QUAL_OP || q->attnum != attnum || strcmp(q->opname, "=") != 0)
+			continue;
+		found = true;
+		if (!IsA(q->expr, Const))
+			*param = true;
+	}
+	return found;
+}
+
+/*
+ * get_rel_size sees only constant quals (spec 1.4), so under a generic plan
+ * "WHERE key = $1" looks like a full scan and PostgreSQL never settles on
+ * the generic plan.  When the restriction clauses give an equality on every
+ * column of one of the FDW's path keys (get_path_keys, spec 3.3) and at
+ * least one of those values is a Param or another non-constant, the FDW has
+ * already said how many rows such a lookup returns: the plain path uses
+ * that estimate if it is lower.  get_path_keys is then called here (before
+ * GetForeignPaths) and its result reused for the paths.
+ */
+static void
+mc_param_estimate(McPlanState *ps, List *quals, Oid foreigntableid)
+{
+	ListCell   *lc;
+	bool		any_param = false;
+
+	foreach(lc, quals)
+	{
+		McQual	   *q = lfirst(lc);
+
+		if (q->kind == MC_QUAL_OP && !IsA(q->expr, Const) && strcmp(q->opname, "=") == 0)
+			any_param = true;
+	}
+	if (!any_param)
+		return;
+	ps->path_keys = mc_fetch_path_keys(ps, foreigntableid);
+	ps->path_keys_fetched = true;
+	foreach(lc, ps->path_keys)
+	{
+		McPathKey  *pk = lfirst(lc);
+		ListCell   *lk;
+		bool		all = true;
+		bool		param = false;
+
+		foreach(lk, pk->attnums)
+			if (!mc_has_equality(quals, (AttrNumber) lfirst_int(lk), &param))
+				all = false;
+		if (all && param && pk->rows < ps->rows)
+			ps->rows = pk->rows;
+	}
+}
 
 static void
 mcGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
@@ -131,7 +203,10 @@ mcGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		ps->attnames[i] = pstrdup(NameStr(attr->attname));
 		if (all_columns ||
 			bms_is_member(attr->attnum - FirstLowInvalidHeapAttributeNumber, attrs))
+		{
 			ps->columns = lappend(ps->columns, makeString(ps->attnames[i]));
+			ps->attnums = lappend_int(ps->attnums, attr->attnum);
+		}
 	}
 	quals = mc_extract_quals(baserel->baserestrictinfo, baserel->relid, desc);
 	table_close(rel, NoLock);
@@ -139,10 +214,10 @@ mcGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	instance = mc_get_instance(foreigntableid);
 
 	/* Python phase: get_rel_size(quals, columns) with constant quals only. */
-	pyquals = mc_quals_to_py(quals, MC_QUALS_CONST_ONLY);
+	pyquals = mc_quals_to_py(quals, MC_QUALS_CONST_ONLY, NULL);
 	if (pyquals == NULL)
 		goto done;
-	pycols = mc_columns_set(ps->columns);
+	pycols = mc_columns_set(ps->columns, false);
 	if (pycols == NULL)
 		goto done;
 	res = PyObject_CallMethod(instance, "get_rel_size", "OO", pyquals, pycols);
@@ -184,6 +259,7 @@ done:
 	if (!ok)
 		mc_report_python_error(ERROR);
 
+	mc_param_estimate(ps, quals, foreigntableid);
 	baserel->rows = clamp_row_est(ps->rows);
 	baserel->tuples = baserel->rows;
 	baserel->reltarget->width = ps->width;
@@ -231,12 +307,6 @@ mc_joinclause_matches(RestrictInfo *rinfo, RelOptInfo *baserel, AttrNumber attnu
 	}
 	return false;
 }
-
-typedef struct McPathKey
-{
-	List	   *attnums;		/* AttrNumber as int list */
-	double		rows;
-} McPathKey;
 
 /* Python phase of GetForeignPaths: get_path_keys() -> List of McPathKey. */
 static List *
@@ -323,7 +393,7 @@ mcGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 									 NIL, NULL, NULL, NIL));
 
 	/* Parameterized paths (spec 3.3) */
-	pathkeys_list = mc_fetch_path_keys(ps, foreigntableid);
+	pathkeys_list = ps->path_keys_fetched ? ps->path_keys : mc_fetch_path_keys(ps, foreigntableid);
 	foreach(lc, pathkeys_list)
 	{
 		McPathKey  *pk = lfirst(lc);
@@ -388,7 +458,7 @@ mcGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	/* every clause stays a local filter and is also handed to the FDW */
 	return make_foreignscan(tlist, clauses, baserel->relid,
 							(List *) copyObject(clauses),
-							list_make1(ps->columns),
+							list_make2(ps->columns, ps->attnums),
 							NIL, NIL, outer_plan);
 }
 
@@ -408,15 +478,39 @@ mcBeginForeignScan(ForeignScanState *node, int eflags)
 	st->desc = RelationGetDescr(rel);
 	st->atts = mc_build_attconv(st->desc);
 	st->columns = (List *) linitial(fs->fdw_private);
+	/* convert only the columns the query reads; the others stay NULL */
+	if (!mc_convert_unread_columns)
+	{
+		List	   *attnums = (List *) lsecond(fs->fdw_private);
+		int			i;
+		ListCell   *lc;
+
+		for (i = 0; i < st->desc->natts; i++)
+			st->atts[i].needed = false;
+		foreach(lc, attnums)
+			st->atts[lfirst_int(lc) - 1].needed = true;
+	}
 	st->quals = mc_extract_quals(fs->fdw_exprs, fs->scan.scanrelid, st->desc);
 	mc_prepare_quals(st->quals, &node->ss.ps);
-	st->strs = palloc0(sizeof(char *) * Max(st->desc->natts, 1));
-	st->lens = palloc0(sizeof(Py_ssize_t) * Max(st->desc->natts, 1));
+	st->vals = palloc0(sizeof(McVal) * Max(st->desc->natts, 1));
 	st->explain_only = (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0;
 
 	instance = mc_get_instance(RelationGetRelid(rel));
 	st->ref = mc_track(instance);
 	node->fdw_state = st;
+}
+
+/* A new set of the needed columns, copied from the scan's frozenset (built once per scan). */
+static PyObject *
+mc_scan_columns(McScanState *st)
+{
+	if (st->ref->columns == NULL)
+	{
+		st->ref->columns = mc_columns_set(st->columns, true);
+		if (st->ref->columns == NULL)
+			return NULL;
+	}
+	return PySet_New(st->ref->columns);
 }
 
 /* Evaluate the quals and call execute(quals, columns). */
@@ -431,9 +525,9 @@ mc_start_scan(ForeignScanState *node, McScanState *st)
 	st->started = true;
 	mc_eval_quals(st->quals, econtext);
 
-	pyquals = mc_quals_to_py(st->quals, MC_QUALS_EVALUATED);
+	pyquals = mc_quals_to_py(st->quals, MC_QUALS_EVALUATED, &st->ref->consts);
 	if (pyquals)
-		pycols = mc_columns_set(st->columns);
+		pycols = mc_scan_columns(st);
 	if (pycols)
 		res = PyObject_CallMethod(st->ref->instance, "execute", "OO", pyquals, pycols);
 	Py_XDECREF(pycols);
@@ -485,7 +579,7 @@ mcIterateForeignScan(ForeignScanState *node)
 		MemoryContextSwitchTo(oldcxt);
 		return slot;
 	}
-	mc_store_row(row, slot, st->desc, st->atts, st->strs, st->lens);
+	mc_store_row(row, slot, st->desc, st->atts, st->vals);
 	MemoryContextSwitchTo(oldcxt);
 	return slot;
 }
@@ -524,9 +618,9 @@ mcExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	ListCell   *lc;
 	bool		ok = false;
 
-	pyquals = mc_quals_to_py(st->quals, MC_QUALS_EXPLAIN);
+	pyquals = mc_quals_to_py(st->quals, MC_QUALS_EXPLAIN, &st->ref->consts);
 	if (pyquals)
-		pycols = mc_columns_set(st->columns);
+		pycols = mc_scan_columns(st);
 	if (pycols)
 		args = PyTuple_Pack(2, pyquals, pycols);
 	if (args)
