@@ -66,11 +66,13 @@ class RunningServer:
     port: int
     engine: Engine
     health: health.HealthServicer
+    executor: futures.ThreadPoolExecutor
 
     def stop(self, grace: float | None = 10.0) -> None:
         """Stop taking calls, let in-flight ones finish, flush the decision log, close the store."""
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        self.executor.shutdown(wait=True)  # grpc's stop leaves its handler threads to the executor
         self.engine.close()
         self.engine.store.close()
 
@@ -82,7 +84,8 @@ def create_server(cfg: Config) -> RunningServer:
     policy = BreakerPolicy(consecutive_failures=cfg.breaker_failures, cooldown_s=cfg.breaker_cooldown_s)
     engine = Engine(store, embedder, policy=policy, flush_interval_s=cfg.decision_flush_s)
     interceptors = [BearerTokenInterceptor(cfg.token)] if cfg.token else []
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=cfg.workers), interceptors=interceptors,
+    executor = futures.ThreadPoolExecutor(max_workers=cfg.workers)
+    server = grpc.server(executor, interceptors=interceptors,
                          options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
                                   ("grpc.max_send_message_length", 64 * 1024 * 1024)])
     for servicer, service in ((AgentRegistryServicer(engine), "AgentRegistry"), (RouterServicer(engine), "Router"),
@@ -98,12 +101,13 @@ def create_server(cfg: Config) -> RunningServer:
     else:
         port = server.add_insecure_port(cfg.listen)
     if port == 0:
+        executor.shutdown(wait=False)
         engine.close()
         store.close()
         raise OSError(f"cannot listen on {cfg.listen}")
     for name in ("", *names):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, engine, health_servicer)
+    return RunningServer(server, port, engine, health_servicer, executor)
 
 
 def serve(cfg: Config) -> int:

@@ -293,7 +293,7 @@ def test_native_paths_keep_the_text_route_errors(lean, coltype, value, error, ma
     assert re.search(match, exc.value.diag.message_primary or ""), exc.value.diag.message_primary
 
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 @pytest.mark.parametrize(
@@ -338,7 +338,7 @@ def test_native_datetime_matches_the_text_route(lean):
     server(db, "lean_values_srv", "ValuesFDW")
     db.table("lean_ts_all", "id int, v timestamptz", server="lean_values_srv", rows=rows)
     got = db.q("SELECT id, v FROM lean_ts_all ORDER BY id")
-    for (i, native), v in zip(got, values):
+    for (i, native), v in zip(got, values, strict=True):
         assert db.one("SELECT %s::timestamptz = (SELECT v FROM lean_ts_all WHERE id = %s)",
                       (v.isoformat(), i)) is True, (v, native)
 

@@ -70,11 +70,6 @@ class InProcessRouterd:
         if self.running is None:
             return
         self.running.stop(grace)
-        # grpc.Server.stop does not shut its executor down, and a logged error can keep the server
-        # (so the executor) referenced past the test: shut the pool down here, else leave it to gc
-        pool = getattr(getattr(self.running.server, "_state", None), "thread_pool", None)
-        if pool is not None:
-            pool.shutdown(wait=True)
         self.running = None
         gc.collect()
         deadline = time.monotonic() + join_timeout

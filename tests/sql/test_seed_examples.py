@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from routerd.model.embedder import HashingEmbedder
+from routerd.model.embedders import HashingEmbedder
 from tests.harness.sql import SQL, SQL_DIR, install
 
 SEEDS = Path(os.environ.get("TINYDANCER_SEEDS", "/work/shared/seeds"))

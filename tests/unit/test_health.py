@@ -17,8 +17,7 @@ from routerd.engine.query import RouteQuery
 from routerd.errors import AgentNotFound, DecisionNotFound, InvalidArgument, StoreUnavailable
 from routerd.model.embedders import HashingEmbedder
 from routerd.store import Store, open_store
-
-from .conftest import FakeClock, spec
+from tests.harness.engine import FakeClock, spec
 
 POLICY = BreakerPolicy()  # 5 in a row, or ≥ 50 % of the last 20 once 10 are in; 30 s cooldown
 

@@ -14,8 +14,7 @@ from routerd.engine.validation import COST_FIELDS
 from routerd.errors import AgentExists, AgentNotFound, InvalidArgument
 from routerd.model.embedders import HashingEmbedder
 from routerd.store import Store, open_store
-
-from .conftest import FakeClock, spec
+from tests.harness.engine import FakeClock, spec
 
 
 def _invalid(registry: Registry, s: AgentSpec, field: str) -> InvalidArgument:

@@ -15,8 +15,7 @@ from routerd.engine.objectives import C0, TEMPERATURE
 from routerd.engine.query import RouteQuery
 from routerd.engine.table import observed_quality as expected_quality
 from routerd.errors import InvalidArgument
-
-from .conftest import FakeClock, spec
+from tests.harness.engine import FakeClock, spec
 
 TEXT = "summarise this paragraph"
 

@@ -20,7 +20,7 @@ from multicorn import ColumnDefinition, ForeignDataWrapper
 COUNTERS: Counter[str] = Counter()
 SEEN: dict[str, list[Any]] = {}
 
-DECIDED_AT = datetime.datetime(2026, 1, 31, 12, 0, 0, 123456, tzinfo=datetime.timezone.utc)
+DECIDED_AT = datetime.datetime(2026, 1, 31, 12, 0, 0, 123456, tzinfo=datetime.UTC)
 
 _orig_coldef_init = ColumnDefinition.__init__
 
@@ -72,7 +72,7 @@ class DecisionLikeFDW(ForeignDataWrapper):
                 if isinstance(q.value, list):
                     before = SEEN.get(q.field_name)
                     same = before is not None and len(before) == len(q.value) and all(
-                        a is b for a, b in zip(before, q.value))
+                        a is b for a, b in zip(before, q.value, strict=True))
                     COUNTERS[f"execute_list:{q.field_name}:{'same' if same else 'new'}"] += 1
                     COUNTERS[f"execute_list_len:{q.field_name}"] = len(q.value)
                     SEEN[q.field_name] = list(q.value)
