@@ -15,7 +15,8 @@ deps:
 
 # The virtualenv is made from Debian's python3.11: the PostgreSQL backend embeds the same
 # libpython, so the FDW code imports the very packages installed here.
-$(VENV)/.installed: pyproject.toml
+# The editable install also compiles the routing kernel (routerd/engine/_kernel.c) in place.
+$(VENV)/.installed: pyproject.toml routerd/engine/_kernel.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
