@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_routing import start_echo  # noqa: E402
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb  # noqa: E402
 from routerd.gen.tinydancer.v1 import tinydancer_pb2_grpc as pbg  # noqa: E402
+from tests.harness.agents import SQL_AGENTS as AGENTS  # noqa: E402
 from tests.harness.cluster import bridge_cluster, running  # noqa: E402
 from tests.harness.routerd import RouterdProcess  # noqa: E402
 from tests.harness.sql import install  # noqa: E402
@@ -44,14 +45,6 @@ from tests.harness.sql import install  # noqa: E402
 N_ROWS = 10_000
 DIM = 384
 N_ONE = 2000
-AGENTS = """
-INSERT INTO tinydancer.agents (name, agent_type, capabilities, cost_per_1k_input_tokens,
-                               cost_per_1k_output_tokens, latency_prior_ms, quality_score)
-VALUES ('premium', 'llm', '{coding,reasoning}', 0.03, 0.06, 900, 0.95),
-       ('standard', 'llm', '{coding,general}', 0.001, 0.002, 400, 0.80),
-       ('budget', 'llm', '{general}', 0.0001, 0.0002, 150, 0.60),
-       ('vision', 'multimodal', '{vision,general}', 0.01, 0.03, 1200, 0.85)
-"""
 TEXT = "summarise this support ticket"
 
 

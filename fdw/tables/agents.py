@@ -21,6 +21,7 @@ from fdw.tables.base import (
     changed_paths,
     eq_values,
     optional,
+    paged,
     when,
 )
 from routerd.domain import AGENT_TYPES
@@ -87,13 +88,8 @@ class Agents(TinyDancer):
         if len(actives) == 1:
             req.active = bool(actives.pop())
         getters = self.COLUMNS.getters(columns)
-        while True:
-            resp = self.rpc("ListAgents", req)
-            for a in resp.agents:
-                yield {name: get(a) for name, get in getters}
-            if not resp.next_page_token:
-                return
-            req.page_token = resp.next_page_token
+        for a in paged(self.rpc, "ListAgents", req, "agents"):
+            yield {name: get(a) for name, get in getters}
 
     @staticmethod
     def spec(values: Mapping[str, Any]) -> pb.AgentSpec:

@@ -290,6 +290,16 @@ class TinyDancer(ForeignDataWrapper):
         return [t.table_definition() for t in TABLES.values()]
 
 
+def paged(rpc: Callable[[str, Any], Any], method: str, request: Any, field: str) -> Iterable[Any]:
+    """Every item of a paged listing (``field`` of each reply), following next_page_token."""
+    while True:
+        resp = rpc(method, request)
+        yield from getattr(resp, field)
+        if not resp.next_page_token:
+            return
+        request.page_token = resp.next_page_token
+
+
 def read_only(table: str, hint: str) -> NoReturn:
     fail(f"tinydancer.{table} is read-only", hint=hint, sqlstate=FEATURE_NOT_SUPPORTED)
 

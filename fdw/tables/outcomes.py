@@ -18,6 +18,7 @@ from fdw.tables.base import (
     as_int,
     as_time,
     optional,
+    paged,
     timestamp,
     when,
 )
@@ -72,13 +73,8 @@ class Outcomes(TinyDancer):
         if end is not None:
             req.end.CopyFrom(timestamp(end))
         getters = self.COLUMNS.getters(columns)
-        while True:
-            resp = self.rpc("ListOutcomes", req)
-            for o in resp.outcomes:
-                yield {name: get(o) for name, get in getters}
-            if not resp.next_page_token:
-                return
-            req.page_token = resp.next_page_token
+        for o in paged(self.rpc, "ListOutcomes", req, "outcomes"):
+            yield {name: get(o) for name, get in getters}
 
     def insert(self, values: dict[str, Any]) -> Row:
         latency = as_float(values.get("latency_ms"), "latency_ms")

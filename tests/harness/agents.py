@@ -15,3 +15,14 @@ def agent(name: str, **kw: object) -> pb.AgentSpec:
     for k, v in kw.items():
         setattr(spec, k, v)
     return spec
+
+
+# Four agents of distinct price, speed and quality, registered through SQL (tests/sql, bench/bench_sql.py).
+SQL_AGENTS = """
+INSERT INTO tinydancer.agents (name, agent_type, capabilities, cost_per_1k_input_tokens,
+                               cost_per_1k_output_tokens, latency_prior_ms, quality_score)
+VALUES ('premium', 'llm', '{coding,reasoning}', 0.03, 0.06, 900, 0.95),
+       ('standard', 'llm', '{coding,general}', 0.001, 0.002, 400, 0.80),
+       ('budget', 'llm', '{general}', 0.0001, 0.0002, 150, 0.60),
+       ('vision', 'multimodal', '{vision,general}', 0.01, 0.03, 1200, 0.85)
+"""

@@ -12,17 +12,9 @@ import pytest
 
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from routerd.gen.tinydancer.v1 import tinydancer_pb2_grpc as pbg
+from tests.harness.agents import SQL_AGENTS as AGENTS
 from tests.harness.routerd import RouterdProcess
 from tests.harness.sql import SQL
-
-AGENTS = """
-INSERT INTO tinydancer.agents (name, agent_type, capabilities, cost_per_1k_input_tokens,
-                               cost_per_1k_output_tokens, latency_prior_ms, quality_score)
-VALUES ('premium', 'llm', '{coding,reasoning}', 0.03, 0.06, 900, 0.95),
-       ('standard', 'llm', '{coding,general}', 0.001, 0.002, 400, 0.80),
-       ('budget', 'llm', '{general}', 0.0001, 0.0002, 150, 0.60),
-       ('vision', 'multimodal', '{vision,general}', 0.01, 0.03, 1200, 0.85)
-"""
 
 
 def registry(sql: SQL) -> pbg.AgentRegistryStub:
