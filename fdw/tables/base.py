@@ -135,7 +135,7 @@ def as_float(value: Any, column: str) -> float | None:
         fail(f"column {column}: {value!r} is not a number", sqlstate=INVALID_TEXT_REPRESENTATION)
     if math.isnan(f) or math.isinf(f):
         fail(f"column {column}: must be a finite number, not {value}")
-    return f
+    return f + 0.0  # -0 is 0: no negative zero reaches routerd (a price of -0 would be stored as such)
 
 
 def as_int(value: Any, column: str) -> int | None:

@@ -5,10 +5,21 @@ optional inputs, echoed back as given."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 from fdw.errors import NULL_VALUE_NOT_ALLOWED, fail
-from fdw.tables.base import GUARD, Column, Columns, Row, TinyDancer, as_bool, as_int, eq_values, inputs_from_quals
+from fdw.tables.base import (
+    GUARD,
+    Column,
+    Columns,
+    Row,
+    TinyDancer,
+    as_bool,
+    as_int,
+    eq_values,
+    inputs_from_quals,
+    read_only,
+)
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 
 INPUTS = ("capability", "top_k", "active_only")
@@ -31,12 +42,19 @@ class CapabilityMatches(TinyDancer):
         Column("latency_prior_ms", "float8", lambda m: m.agent.spec.latency_prior_ms),
     )
 
+    @property
+    def rowid_column(self) -> NoReturn:  # read at the start of every INSERT, UPDATE and DELETE
+        read_only("capability_matches", "Change the agents' capabilities: UPDATE tinydancer.agents.")
+
     def get_rel_size(self, quals: list[Any], columns: Any) -> tuple[int, int]:
         # As decisions (fdw.tables.base.GUARD): about 10 matches for a capability.
         return (10, GUARD // 10) if eq_values(quals, "capability") else (GUARD, 1)
 
     def get_path_keys(self) -> list[tuple[tuple[str, ...], int]]:
-        return [(("capability",), 10)]
+        # Every input a join may supply, largest first (see fdw.tables.decisions: Multicorn2 passes
+        # only the clauses of the key that wins, the first added of equal cost).
+        return [(("capability", "top_k", "active_only"), 10), (("capability", "top_k"), 10),
+                (("capability", "active_only"), 10), (("capability",), 10)]
 
     def execute(self, quals: list[Any], columns: Any, sortkeys: Any = None, limit: Any = None,
                 offset: Any = None, **kw: Any) -> Iterator[Row]:

@@ -16,11 +16,13 @@ when those columns are read, and a row holds only the columns in ``columns``.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import time
-from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, NoReturn
 
 from fdw.errors import FEATURE_NOT_SUPPORTED, fail, notice
 from fdw.tables import routing
@@ -32,6 +34,7 @@ from fdw.tables.base import (
     Row,
     TinyDancer,
     inputs_from_quals,
+    read_only,
     when,
 )
 from fdw.tables.routing import (
@@ -79,6 +82,45 @@ COLUMNS = Columns(
     Column("position", "integer"),  # 1-based place of the request in its batch or array
 )
 QUAL_INPUTS = (*INPUTS, "batch")
+READ_ONLY_HINT = ("Route with SELECT ... FROM tinydancer.decisions WHERE request = '...' (or tinydancer.route); "
+                  "record what happened with INSERT INTO tinydancer.outcomes.")
+
+# -- path keys: the inputs a join may supply per row ------------------------------------------------------
+# Multicorn2 builds a parameterized path from the join clauses of the declared key columns only (its
+# findPaths: ppi_clauses are the clauses of the keys), so a join clause on an input outside the key
+# that wins never reaches execute(): the input would be silently dropped. So the keys are every
+# combination of the inputs a join may supply, each with request or request_embedding, largest first:
+# every qualifying key costs the same (1 row), add_path keeps the first one added, and the first one
+# whose columns all have join clauses is then exactly the joined set. Our bridge hands every movable
+# join clause to the path anyway (get_baserel_parampathinfo); the keys only decide that there is one.
+#
+# All 3,072 combinations of the 12 inputs cost ~5 ms of planning per query, so the combinations are
+# those of the inputs the query reads and does not give as constants (a join's columns are always read:
+# they are in the relation's target list), from the last JOIN_WINDOW get_rel_size calls (a statement
+# sizes every relation before it builds any path, so several decisions relations in one statement
+# share the union). A constant request takes no key: it is not joined.
+JOIN_WINDOW = 8
+_REQUEST_KEYS = ("request", "request_embedding")
+
+
+def join_candidates(quals: Iterable[Any], columns: Iterable[str] | None) -> frozenset[str]:
+    """The inputs a join may supply to this scan: read by the query, not given as a constant."""
+    const = {q.field_name for q in quals}
+    if const & set(_REQUEST_KEYS):
+        return frozenset()
+    read = set(INPUTS) if columns is None else set(columns) & set(INPUTS)
+    return frozenset(read - const)
+
+
+@functools.lru_cache(maxsize=64)
+def path_keys(candidates: frozenset[str]) -> tuple[tuple[tuple[str, ...], int], ...]:
+    """Every combination of ``candidates`` with a request key, largest first (one row each)."""
+    heads = [k for k in _REQUEST_KEYS if k in candidates]
+    starts = [tuple(heads)] + ([(k,) for k in heads] if len(heads) > 1 else [])
+    others = [n for n in INPUTS if n in candidates and n not in _REQUEST_KEYS]
+    keys = [(h + combo, 1) for h in starts for n in range(len(others), -1, -1)
+            for combo in itertools.combinations(others, n)] if heads else []
+    return tuple(sorted(keys, key=lambda k: -len(k[0])))  # stable: among equals, INPUTS order
 
 
 class Decisions(TinyDancer):
@@ -87,10 +129,20 @@ class Decisions(TinyDancer):
     FIELD_HINTS = {"objective": OBJECTIVE_HINT, "embedding": EMBEDDING_HINT}
     INVALID_HINT = f"{OBJECTIVE_HINT} {EMBEDDING_HINT}"
 
+    def __init__(self, options: Mapping[str, str], columns: Mapping[str, Any], client: Any = None):
+        super().__init__(options, columns, client)
+        self._joinable: deque[frozenset[str]] = deque(maxlen=JOIN_WINDOW)
+
+    @property
+    def rowid_column(self) -> NoReturn:  # read at the start of every INSERT, UPDATE and DELETE
+        read_only("decisions", READ_ONLY_HINT)
+
     def get_path_keys(self) -> list[tuple[tuple[str, ...], int]]:
-        return [(("request",), 1), (("request_embedding",), 1)]
+        joinable = frozenset().union(*self._joinable) if self._joinable else frozenset(_REQUEST_KEYS)
+        return list(path_keys(joinable))
 
     def get_rel_size(self, quals: list[Any], columns: Any) -> tuple[int, int]:
+        self._joinable.append(join_candidates(quals, columns))
         # See fdw.tables.base.GUARD: rows are honest where the quals say how many; costs stay
         # under JIT's threshold and equal between a constant request and a generic plan.
         for q in quals:
@@ -113,6 +165,8 @@ class Decisions(TinyDancer):
                 if q.operator[0] != "=" or q.list_any_or_all is not ANY:
                     fail("request can be given as request = 'text' or request = ANY(array)",
                          sqlstate=FEATURE_NOT_SUPPORTED)
+                if q.value is None:  # request = ANY(NULL) matches no row
+                    return
                 items = list(OrderedDict.fromkeys(v for v in q.value if v is not None))
                 texts = items if texts is None else [r for r in items if r in set(texts)]
             else:

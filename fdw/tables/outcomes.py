@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from fdw.errors import FEATURE_NOT_SUPPORTED, NULL_VALUE_NOT_ALLOWED, fail
+import grpc
+
+from fdw.errors import FEATURE_NOT_SUPPORTED, NULL_VALUE_NOT_ALLOWED, RoutedError, fail
 from fdw.tables.base import (
     Column,
     Columns,
@@ -73,8 +75,36 @@ class Outcomes(TinyDancer):
         if end is not None:
             req.end.CopyFrom(timestamp(end))
         getters = self.COLUMNS.getters(columns)
-        for o in paged(self.rpc, "ListOutcomes", req, "outcomes"):
+        for o in self._listing(req):
             yield {name: get(o) for name, get in getters}
+
+    def _listing(self, req: pb.ListOutcomesRequest) -> Iterator[pb.Outcome]:
+        """ListOutcomes with the pushed-down quals, which are filters: a value routerd rejects (a name
+        or id that cannot exist) matches no row, and a time bound it rejects is dropped (PostgreSQL
+        rechecks it)."""
+        def call(method: str, request: Any) -> Any:
+            return self.client.call(method, request)
+
+        while True:
+            yielded = False
+            try:
+                for o in paged(call, "ListOutcomes", req, "outcomes"):
+                    yielded = True
+                    yield o
+                return
+            except RoutedError as e:
+                field = e.field or ""
+                if yielded or e.code != grpc.StatusCode.INVALID_ARGUMENT:
+                    self._raise(e)
+                if field in ("agent_name", "decision_id") and getattr(req, field):
+                    return
+                if field in ("start", "end") and req.HasField(field):
+                    req.ClearField(field)
+                    continue
+                self._raise(e)
+
+    def _raise(self, e: RoutedError) -> NoReturn:
+        fail(e.message, e.hint, e.detail, sqlstate=e.sqlstate)
 
     def insert(self, values: dict[str, Any]) -> Row:
         latency = as_float(values.get("latency_ms"), "latency_ms")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
-from fdw.tables.base import Column, Columns, Row, TinyDancer, optional
+from fdw.tables.base import Column, Columns, Row, TinyDancer, optional, read_only
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 
 
@@ -22,6 +22,10 @@ class Stats(TinyDancer):
         Column("open_circuits", "bigint", lambda s: s.open_circuits),
         Column("model_version", "text", lambda s: s.model_version),
     )
+
+    @property
+    def rowid_column(self) -> NoReturn:  # read at the start of every INSERT, UPDATE and DELETE
+        read_only("stats", "routerd computes the statistics from agents, decisions and outcomes.")
 
     def get_rel_size(self, quals: list[Any], columns: Any) -> tuple[int, int]:
         return (1, 100)

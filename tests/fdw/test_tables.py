@@ -209,7 +209,9 @@ def test_row_estimates() -> None:
     assert one[0] == 1 and none[0] * none[1] == one[0] * one[1] < 100_000  # generic plan = custom plan cost, no JIT
     assert none[0] == base.GUARD and none[1] == 1  # the parameterized path (1 row × width 1) beats a plain scan
     assert t.get_rel_size([Qual("request", ("=", True), ["a", "b", "c"])], set())[0] == 3
-    assert t.get_path_keys() == [(("request",), 1), (("request_embedding",), 1)]
+    fresh = table("decisions", FakeClient())
+    fresh.get_rel_size([], {"request", "agent_name"})  # a join on request, or WHERE request = $1
+    assert fresh.get_path_keys() == [(("request",), 1)]
 
 
 # -- batches ----------------------------------------------------------------------------------------
@@ -312,3 +314,147 @@ def test_stats_row() -> None:
     assert rows == [{"agents": 4, "mean_quality": None, "model_version": "m"}]
     assert set(Stats.COLUMNS.row(s)) == set(Stats.COLUMNS.names)
     assert Batches.rowid_column == "handle"
+
+
+# -- issue 7: silent wrong values, concurrent updates, read-only tables, filters, Multicorn2's path keys --
+
+def test_insert_refuses_the_columns_routerd_sets() -> None:
+    c = FakeClient(RegisterAgent=agent())
+    t = table("agents", c)
+    for col, value in [("total_requests", "5"), ("health", "open"), ("success_rate", "0.5"),
+                       ("p95_latency_ms", "1"), ("p99_latency_ms", "1"), ("expected_quality", "0.5"),
+                       ("total_spend", "0"), ("created_at", "2020-01-01 00:00:00+00"),
+                       ("updated_at", "2020-01-01 00:00:00+00")]:
+        e = errs(lambda col=col, value=value: t.insert({"name": "x", "agent_type": "llm", col: value}))
+        assert col in e.message and e.sqlstate == "0A000" and e.hint, col
+    e = errs(lambda: t.insert({"name": "x", "agent_type": "llm", "latency_prior_ms": "100", "avg_latency_ms": "200"}))
+    assert "latency" in e.message and e.hint
+    assert c.calls == []  # nothing reached routerd
+    t.insert({"name": "x", "agent_type": "llm", "avg_latency_ms": "200"})  # the seed's name for the prior
+    assert c.calls[-1][1].agent.latency_prior_ms == 200
+
+
+def test_update_to_null_is_an_error_that_names_the_default() -> None:
+    c = FakeClient(GetAgent=agent(), UpdateAgent=lambda r: pb.Agent(spec=r.agent, metrics=agent().metrics))
+    t = table("agents", c)
+    row = Agents.COLUMNS.row(agent())
+    for col, default in [("typical_output_tokens", "256"), ("cost_per_call", "0"), ("cost_per_1k_input_tokens", "0"),
+                         ("cost_per_second", "0"), ("metadata", "'{}'"), ("capabilities", "'{}'"),
+                         ("quality_score", "0.5"), ("latency_prior_ms", "1000"), ("active", "true")]:
+        e = errs(lambda col=col: t.update("premium", {**row, col: None}))
+        assert col in e.message and e.sqlstate == "22004" and f"= {default}" in (e.hint or ""), (col, e.hint)
+    assert "UpdateAgent" not in c.methods()
+
+
+def test_negative_zero_is_zero() -> None:
+    import math
+
+    for v in ("-0", "-0.0", -0.0):
+        f = base.as_float(v, "cost_per_call")
+        assert f == 0 and math.copysign(1.0, f) == 1.0  # type: ignore[arg-type]
+    c = FakeClient(RegisterAgent=agent())
+    table("agents", c).insert({"name": "x", "agent_type": "llm", "cost_per_call": "-0"})
+    assert math.copysign(1.0, c.calls[0][1].agent.cost.per_call) == 1.0
+
+
+def test_update_compares_with_the_row_its_scan_read_not_a_fresh_one() -> None:
+    """Outcomes change the observed columns between the scan and the update: only the columns the
+    statement set may be checked (issue 7, item 6)."""
+    observed = iter([120.0, 130.0, 140.0])
+
+    def get(r: pb.GetAgentRequest) -> pb.Agent:
+        return agent(avg_latency_ms=next(observed), total_requests=7)
+    c = FakeClient(GetAgent=get, UpdateAgent=lambda r: pb.Agent(spec=r.agent, metrics=agent().metrics),
+                   ListAgents=lambda r: pb.ListAgentsResponse(agents=[get(pb.GetAgentRequest())]))
+    t = table("agents", c)
+    for quals in ([Qual("name", "=", "premium")], []):  # GetAgent or ListAgents
+        (scanned,) = t.execute(quals, set(Agents.COLUMNS.names))
+        t.update("premium", {**scanned, "quality_score": "0.97", "avg_latency_ms": str(scanned["avg_latency_ms"])})
+        method, req, _ = c.calls[-1]
+        assert method == "UpdateAgent" and list(req.update_mask.paths) == ["quality_prior"]
+    assert c.methods() == ["GetAgent", "UpdateAgent", "ListAgents", "UpdateAgent"]  # no fresh GetAgent
+    (scanned,) = t.execute([Qual("name", "=", "premium")], set(Agents.COLUMNS.names))
+    e = errs(lambda: t.update("premium", {**scanned, "avg_latency_ms": "1"}))  # set by the statement
+    assert "avg_latency_ms" in e.message and e.sqlstate == "0A000"
+
+
+@pytest.mark.parametrize("resource", ["decisions", "stats", "capability_matches"])
+def test_read_only_tables_say_so_with_a_hint(resource: str) -> None:
+    t = table(resource, FakeClient())
+    e = errs(lambda: t.rowid_column)  # read by the bridge and Multicorn2 at the start of every write
+    assert "read-only" in e.message and e.hint and e.sqlstate == "0A000"
+
+
+def test_filters_routerd_would_reject_match_no_row() -> None:
+    c = FakeClient(ListAgents=failure(grpc.StatusCode.INVALID_ARGUMENT, "agent_type: no", "agent_type"))
+    t = table("agents", c)
+    assert list(t.execute([Qual("agent_type", "=", "robot")], {"name"})) == []
+    assert list(t.execute([Qual("agent_type", "=", "llm"), Qual("agent_type", "=", "tool")], {"name"})) == []
+    assert c.calls == []
+    assert list(table("decisions", c).execute([Qual("request", ("=", True), None)], {"agent_name"})) == []
+    o = pb.Outcome(outcome_id="o1", agent_name="premium", latency_ms=10, success=True, recorded_at=T)
+
+    def listing(r: pb.ListOutcomesRequest) -> pb.ListOutcomesResponse:
+        if r.agent_name == "not valid":
+            raise failure(grpc.StatusCode.INVALID_ARGUMENT, "agent_name: bad", "agent_name")
+        if r.HasField("start") and r.start.seconds < 0:
+            raise failure(grpc.StatusCode.INVALID_ARGUMENT, "start: out of range", "start")
+        return pb.ListOutcomesResponse(outcomes=[o])
+    c = FakeClient(ListOutcomes=listing)
+    t = table("outcomes", c)
+    assert list(t.execute([Qual("agent_name", "=", "not valid")], {"outcome_id"})) == []
+    rows = list(t.execute([Qual("recorded_at", ">", "1000-01-01 00:00:00+00")], {"outcome_id"}))
+    assert rows == [{"outcome_id": "o1"}] and not c.calls[-1][1].HasField("start")  # a hint, dropped
+    c = FakeClient(ListOutcomes=failure(grpc.StatusCode.INVALID_ARGUMENT, "page_size: bad", "page_size"))
+    assert errs(lambda: list(table("outcomes", c).execute([], {"outcome_id"}))).sqlstate == "22023"
+
+
+def multicorn2_join_inputs(t: Any, joined: set[str]) -> set[str]:
+    """The columns whose join clauses reach execute() on Multicorn2 3.x (src/query.c findPaths): one
+    parameterized path per declared key whose every column has a join clause, carrying only those
+    columns' clauses; every key of ours is 1 row, so the paths cost the same and add_path keeps the
+    first one added."""
+    for key, _rows in t.get_path_keys():
+        if set(key) <= joined:
+            return set(key)
+    return set()
+
+
+# The join shapes users write (README, DESIGN, the issue): (decisions columns in ON, constants in
+# WHERE, other columns read).
+JOIN_SHAPES = [
+    ({"request"}, {"optimize_for"}, {"agent_name", "estimated_cost"}),
+    ({"request", "max_cost"}, set(), set(Decisions.COLUMNS.names)),  # issue 7, item 18: d.*
+    ({"request", "optimize_for", "max_cost", "required_capabilities", "max_latency_ms", "min_quality"}, set(),
+     set(Decisions.COLUMNS.names)),
+    ({"request", "budget_remaining", "willingness_to_pay", "input_tokens", "output_tokens"}, {"optimize_for"},
+     {"agent_name"}),
+    ({"request_embedding"}, {"optimize_for"}, {"agent_name"}),
+    ({"request", "request_embedding", "excluded_agents"}, set(), {"agent_name"}),
+    (set(routing.INPUTS), set(), set(Decisions.COLUMNS.names)),  # every input joined
+]
+
+
+@pytest.mark.parametrize(("joined", "constants", "read"), JOIN_SHAPES)
+def test_multicorn2_gets_every_joined_input(joined: set[str], constants: set[str], read: set[str]) -> None:
+    t = table("decisions", FakeClient())
+    # get_rel_size sees the constant quals; its columns are the target list (the join's columns are
+    # in it) and the restriction columns
+    t.get_rel_size([Qual(c, "=", "x") for c in constants], read | joined | constants)
+    assert multicorn2_join_inputs(t, joined) == joined
+    assert all(rows == 1 for _, rows in t.get_path_keys())  # one row per request
+
+
+def test_multicorn2_path_keys_with_two_decisions_relations_and_few_keys_otherwise() -> None:
+    t = table("decisions", FakeClient())
+    # a statement sizes every relation before it builds any path
+    t.get_rel_size([], {"request", "max_cost", "agent_name"})
+    t.get_rel_size([], {"request", "min_quality", "agent_name"})
+    assert multicorn2_join_inputs(t, {"request", "max_cost"}) == {"request", "max_cost"}
+    assert multicorn2_join_inputs(t, {"request", "min_quality"}) == {"request", "min_quality"}
+    for _ in range(10):  # a constant request (route(), WHERE request = '...') declares no join keys
+        t.get_rel_size([Qual("request", "=", "x")], set(Decisions.COLUMNS.names))
+    assert t.get_path_keys() == []
+    m = table("capability_matches", FakeClient())
+    assert multicorn2_join_inputs(m, {"capability", "top_k"}) == {"capability", "top_k"}
+    assert multicorn2_join_inputs(m, {"capability"}) == {"capability"}
