@@ -25,7 +25,7 @@ postgres_fdw's ``pgfdw_report_error`` (keep the remote class of error, fall back
     CANCELLED            57014 query_canceled
     anything else        XX000 internal_error
 
-Errors the FDW finds itself use the constants below (22023, 22P02, 22004, 0A000, the HV FDW class).
+Errors the FDW finds itself use the constants below (22023, 22P02, 22004, 22003, 0A000, the HV FDW class).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ with warnings.catch_warnings():
 INVALID_PARAMETER_VALUE = "22023"
 INVALID_TEXT_REPRESENTATION = "22P02"
 NULL_VALUE_NOT_ALLOWED = "22004"
+NUMERIC_VALUE_OUT_OF_RANGE = "22003"
 FEATURE_NOT_SUPPORTED = "0A000"
 UNDEFINED_OBJECT = "42704"
 FDW_INVALID_OPTION_NAME = "HV00D"
@@ -55,7 +56,7 @@ INTERNAL_ERROR = "XX000"
 
 SQLSTATE_OF_STATUS: dict[grpc.StatusCode, str] = {
     grpc.StatusCode.INVALID_ARGUMENT: INVALID_PARAMETER_VALUE,
-    grpc.StatusCode.OUT_OF_RANGE: "22003",
+    grpc.StatusCode.OUT_OF_RANGE: NUMERIC_VALUE_OUT_OF_RANGE,
     grpc.StatusCode.NOT_FOUND: UNDEFINED_OBJECT,
     grpc.StatusCode.ALREADY_EXISTS: "42710",
     grpc.StatusCode.FAILED_PRECONDITION: "55000",

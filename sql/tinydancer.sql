@@ -30,6 +30,32 @@ CREATE SCHEMA tinydancer;
 COMMENT ON SCHEMA tinydancer IS 'Tiny Dancer: agents, routing decisions, outcomes and statistics, forwarded to routerd';
 IMPORT FOREIGN SCHEMA tinydancer FROM SERVER routerd INTO tinydancer;
 
+-- A multi-dimensional array reaches the foreign tables flattened ('{{a,b},{c,d}}' as {a,b,c,d}, on our
+-- bridge and on Multicorn2 alike), so where a flat list is meant, a 2-D one is an ERROR here, before
+-- the FDW sees it. (A WHERE condition on tinydancer.decisions with a 2-D array matches no row: its
+-- flattened echo fails PostgreSQL's recheck.)
+CREATE FUNCTION tinydancer._flat(what text, a anyarray) RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF array_ndims(a) > 1 THEN
+        RAISE EXCEPTION '%: expected a one-dimensional array, not % dimensions', what, array_ndims(a)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give a flat array such as ARRAY[''coding'', ''reasoning''] (multi-dimensional arrays would be flattened).';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tinydancer._flat(text, anyarray) IS 'Internal: ERROR unless the array has at most one dimension';
+
+CREATE FUNCTION tinydancer._agents_check() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM tinydancer._flat('column capabilities', NEW.capabilities);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER flat_arrays BEFORE INSERT OR UPDATE ON tinydancer.agents
+    FOR EACH ROW EXECUTE FUNCTION tinydancer._agents_check();
+
 -- Route one request. NULL constraints are not applied.
 CREATE FUNCTION tinydancer.route(
     request text,
@@ -48,6 +74,7 @@ BEGIN
         RAISE EXCEPTION 'tinydancer.route: request must not be NULL'
             USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the text of the request to route.';
     END IF;
+    PERFORM tinydancer._flat('tinydancer.route: required_capabilities', required_capabilities);
     -- Only the constraints given become quals: `col = NULL` would match nothing.
     IF required_capabilities IS NOT NULL THEN q := q || ' AND required_capabilities = $3'; END IF;
     IF max_cost IS NOT NULL THEN q := q || ' AND max_cost = $4'; END IF;
@@ -61,13 +88,39 @@ $$;
 COMMENT ON FUNCTION tinydancer.route(text, text, text[], float8, float8, float8, float8)
     IS 'Route one request to the best feasible agent (a row with routed = false says why when none is)';
 
--- Route many requests in one BatchRoute call, in the order given (duplicates routed once).
+-- Route many requests in one statement, in the order given (duplicates and NULLs routed once / not
+-- at all): one BatchRoute call per 5,000 distinct texts. The texts are staged in this backend by one
+-- INSERT into tinydancer.batches and routed by a scan of tinydancer.decisions WHERE batch = handle,
+-- so the time is linear in the number of requests: `request = ANY(array)` is rechecked by PostgreSQL
+-- on every returned row, and unless the array is a constant (a bound parameter is one) that recheck
+-- is not hashed, so `WHERE request = ANY(ARRAY(SELECT ...))` takes time quadratic in its length.
 CREATE FUNCTION tinydancer.route_batch(requests text[], optimize_for text DEFAULT 'balanced')
 RETURNS SETOF tinydancer.decisions
-LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
-    SELECT * FROM tinydancer.decisions WHERE request = ANY(requests) AND optimize_for = route_batch.optimize_for
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+    h text;
+    texts text[];
+BEGIN
+    IF requests IS NULL THEN
+        RAISE EXCEPTION 'tinydancer.route_batch: requests must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass an array of texts: route_batch(ARRAY[''a'', ''b'']) or route_batch(ARRAY(SELECT body FROM requests)).';
+    END IF;
+    PERFORM tinydancer._flat('tinydancer.route_batch: requests', requests);
+    -- the distinct texts in the order of their first appearance (hashed: linear)
+    texts := ARRAY(SELECT t FROM (SELECT t, min(i) AS first FROM unnest(requests) WITH ORDINALITY u(t, i)
+                                  WHERE t IS NOT NULL GROUP BY t) d ORDER BY first);
+    IF cardinality(texts) = 0 THEN
+        RETURN;
+    END IF;
+    INSERT INTO tinydancer.batches (requests, optimize_for)
+    VALUES (texts, coalesce(route_batch.optimize_for, 'balanced'))
+    RETURNING batches.handle INTO h;
+    RETURN QUERY EXECUTE 'SELECT * FROM tinydancer.decisions WHERE batch = $1' USING h;
+END
 $$;
-COMMENT ON FUNCTION tinydancer.route_batch(text[], text) IS 'Route an array of requests in one call to routerd';
+COMMENT ON FUNCTION tinydancer.route_batch(text[], text)
+    IS 'Route an array of requests (distinct texts, in order) in BatchRoute calls of 5,000; linear in its length';
 
 -- Route many requests WITH embeddings in one statement: one BatchRoute call per 5,000 requests.
 -- `= ANY(array)` cannot carry an embedding per request (and PostgreSQL would recheck a huge array
@@ -102,6 +155,9 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass one text (or NULL) per embedding: array_agg(body ORDER BY id).';
     END IF;
+    PERFORM tinydancer._flat('tinydancer.route_embedded: requests', route_embedded.requests);
+    PERFORM tinydancer._flat('tinydancer.route_embedded: required_capabilities', route_embedded.required_capabilities);
+    PERFORM tinydancer._flat('tinydancer.route_embedded: excluded_agents', route_embedded.excluded_agents);
     IF cardinality(route_embedded.requests) = 0 THEN
         RETURN;
     END IF;

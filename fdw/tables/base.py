@@ -29,6 +29,7 @@ from fdw.connection import Client, RouterdClient
 from fdw.errors import (
     FEATURE_NOT_SUPPORTED,
     INVALID_TEXT_REPRESENTATION,
+    NUMERIC_VALUE_OUT_OF_RANGE,
     RoutedError,
     fail,
 )
@@ -138,13 +139,26 @@ def as_float(value: Any, column: str) -> float | None:
     return f + 0.0  # -0 is 0: no negative zero reaches routerd (a price of -0 would be stored as such)
 
 
+INT32 = (-(2**31), 2**31 - 1)  # every integer the tables send is a protobuf int32
+
+
 def as_int(value: Any, column: str) -> int | None:
-    f = as_float(value, column)
-    if f is None:
+    """An integer column's value (an int4 in SQL, an int32 in the proto); an int8 qual value past
+    that range is an error naming the column, not a failure to build the request."""
+    if value is None:
         return None
-    if f != int(f):
-        fail(f"column {column}: must be an integer, not {value}", sqlstate=INVALID_TEXT_REPRESENTATION)
-    return int(f)
+    try:
+        n = int(value) if isinstance(value, int) else int(str(value).strip())
+    except ValueError:
+        f = as_float(value, column)
+        assert f is not None
+        if f != int(f):
+            fail(f"column {column}: must be an integer, not {value}", sqlstate=INVALID_TEXT_REPRESENTATION)
+        n = int(f)
+    if not INT32[0] <= n <= INT32[1]:
+        fail(f"column {column}: {value} is out of range for an integer",
+             hint=f"{column} is between {INT32[0]} and {INT32[1]}.", sqlstate=NUMERIC_VALUE_OUT_OF_RANGE)
+    return n
 
 
 def as_bool(value: Any, column: str) -> bool | None:

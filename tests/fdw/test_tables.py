@@ -351,7 +351,7 @@ def test_negative_zero_is_zero() -> None:
 
     for v in ("-0", "-0.0", -0.0):
         f = base.as_float(v, "cost_per_call")
-        assert f == 0 and math.copysign(1.0, f) == 1.0  # type: ignore[arg-type]
+        assert f == 0 and math.copysign(1.0, f) == 1.0
     c = FakeClient(RegisterAgent=agent())
     table("agents", c).insert({"name": "x", "agent_type": "llm", "cost_per_call": "-0"})
     assert math.copysign(1.0, c.calls[0][1].agent.cost.per_call) == 1.0
@@ -458,3 +458,12 @@ def test_multicorn2_path_keys_with_two_decisions_relations_and_few_keys_otherwis
     m = table("capability_matches", FakeClient())
     assert multicorn2_join_inputs(m, {"capability", "top_k"}) == {"capability", "top_k"}
     assert multicorn2_join_inputs(m, {"capability"}) == {"capability"}
+
+
+def test_integers_past_int32_are_errors_naming_the_column() -> None:
+    """Found by tests/sql/test_sql_fuzz.py: `input_tokens = -2147483649` (an int8 qual) was a ValueError."""
+    t = table("decisions", FakeClient(Route=decision()))
+    for v in ("-2147483649", "2147483648", "9223372036854775807"):
+        e = errs(lambda v=v: list(t.execute([Qual("request", "=", "x"), Qual("input_tokens", "=", v)], {"agent_name"})))
+        assert "input_tokens" in e.message and e.sqlstate == "22003" and e.hint
+    assert base.as_int("2147483647", "n") == 2**31 - 1 and base.as_int(-5, "n") == -5
