@@ -64,7 +64,11 @@ class Outcomes(TinyDancer):
                     start = t if start is None else max(start, t)
                 if q.operator in ("<", "<=", "="):
                     # the API's end is exclusive; a microsecond covers <= and =
-                    bound = t if q.operator == "<" else t + _MICROSECOND
+                    # (at datetime.max the bound cannot be represented: no end, PostgreSQL rechecks)
+                    try:
+                        bound = t if q.operator == "<" else t + _MICROSECOND
+                    except OverflowError:
+                        continue
                     end = bound if end is None else min(end, bound)
             elif q.field_name == "agent_name" and q.operator == "=":
                 req.agent_name = q.value
