@@ -1,5 +1,22 @@
-"""The decision log: every decision is buffered, written to the store in the background, and
-remembered in memory for the outcomes that name it."""
+"""The decision log: every decision is committed to the store before the call that made it returns
+(group commit), and remembered in memory for the outcomes that name it.
+
+A returned decision is durable: budgets reserve money on decisions, and an outcome may name a
+decision after any crash. To keep throughput, the decisions of calls that arrive while a commit is
+in progress are written together in ONE store transaction (one fsync) by one of those callers, the
+group's leader (leader/follower group commit; no thread of its own, no hand-off when calls come one
+at a time):
+
+    append(decisions): join the group being filled
+      - no commit in progress: lead this group at once
+      - else wait; when the commit in progress ends, its leader wakes one caller of this group to lead it
+    the leader: closes the group (later calls fill the next one), builds the records, one transaction,
+      remembers the ids for outcome lookups, wakes the group's callers, passes the lead on
+
+The more callers route at once, the larger the groups and the fewer commits per decision. A write
+that fails (disk full, read-only or unreachable store) fails every call of its group with
+``StoreUnavailable`` (gRPC UNAVAILABLE): a decision is never returned unless it is stored.
+"""
 
 from __future__ import annotations
 
@@ -10,40 +27,82 @@ from collections.abc import Sequence
 
 from routerd.domain import DecisionRecord
 from routerd.engine.decision import Decision
-from routerd.errors import DecisionNotFound
+from routerd.errors import DecisionNotFound, StoreUnavailable
 from routerd.store.base import Store
 
 log = logging.getLogger(__name__)
 
 RECENT_DECISIONS = 100_000  # decisions remembered in memory for outcome lookups
-PENDING_MAX = 1_000_000  # decisions buffered while the store is unavailable; older ones are dropped
 REQUEST_TEXT_MAX = 1000  # characters of the request kept in the log
 
 
+class _Group:
+    """Decisions committed together. Its callers wait on ``cv`` (over the log's lock) until it is
+    ``done``, or until one of them is asked to lead it (``leader_wanted``)."""
+
+    __slots__ = ("cv", "decisions", "done", "error", "leader_wanted")
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.cv = threading.Condition(lock)
+        self.decisions: list[Decision] = []
+        self.done = False
+        self.leader_wanted = False
+        self.error: BaseException | None = None
+
+    def result(self) -> None:
+        exc = self.error
+        if exc is None:
+            return
+        if isinstance(exc, StoreUnavailable):
+            raise StoreUnavailable(f"the decision could not be stored, so it was not made: {exc}") from exc
+        raise RuntimeError(f"writing the decision log failed: {exc!r}") from exc
+
+
 class DecisionLog:
-    def __init__(self, store: Store, flush_interval_s: float = 0.2):
+    def __init__(self, store: Store):
         self.store = store
-        # Decisions are turned into records by the flusher, off the request path; records that failed
-        # to be written wait in ``_unwritten`` (compact, unlike decisions, which hold their arrays).
-        self._pending: list[Decision] = []
-        self._unwritten: list[DecisionRecord] = []
         # decision id -> (agent or None, estimated cost), for outcomes that name only the decision
         self._recent: OrderedDict[str, tuple[str | None, float | None]] = OrderedDict()
         self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._flusher = threading.Thread(target=self._flush_loop, args=(flush_interval_s,),
-                                         name="decision-log", daemon=True)
-        self._flusher.start()
+        self._filling = _Group(self._lock)  # the group new decisions join
+        self._writing: _Group | None = None  # the group being committed, if any
+        self._idle = threading.Condition(self._lock)  # notified when no commit is in progress
+        self._closed = False
 
     def append(self, decisions: Sequence[Decision]) -> None:
+        """Commit ``decisions`` to the store; return once they are durable. Raises
+        ``StoreUnavailable`` if they could not be written (then none of them may be returned)."""
+        if not decisions:
+            return
         with self._lock:
-            self._pending.extend(decisions)
-            recent = self._recent
-            for d in decisions:
-                recent[d.decision_id] = (d.agent_name, d.estimated_cost if d.agent_name is not None else None)
-            while len(recent) > RECENT_DECISIONS:
-                recent.popitem(last=False)
+            if self._closed:
+                raise StoreUnavailable("routerd is shutting down: the decision log takes no more decisions")
+            group = self._filling
+            group.decisions.extend(decisions)
+            if self._writing is not None:
+                while not group.done and not group.leader_wanted:
+                    group.cv.wait()
+                if group.done:
+                    group.result()
+                    return
+                group.leader_wanted = False  # this caller leads the group
+            self._filling = _Group(self._lock)
+            self._writing = group
+        try:
+            self._commit(group)
+        finally:
+            with self._lock:
+                group.done = True
+                group.cv.notify_all()
+                following = self._filling
+                if following.decisions:  # calls waited while this group was written: one of them leads
+                    self._writing = following
+                    following.leader_wanted = True
+                    following.cv.notify()
+                else:
+                    self._writing = None
+                    self._idle.notify_all()
+        group.result()
 
     @staticmethod
     def record(d: Decision) -> DecisionRecord:
@@ -67,37 +126,42 @@ class DecisionLog:
 
     @property
     def pending(self) -> int:
+        """Decisions appended and not yet committed (their callers are waiting)."""
         with self._lock:
-            return len(self._pending) + len(self._unwritten)
+            writing = self._writing
+            extra = len(writing.decisions) if writing is not None and writing is not self._filling else 0
+            return len(self._filling.decisions) + extra
 
     def flush(self) -> None:
-        """Write the buffered decisions. Safe to call from any thread."""
-        with self._flush_lock:
-            with self._lock:
-                decisions, self._pending = self._pending, []
-                batch, self._unwritten = self._unwritten, []
-            batch.extend(self.record(d) for d in decisions)
-            if not batch:
-                return
-            try:
-                self.store.append_decisions(batch)
-            except Exception:
-                with self._lock:  # keep them for the next try, within bounds
-                    self._unwritten[:0] = batch
-                    if len(self._unwritten) > PENDING_MAX:
-                        dropped = len(self._unwritten) - PENDING_MAX
-                        del self._unwritten[:dropped]
-                        log.error("decision log: store unavailable, dropped %d oldest decisions", dropped)
-                raise
+        """Wait until every decision appended so far (by any thread) is committed. ``append``
+        already waits for its own decisions, so this only waits for other threads' calls in flight."""
+        with self._lock:
+            groups = [g for g in (self._writing, self._filling) if g is not None and g.decisions]
+            for g in groups:
+                while not g.done:
+                    g.cv.wait()
 
-    def _flush_loop(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            try:
-                self.flush()
-            except Exception:
-                log.exception("decision log flush failed; will retry")
+    def _commit(self, group: _Group) -> None:
+        try:
+            self.store.append_decisions([self.record(d) for d in group.decisions])
+        except Exception as exc:  # every caller of the group gets the error
+            if isinstance(exc, StoreUnavailable):
+                log.warning("decision log: %d decisions not stored, their calls fail: %s", len(group.decisions), exc)
+            else:
+                log.exception("decision log: %d decisions not stored, their calls fail", len(group.decisions))
+            group.error = exc
+            return
+        with self._lock:
+            recent = self._recent
+            for d in group.decisions:
+                recent[d.decision_id] = (d.agent_name, d.estimated_cost if d.agent_name is not None else None)
+            while len(recent) > RECENT_DECISIONS:
+                recent.popitem(last=False)
 
     def close(self) -> None:
-        self._stop.set()
-        self._flusher.join(timeout=5)
-        self.flush()
+        """Refuse new decisions and wait for the commits in progress. Writes nothing itself and
+        raises nothing: a decision that could not be stored has already failed its call."""
+        with self._lock:
+            self._closed = True
+            while self._writing is not None:
+                self._idle.wait()

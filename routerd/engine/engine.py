@@ -31,7 +31,7 @@ BATCH_MAX = 100_000
 
 class Engine:
     def __init__(self, store: Store, embedder: Embedder, *, policy: BreakerPolicy | None = None,
-                 clock: Callable[[], float] = time.time, flush_interval_s: float = 0.2,
+                 clock: Callable[[], float] = time.time, flush_interval_s: float | None = None,
                  model: QualityModel | None = None):
         self.store = store
         self.embedder = embedder
@@ -45,7 +45,10 @@ class Engine:
         for rec in self.registry.snapshot()[1]:
             recent = store.recent_outcomes(rec.name, self.windows.size, rec.created_at)
             self.windows.seed(rec.name, [lat for lat, _ in recent], [ok for _, ok in recent])
-        self.decisions = DecisionLog(store, flush_interval_s)
+        # ``flush_interval_s`` is accepted and unused: decisions are no longer buffered, every route
+        # returns after its decisions are committed (group commit, see decision_log).
+        del flush_interval_s
+        self.decisions = DecisionLog(store)
         self.feedback = Feedback(store, self.registry, self.decisions, self.windows, self.policy, clock)
         self.record_outcome = self.feedback.record_outcome
         self.list_outcomes = self.feedback.list_outcomes
@@ -89,7 +92,7 @@ class Engine:
 
     # -- decision log ------------------------------------------------------------
     def flush(self) -> None:
-        """Write the buffered decision log. Safe to call from any thread."""
+        """Wait for the decisions other threads are committing. Safe to call from any thread."""
         self.decisions.flush()
 
     def close(self) -> None:
@@ -98,6 +101,6 @@ class Engine:
     # -- analytics ----------------------------------------------------------------------------
     def stats(self) -> RoutingStats:
         _, records = self.registry.snapshot()
-        return routing_stats(records, decisions=self.store.count_decisions() + self.decisions.pending,
+        return routing_stats(records, decisions=self.store.count_decisions(),
                              outcomes=self.store.count_outcomes(), policy=self.policy, now=self.clock(),
                              model_version=self.router.model.version)

@@ -2,7 +2,8 @@
 
 Rules every implementation keeps:
 - A method returns only after its write is committed durably (SQLite: WAL with synchronous=FULL;
-  PostgreSQL: a committed transaction), except ``append_decisions``, which callers batch.
+  PostgreSQL: a committed transaction). ``append_decisions`` too: the decision log calls it once for
+  a group of concurrent decisions (group commit) and returns none of them before it returns.
 - Each method is one transaction: on any error nothing of it is written.
 - Methods are safe to call from many threads at once.
 """

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from routerd.domain import CLOSED, HALF_OPEN, OPEN, AgentStats, CostModel
+from routerd.domain import CLOSED, HALF_OPEN, OPEN, AgentStats, CostModel, DecisionRecord
 from routerd.engine.engine import Engine
 from routerd.engine.health import AgentWindows, BreakerPolicy, health_after, quantiles
 from routerd.engine.query import RouteQuery
@@ -376,60 +376,101 @@ def test_outcome_validation(engine: Engine, store: Store, kw: dict[str, object],
 
 # -- decision log ------------------------------------------------------------------------------------
 
-def test_flush_writes_the_decision_log(engine: Engine, store: Store, clock: FakeClock) -> None:
+def test_a_returned_decision_is_stored(engine: Engine, store: Store, clock: FakeClock) -> None:
     engine.registry.register(spec("a", per_call=0.01, quality=0.7))
     d = engine.route(RouteQuery(text="hello world", objective="cost"))
-    none = engine.route(RouteQuery(text="x", required_capabilities=("nothing",)))
-    assert store.get_decision(d.decision_id) is None  # buffered
-    assert engine.stats().decisions == 2  # ... but counted
-    engine.flush()
-    rec = store.get_decision(d.decision_id)
+    rec = store.get_decision(d.decision_id)  # committed before route returned: nothing buffered
     assert rec is not None
     assert (rec.agent_name, rec.objective, rec.request_text, rec.decided_at) == ("a", "cost", "hello world", clock())
     assert rec.estimated_cost == pytest.approx(0.01) and rec.confidence == 1.0
     assert rec.expected_quality == pytest.approx(0.7) and rec.estimated_latency_ms == 1000.0
+    none = engine.route(RouteQuery(text="x", required_capabilities=("nothing",)))
     unrouted = store.get_decision(none.decision_id)
     assert unrouted is not None and unrouted.agent_name is None and unrouted.estimated_cost is None
     assert store.count_decisions() == 2 and engine.stats().decisions == 2
-    engine.flush()  # nothing pending: nothing written twice
+    engine.flush()  # nothing in flight: nothing written twice
+    engine.close()
     assert store.count_decisions() == 2
 
 
-def test_close_flushes_the_decision_log(engine: Engine, store: Store) -> None:
+def test_a_returned_batch_is_stored(engine: Engine, store: Store) -> None:
     engine.registry.register(spec("a"))
     ids = [d.decision_id for d in engine.route_batch([RouteQuery(text=f"q{i}") for i in range(50)])]
-    ids.append(engine.route(RouteQuery(text="one more")).decision_id)
-    assert store.count_decisions() == 0
-    engine.close()
-    assert store.count_decisions() == 51
+    assert store.count_decisions() == 50
     assert all(store.get_decision(i) is not None for i in ids)
 
 
-def test_background_flusher(make_engine: Callable[..., Engine], store: Store) -> None:
-    import time
+def test_concurrent_routes_share_commits(engine: Engine, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Group commit: 16 threads routing at once are committed in far fewer transactions than
+    decisions, and every decision a thread got back is in the store when it gets it."""
+    import threading
 
-    engine = make_engine(flush_interval_s=0.01)
     engine.registry.register(spec("a"))
-    d = engine.route(RouteQuery(text="hello"))
-    deadline = time.monotonic() + 5.0
-    while store.get_decision(d.decision_id) is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert store.get_decision(d.decision_id) is not None
+    commits: list[int] = []
+    append = store.append_decisions
+
+    def counted(records: Sequence[DecisionRecord]) -> None:
+        append(records)
+        commits.append(len(records))
+
+    monkeypatch.setattr(store, "append_decisions", counted)
+    unstored: list[str] = []
+
+    def work(k: int) -> None:
+        for i in range(40):
+            d = engine.route(RouteQuery(text=f"t{k} q{i}"))
+            if store.get_decision(d.decision_id) is None:
+                unstored.append(d.decision_id)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not unstored
+    assert sum(commits) == 16 * 40 == store.count_decisions()
+    assert len(commits) < 16 * 40 * 0.8, f"{len(commits)} commits for {16 * 40} decisions"
+    assert max(commits) > 1
+    print(f"{len(commits)} commits for {sum(commits)} decisions")
 
 
-def test_failed_flush_keeps_the_decisions(embedder: HashingEmbedder, tmp_path: Path, clock: FakeClock) -> None:
+def test_a_failed_write_fails_the_route(engine: Engine, store: Store) -> None:
+    """A store that cannot be written (read-only here; disk full in tests/grpc/test_durability.py)
+    fails the call: the decision is not returned, not counted, unknown to outcomes; once the store is
+    writable again routing works again."""
+    engine.registry.register(spec("a"))
+    kept = engine.route(RouteQuery(text="before"))
+    conn = store._conn  # type: ignore[attr-defined]
+    conn.execute("PRAGMA query_only = ON")  # SQLite refuses every write, as on a read-only file
+    try:
+        with pytest.raises(StoreUnavailable, match="could not be stored.*readonly"):
+            engine.route(RouteQuery(text="lost"))
+        with pytest.raises(StoreUnavailable, match="could not be stored"):
+            engine.route_batch([RouteQuery(text=f"lost {i}") for i in range(5)])
+    finally:
+        conn.execute("PRAGMA query_only = OFF")
+    assert store.count_decisions() == 1 and engine.stats().decisions == 1
+    after = engine.route(RouteQuery(text="after"))
+    for d in (kept, after):
+        out, _ = engine.record_outcome(decision_id=d.decision_id, latency_ms=5.0, success=True)
+        assert out.agent_name == "a"
+
+
+def test_close_refuses_new_decisions_and_raises_nothing(embedder: HashingEmbedder, tmp_path: Path,
+                                                        clock: FakeClock) -> None:
     s = open_store(f"sqlite://{tmp_path}/other.db")
-    engine = Engine(s, embedder, clock=clock, flush_interval_s=3600)
+    engine = Engine(s, embedder, clock=clock)
     engine.registry.register(spec("a"))
     d = engine.route(RouteQuery(text="hello"))
     s.close()
-    with pytest.raises(StoreUnavailable):
-        engine.flush()
+    with pytest.raises(StoreUnavailable, match="could not be stored.*closed"):
+        engine.route(RouteQuery(text="store gone"))
+    engine.close()  # nothing is pending, so nothing can fail
+    with pytest.raises(StoreUnavailable, match="shutting down"):
+        engine.route(RouteQuery(text="too late"))
     s2 = open_store(f"sqlite://{tmp_path}/other.db")
     try:
-        engine.decisions.store = s2  # the store is back: the kept decision is written on close
-        engine.close()
-        assert s2.get_decision(d.decision_id) is not None
+        assert s2.count_decisions() == 1 and s2.get_decision(d.decision_id) is not None
     finally:
         s2.close()
 
