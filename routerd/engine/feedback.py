@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Callable
@@ -11,7 +10,16 @@ from routerd.domain import CLOSED, HALF_OPEN, AgentRecord, OutcomeRecord
 from routerd.engine.decision_log import DecisionLog
 from routerd.engine.health import AgentWindows, BreakerPolicy, health_after
 from routerd.engine.registry import Registry
-from routerd.engine.validation import check_number, validate_id, validate_name
+from routerd.engine.validation import (
+    COST_MAX,
+    LATENCY_MAX_MS,
+    OUTCOME_TOKENS_MAX,
+    check_int,
+    check_number,
+    check_time,
+    validate_id,
+    validate_name,
+)
 from routerd.errors import AgentNotFound, DecisionNotFound, InvalidArgument
 from routerd.store.base import Store
 
@@ -43,17 +51,19 @@ class Feedback:
             validate_id(decision_id, "decision_id")
         if agent_name:
             validate_name(agent_name, "agent_name")
-        check_number(latency_ms, "latency_ms")
+        # Every field is checked before anything is written: an error means nothing was stored.
+        latency_ms = check_number(latency_ms, "latency_ms", maximum=LATENCY_MAX_MS)
         if quality is not None:
-            check_number(quality, "quality", maximum=1.0)
+            quality = check_number(quality, "quality", maximum=1.0)
         if cost is not None:
-            check_number(cost, "cost")
+            cost = check_number(cost, "cost", maximum=COST_MAX)
         for name, v in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
-            if v < 0:
-                raise InvalidArgument(name, f"must be >= 0, got {v}")
+            check_int(v, name, OUTCOME_TOKENS_MAX)
+        if not isinstance(success, bool):
+            raise InvalidArgument("success", "must be true or false")
         now = self.clock()
-        if recorded_at is not None and not math.isfinite(recorded_at):
-            raise InvalidArgument("recorded_at", "must be a valid time")
+        if recorded_at is not None:
+            recorded_at = check_time(recorded_at, "recorded_at")
         if decision_id:
             decided: str | None
             try:
@@ -63,8 +73,12 @@ class Feedback:
                     raise
                 decided = agent_name  # the decision log lost it (crash before flush): trust the caller
             else:
-                if cost is None:
-                    cost = estimate  # spend is counted at the estimate when the caller knows no better
+                if cost is None and estimate is not None:
+                    # spend is counted at the estimate when the caller knows no better
+                    if not 0.0 <= estimate <= COST_MAX:  # a decision stored before estimates were bounded
+                        raise InvalidArgument("cost", f"the decision's estimated cost {estimate:g} is out of "
+                                                      f"range (0..{COST_MAX:g}); give the actual cost")
+                    cost = estimate
             if agent_name and decided != agent_name:
                 raise InvalidArgument("agent_name",
                                       f"decision {decision_id!r} routed to {decided!r}, not {agent_name!r}")
@@ -96,7 +110,7 @@ class Feedback:
         if agent_name:
             validate_name(agent_name, "agent_name")
         for name, t in (("start", start), ("end", end)):
-            if t is not None and not math.isfinite(t):
-                raise InvalidArgument(name, "must be a valid time")
+            if t is not None:
+                check_time(t, name)
         return self.store.list_outcomes(start=start, end=end, agent_name=agent_name or None,
                                         decision_id=decision_id or None, limit=limit, after=after)

@@ -8,10 +8,25 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from routerd.domain import OBJECTIVES
-from routerd.engine.validation import check_number
+from routerd.engine.validation import (
+    CAPABILITIES_MAX,
+    CAPABILITY_MAX,
+    CONTEXT_MAX_ENTRIES,
+    CONTEXT_VALUE_MAX,
+    EXCLUDED_MAX,
+    NAME_MAX,
+    TEXT_MAX,
+    TOKENS_MAX,
+    WTP_MAX,
+    WTP_MIN,
+    check_int,
+    check_number,
+    check_text,
+    shown,
+)
 from routerd.errors import InvalidArgument
 
-TEXT_MAX = 1_000_000
+__all__ = ["TEXT_MAX", "RouteQuery", "validate_query"]
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x on the request path
@@ -36,7 +51,9 @@ class RouteQuery:
 
 
 def validate_query(q: RouteQuery, dim: int, prefix: str = "") -> RouteQuery:
-    """Raise ``InvalidArgument`` naming the field (with ``prefix``, e.g. "requests[3].")."""
+    """Raise ``InvalidArgument`` naming the field (with ``prefix``, e.g. "requests[3].") and the limit
+    (the ranges of ``routerd.engine.validation``)."""
+    check_text(q.text, f"{prefix}request", TEXT_MAX)
     if q.embedding is not None and q.embedding.size:
         if q.embedding.shape != (dim,):
             got = q.embedding.size if q.embedding.ndim == 1 else f"an array of shape {q.embedding.shape}"
@@ -45,11 +62,9 @@ def validate_query(q: RouteQuery, dim: int, prefix: str = "") -> RouteQuery:
             raise InvalidArgument(f"{prefix}embedding", "must contain only finite numbers")
     elif not q.text:
         raise InvalidArgument(f"{prefix}request", "give the request text or its embedding")
-    if len(q.text) > TEXT_MAX:
-        raise InvalidArgument(f"{prefix}request", f"is {len(q.text)} characters; at most {TEXT_MAX}")
-    if q.objective not in OBJECTIVES:
+    if not isinstance(q.objective, str) or q.objective not in OBJECTIVES:
         raise InvalidArgument(f"{prefix}objective",
-                              f"unknown objective {q.objective!r}; valid: {', '.join(OBJECTIVES)}")
+                              f"unknown objective {shown(q.objective)}; valid: {', '.join(OBJECTIVES)}")
     c = f"{prefix}constraints."
     if q.max_cost is not None:
         check_number(q.max_cost, f"{c}max_cost")
@@ -60,12 +75,24 @@ def validate_query(q: RouteQuery, dim: int, prefix: str = "") -> RouteQuery:
     if q.budget_remaining is not None:
         check_number(q.budget_remaining, f"{prefix}budget_remaining")
     if q.willingness_to_pay is not None:
-        check_number(q.willingness_to_pay, f"{prefix}willingness_to_pay", strict=True)
-    if q.input_tokens is not None and q.input_tokens < 0:
-        raise InvalidArgument(f"{prefix}input_tokens", f"must be >= 0, got {q.input_tokens}")
-    if q.output_tokens is not None and q.output_tokens < 0:
-        raise InvalidArgument(f"{prefix}output_tokens", f"must be >= 0, got {q.output_tokens}")
+        check_number(q.willingness_to_pay, f"{prefix}willingness_to_pay", minimum=WTP_MIN, maximum=WTP_MAX)
+    if q.input_tokens is not None:
+        check_int(q.input_tokens, f"{prefix}input_tokens", TOKENS_MAX)
+    if q.output_tokens is not None:
+        check_int(q.output_tokens, f"{prefix}output_tokens", TOKENS_MAX)
+    if len(q.required_capabilities) > CAPABILITIES_MAX:
+        raise InvalidArgument(f"{c}required_capabilities",
+                              f"has {len(q.required_capabilities)} entries; at most {CAPABILITIES_MAX}")
     for i, cap in enumerate(q.required_capabilities):
-        if not cap:
-            raise InvalidArgument(f"{c}required_capabilities[{i}]", "must not be empty")
+        check_text(cap, f"{c}required_capabilities[{i}]", CAPABILITY_MAX, minimum=1)
+    if len(q.excluded_agents) > EXCLUDED_MAX:
+        raise InvalidArgument(f"{c}excluded_agents", f"has {len(q.excluded_agents)} entries; at most {EXCLUDED_MAX}")
+    for i, name in enumerate(q.excluded_agents):
+        check_text(name, f"{c}excluded_agents[{i}]", NAME_MAX)
+    if q.context:
+        if len(q.context) > CONTEXT_MAX_ENTRIES:
+            raise InvalidArgument(f"{prefix}context", f"has {len(q.context)} entries; at most {CONTEXT_MAX_ENTRIES}")
+        for k, v in q.context.items():
+            check_text(k, f"{prefix}context", NAME_MAX, minimum=1)
+            check_text(v, f"{prefix}context[{shown(k, 40)}]", CONTEXT_VALUE_MAX)
     return q

@@ -15,11 +15,15 @@ from typing import Any
 from routerd.domain import AGENT_TYPES, AgentRecord, AgentSpec, AgentStats
 from routerd.engine.table import CapabilityVectors
 from routerd.engine.validation import (
+    CAPABILITY_MAX,
+    CAPABILITY_QUERY_MAX,
     NAME_MAX,
     NAME_PATTERN,
     apply_patch,
+    check_text,
     decode_page_token,
     encode_page_token,
+    shown,
     validate_name,
     validate_spec,
 )
@@ -50,6 +54,7 @@ class Registry:
         with self._lock:
             rec = self._agents.get(name)
         if rec is None:
+            check_text(name, "name", NAME_MAX)  # bounded before it is echoed in the message
             raise AgentNotFound(name)
         return rec
 
@@ -57,8 +62,10 @@ class Registry:
              page_size: int = 0, page_token: str = "") -> tuple[list[AgentRecord], str]:
         if page_size < 0 or page_size > 1000:
             raise InvalidArgument("page_size", f"must be in 0..1000, got {page_size}")
+        check_text(capability, "capability", CAPABILITY_MAX)
         if agent_type and agent_type not in AGENT_TYPES:
-            raise InvalidArgument("agent_type", f"unknown type {agent_type!r}; valid: {', '.join(AGENT_TYPES)}")
+            raise InvalidArgument("agent_type",
+                                  f"unknown type {shown(agent_type)}; valid: {', '.join(AGENT_TYPES)}")
         size = page_size or 100
         after = None
         if page_token:
@@ -79,6 +86,7 @@ class Registry:
 
     def find_by_capability(self, text: str, limit: int = 10,
                            active_only: bool = False) -> list[tuple[AgentRecord, float]]:
+        check_text(text, "capability", CAPABILITY_QUERY_MAX)
         if not text.strip():
             raise InvalidArgument("capability", "must not be empty")
         if limit < 0 or limit > 1000:

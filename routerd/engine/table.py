@@ -12,9 +12,11 @@ import threading
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from routerd.domain import OPEN, AgentRecord, AgentSpec
 from routerd.engine.health import BreakerPolicy
+from routerd.engine.validation import LATENCY_MAX_MS, LATENCY_MIN_MS, PRICE_MAX, TYPICAL_OUTPUT_TOKENS_MAX
 from routerd.model.embedders import Embedder
 
 PRIOR_WEIGHT = 10.0  # observations a declared quality prior is worth (see ``observed_quality``)
@@ -31,6 +33,14 @@ def observed_quality(r: AgentRecord) -> float:
     blended = (r.spec.quality_prior * PRIOR_WEIGHT + s.quality_sum) / (PRIOR_WEIGHT + s.quality_count)
     success = (s.successes + PRIOR_WEIGHT) / (s.total_requests + PRIOR_WEIGHT)
     return float(min(1.0, max(0.0, blended * success)))
+
+
+def bounded(values: list[float], lo: float, hi: float) -> npt.NDArray[np.float64]:
+    """``values`` as float8 clamped to [lo, hi] (NaN as ``hi``). Registration keeps declared numbers in
+    these ranges already; the clamp keeps every estimate finite whatever the store holds (an agent
+    stored before the ranges existed) or an outcome observed (a p95 of 0 ms)."""
+    clean = np.nan_to_num(np.array(values, dtype=np.float64), nan=hi, posinf=hi, neginf=lo)
+    return np.asarray(np.clip(clean, lo, hi), dtype=np.float64)
 
 
 class CapabilityVectors:
@@ -76,15 +86,17 @@ class AgentTable:
         self.any_open = bool(np.isfinite(self.open_until).any())
         self.any_inactive = not bool(self.active.all())
         self.state = [r.stats.breaker_state for r in self.records]
-        self.in1k = np.array([s.cost.per_1k_input_tokens for s in specs], dtype=f8)
-        self.out1k = np.array([s.cost.per_1k_output_tokens for s in specs], dtype=f8)
-        self.per_call = np.array([s.cost.per_call for s in specs], dtype=f8)
-        self.per_second = np.array([s.cost.per_second for s in specs], dtype=f8)
-        self.typical_out = np.array([s.typical_output_tokens for s in specs], dtype=f8)
-        self.latency = np.array(
+        # Estimates are bounded (routerd.engine.validation): prices 0..PRICE_MAX, latencies
+        # LATENCY_MIN_MS..LATENCY_MAX_MS, so every cost, utility and alternative is finite.
+        self.in1k = bounded([s.cost.per_1k_input_tokens for s in specs], 0.0, PRICE_MAX)
+        self.out1k = bounded([s.cost.per_1k_output_tokens for s in specs], 0.0, PRICE_MAX)
+        self.per_call = bounded([s.cost.per_call for s in specs], 0.0, PRICE_MAX)
+        self.per_second = bounded([s.cost.per_second for s in specs], 0.0, PRICE_MAX)
+        self.typical_out = bounded([s.typical_output_tokens for s in specs], 0.0, TYPICAL_OUTPUT_TOKENS_MAX)
+        self.latency = bounded(
             [r.stats.p95_latency_ms if r.stats.p95_latency_ms is not None else r.spec.latency_prior_ms
-             for r in self.records], dtype=f8)
-        self.log_latency = np.log10(np.maximum(self.latency, 1e-3))
+             for r in self.records], LATENCY_MIN_MS, LATENCY_MAX_MS)
+        self.log_latency = np.log10(self.latency)
         self.observed_quality = np.array([observed_quality(r) for r in self.records], dtype=f8)
         self.capabilities = [frozenset(s.capabilities) for s in specs]
         self.caps: dict[str, np.ndarray] = {}

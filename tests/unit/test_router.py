@@ -484,7 +484,7 @@ def test_batch_budget_none_is_unlimited_and_empty_batch(engine: Engine) -> None:
     ({"min_quality": 1.5}, "constraints.min_quality", "<= 1"),
     ({"min_quality": -0.5}, "constraints.min_quality", ">= 0"),
     ({"budget_remaining": -1.0}, "budget_remaining", ">= 0"),
-    ({"willingness_to_pay": 0.0}, "willingness_to_pay", "> 0"),
+    ({"willingness_to_pay": 0.0}, "willingness_to_pay", ">= 1e-06"),
     ({"willingness_to_pay": math.inf}, "willingness_to_pay", "finite"),
     ({"input_tokens": -1}, "input_tokens", ">= 0"),
     ({"output_tokens": -1}, "output_tokens", ">= 0"),
