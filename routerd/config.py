@@ -32,6 +32,12 @@ class Config:
     decision_flush_s: float = 0.2
     breaker_failures: int = 5
     breaker_cooldown_s: float = 30.0
+    # Limits (issue 7): the largest gRPC message routerd receives or sends, in bytes; the most
+    # requests one BatchRoute may carry; the most requests x agents one batch may route (memory is
+    # about 35 bytes a cell at its peak). A call over a limit is refused before any work.
+    max_message_bytes: int = 64 * 1024 * 1024
+    batch_max_requests: int = 100_000
+    batch_max_cells: int = 5_000_000
 
     def store_url(self) -> str:
         return self.store or f"sqlite://{Path(self.data_dir).resolve() / 'routerd.db'}"
@@ -91,6 +97,11 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
         cfg = replace(cfg, **{k: _coerce(k, v, "flags") for k, v in flags.items() if v is not None})
     if cfg.workers < 1:
         raise InvalidArgument("workers", f"must be at least 1, got {cfg.workers}")
+    for name in ("max_message_bytes", "batch_max_requests", "batch_max_cells"):
+        if getattr(cfg, name) < 1:
+            raise InvalidArgument(name, f"must be at least 1, got {getattr(cfg, name)}")
+    if cfg.max_message_bytes > 2**31 - 1:  # grpc takes an int32
+        raise InvalidArgument("max_message_bytes", f"must be at most {2**31 - 1}, got {cfg.max_message_bytes}")
     if bool(cfg.tls_cert) != bool(cfg.tls_key):
         raise InvalidArgument("tls_cert", "tls_cert and tls_key must be given together")
     return cfg

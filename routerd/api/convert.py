@@ -14,7 +14,7 @@ from routerd.engine.decision import Decision
 from routerd.engine.health import BreakerPolicy
 from routerd.engine.query import RouteQuery
 from routerd.engine.table import observed_quality
-from routerd.engine.validation import UPDATABLE
+from routerd.engine.validation import UPDATABLE, check_time
 from routerd.errors import InvalidArgument
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 
@@ -29,6 +29,14 @@ def ts(seconds: float) -> Timestamp:
 
 def from_ts(t: Timestamp) -> float:
     return float(t.seconds) + t.nanos / 1e9
+
+
+def time_from_proto(t: Timestamp, field: str) -> float:
+    """A Timestamp as Unix seconds, or ``InvalidArgument`` naming ``field``: nanos must be in
+    0..999,999,999 and the time in the accepted range (``routerd.engine.validation.check_time``)."""
+    if not 0 <= t.nanos <= 999_999_999:
+        raise InvalidArgument(field, f"nanos must be in 0..999999999, got {t.nanos}")
+    return check_time(from_ts(t), field)
 
 
 def cost_from_proto(c: pb.CostModel) -> CostModel:
@@ -157,6 +165,26 @@ def decision_to_proto(d: Decision, max_alternatives: int | None = None, *,
                     estimated_latency_ms=a.estimated_latency_ms, expected_quality=a.expected_quality,
                     score=_finite_or_zero(a.score))
     return out
+
+
+# Upper bounds of the parts of a serialized RouteDecision (bytes), for ``decision_size_bound``.
+_DECISION_FIXED = 160  # id, routed, 6 doubles, model version, decided_at, objective, tags and lengths
+_REASONING_FIXED = 420  # the reasoning text without agent names (every format it has, numbers at their widest)
+_ALTERNATIVE_FIXED = 56  # entry tag and length, score, feasible, 3 doubles, tags and lengths of name and reason
+_REASON_FIXED = 128  # the longest reason without capability names ("estimated cost $... exceeds ...")
+
+
+def decision_size_bound(r: pb.RouteRequest, n_agents: int, name_bytes: int) -> int:
+    """An upper bound of the serialized size of the decision ``decision_to_proto`` renders for ``r``
+    against ``n_agents`` agents whose names have at most ``name_bytes`` bytes: what it asks for
+    (``max_alternatives``, ``omit_reasoning``) times what each part can take at most."""
+    alternatives = n_agents if not r.HasField("max_alternatives") else min(max(r.max_alternatives, 0), n_agents)
+    required = r.constraints.required_capabilities
+    reason = max(_REASON_FIXED, 24 + sum(len(c.encode()) + 2 for c in required))
+    size = _DECISION_FIXED + name_bytes
+    if not r.omit_reasoning:
+        size += _REASONING_FIXED + 2 * name_bytes
+    return size + alternatives * (_ALTERNATIVE_FIXED + name_bytes + reason)
 
 
 def outcome_to_proto(o: OutcomeRecord) -> pb.Outcome:

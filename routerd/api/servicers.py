@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -18,16 +18,18 @@ from google.protobuf.message_factory import GetMessageClass
 from routerd import errors
 from routerd.api.convert import (
     agent_to_proto,
+    decision_size_bound,
     decision_to_proto,
-    from_ts,
     outcome_to_proto,
     patch_from_update,
     query_from_proto,
     spec_from_proto,
+    time_from_proto,
 )
 from routerd.client import FIELD_KEY
-from routerd.engine.engine import Engine
-from routerd.engine.validation import decode_page_token, encode_page_token
+from routerd.config import Config
+from routerd.engine.engine import BatchTooLarge, Engine
+from routerd.engine.validation import check_time, decode_page_token, encode_page_token
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from routerd.gen.tinydancer.v1 import tinydancer_pb2_grpc as pbg
 
@@ -40,6 +42,7 @@ STATUS: dict[type[errors.TinyDancerError], grpc.StatusCode] = {
     errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+    BatchTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 
@@ -158,18 +161,42 @@ def _max_alternatives(r: pb.RouteRequest, prefix: str) -> int | None:
 
 
 class RouterServicer(pbg.RouterServicer):
-    def __init__(self, engine: Engine):
+    """``max_message_bytes`` is the server's largest message (Config.max_message_bytes): a reply that
+    could pass it is refused with RESOURCE_EXHAUSTED before anything is routed."""
+
+    def __init__(self, engine: Engine, max_message_bytes: int = Config.max_message_bytes):
         self.engine = engine
+        self.max_message_bytes = max_message_bytes
+
+    def _check_reply_size(self, requests: Sequence[pb.RouteRequest], field: str) -> None:
+        table = self.engine.table()
+        name_bytes = max((len(n.encode()) for n in table.names), default=0)
+        per_request = [decision_size_bound(r, len(table), name_bytes) + 6 for r in requests]  # + entry tag, length
+        total = sum(per_request)
+        if total <= self.max_message_bytes:
+            return
+        fit = max(0, self.max_message_bytes // max(per_request)) if per_request else 0
+        raise BatchTooLarge(field, (
+            f"the reply could take {total} bytes ({len(requests)} decisions, {len(table)} agents, alternatives "
+            f"as asked), over the {self.max_message_bytes}-byte message limit (max_message_bytes); ask for "
+            f"fewer alternatives (max_alternatives, 0 for none), omit_reasoning, or send at most {fit} "
+            f"requests a call"))
 
     @translate_errors
     def Route(self, request: pb.RouteRequest, context: grpc.ServicerContext) -> pb.RouteDecision:
         limit = _max_alternatives(request, "")
+        self._check_reply_size((request,), "max_alternatives")
         return decision_to_proto(self.engine.route(query_from_proto(request)), limit,
                                  reasoning=not request.omit_reasoning)
 
     @translate_errors
     def BatchRoute(self, request: pb.BatchRouteRequest, context: grpc.ServicerContext) -> pb.BatchRouteResponse:
+        n = len(request.requests)
+        if n > self.engine.batch_max_requests:  # before anything is converted
+            raise errors.InvalidArgument("requests", f"at most {self.engine.batch_max_requests} requests a batch "
+                                                     f"(batch_max_requests), got {n}")
         limits = [_max_alternatives(r, f"requests[{i}].") for i, r in enumerate(request.requests)]
+        self._check_reply_size(request.requests, "requests")
         ds = self.engine.route_batch(
             [query_from_proto(r) for r in request.requests],
             batch_budget=request.batch_budget if request.HasField("batch_budget") else None)
@@ -184,8 +211,8 @@ def _page_token(key: tuple[float, str]) -> str:
 def _parse_page_token(token: str) -> tuple[float, str]:
     t, oid = decode_page_token(token, 2)
     try:
-        return float(t), oid
-    except ValueError:
+        return check_time(float(t), "page_token"), oid
+    except (ValueError, errors.InvalidArgument):
         raise errors.InvalidArgument("page_token", "is not a token this server issued") from None
 
 
@@ -201,7 +228,8 @@ class FeedbackServicer(pbg.FeedbackServicer):
             success=request.success, quality=request.quality if request.HasField("quality") else None,
             cost=request.cost if request.HasField("cost") else None, input_tokens=request.input_tokens,
             output_tokens=request.output_tokens,
-            recorded_at=from_ts(request.recorded_at) if request.HasField("recorded_at") else None)
+            recorded_at=(time_from_proto(request.recorded_at, "recorded_at") if request.HasField("recorded_at")
+                         else None))
         agent = agent_to_proto(rec, self.engine.policy, self.engine.clock())
         return pb.RecordOutcomeResponse(outcome=outcome_to_proto(outcome), metrics=agent.metrics)
 
@@ -212,8 +240,8 @@ class FeedbackServicer(pbg.FeedbackServicer):
         if not 0 < size <= 10_000:
             raise errors.InvalidArgument("page_size", f"must be in 0..10000, got {request.page_size}")
         rows = self.engine.list_outcomes(
-            start=from_ts(request.start) if request.HasField("start") else None,
-            end=from_ts(request.end) if request.HasField("end") else None,
+            start=time_from_proto(request.start, "start") if request.HasField("start") else None,
+            end=time_from_proto(request.end, "end") if request.HasField("end") else None,
             agent_name=request.agent_name, decision_id=request.decision_id, limit=size + 1,
             after=_parse_page_token(request.page_token) if request.page_token else None)
         token = _page_token((rows[size - 1].recorded_at, rows[size - 1].outcome_id)) if len(rows) > size else ""

@@ -22,21 +22,36 @@ from routerd.engine.query import RouteQuery, validate_query
 from routerd.engine.registry import Registry
 from routerd.engine.router import Router
 from routerd.engine.table import AgentTable
-from routerd.errors import InvalidArgument
+from routerd.errors import InvalidArgument, TinyDancerError
 from routerd.model.embedders import Embedder
 from routerd.store.base import Store
 
-BATCH_MAX = 100_000
+BATCH_MAX = 100_000  # default of Config.batch_max_requests
+BATCH_CELLS_MAX = 5_000_000  # default of Config.batch_max_cells: requests x agents of one batch
+CHUNK_CELLS = 262_144  # a batch is routed in chunks of about this many cells (bounds the temporaries)
+
+
+class BatchTooLarge(TinyDancerError):
+    """A batch whose work or reply would pass a configured limit (gRPC RESOURCE_EXHAUSTED); refused
+    before any of the work is done. ``field`` is the request field to shrink."""
+
+    def __init__(self, field: str, problem: str):
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
 
 
 class Engine:
     def __init__(self, store: Store, embedder: Embedder, *, policy: BreakerPolicy | None = None,
                  clock: Callable[[], float] = time.time, flush_interval_s: float | None = None,
-                 model: QualityModel | None = None):
+                 model: QualityModel | None = None, batch_max_requests: int = BATCH_MAX,
+                 batch_max_cells: int = BATCH_CELLS_MAX):
         self.store = store
         self.embedder = embedder
         self.policy = policy or BreakerPolicy()
         self.clock = clock
+        self.batch_max_requests = batch_max_requests
+        self.batch_max_cells = batch_max_cells
         self.registry = Registry(store, embedder, clock)
         self.router = Router(embedder, model)
         self.windows = AgentWindows()
@@ -72,8 +87,12 @@ class Engine:
         return d
 
     def route_batch(self, queries: Sequence[RouteQuery], *, batch_budget: float | None = None) -> list[Decision]:
-        if len(queries) > BATCH_MAX:
-            raise InvalidArgument("requests", f"at most {BATCH_MAX} requests a batch, got {len(queries)}")
+        """Route ``queries`` at one instant, in order (``batch_budget`` spent from the first on). The size
+        is checked before any work (``batch_max_requests``; ``batch_max_cells`` requests x agents, else
+        ``BatchTooLarge``) and the routing runs in chunks, so memory is bounded by the limits."""
+        if len(queries) > self.batch_max_requests:
+            raise InvalidArgument("requests", f"at most {self.batch_max_requests} requests a batch "
+                                              f"(batch_max_requests), got {len(queries)}")
         if batch_budget is not None and not (math.isfinite(batch_budget) and batch_budget >= 0):
             raise InvalidArgument("batch_budget", f"must be a finite number >= 0, got {batch_budget!r}")
         dim = self.embedder.dim
@@ -81,7 +100,23 @@ class Engine:
             validate_query(q, dim, prefix=f"requests[{i}].")
         if not queries:
             return []
-        ds = self.router.route(self.table(), queries, now=self.clock(), batch_budget=batch_budget)
+        table = self.table()
+        a = max(len(table), 1)
+        if len(queries) * a > self.batch_max_cells:
+            raise BatchTooLarge("requests", f"{len(queries)} requests x {a} agents is over the limit of "
+                                            f"{self.batch_max_cells} (batch_max_cells); send at most "
+                                            f"{max(1, self.batch_max_cells // a)} requests a batch")
+        now = self.clock()
+        step = max(1, CHUNK_CELLS // a)
+        ds: list[Decision] = []
+        remaining = batch_budget
+        for start in range(0, len(queries), step):
+            chunk = self.router.route(table, queries[start:start + step], now=now, batch_budget=remaining)
+            if remaining is not None:
+                last = chunk[-1]
+                assert last.batch_left is not None
+                remaining = last.batch_left - (last.estimated_cost if last.routed else 0.0)
+            ds.extend(chunk)
         self.decisions.append(ds)
         return ds
 
