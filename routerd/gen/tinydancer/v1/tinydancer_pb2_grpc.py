@@ -363,7 +363,8 @@ class AgentRegistry:
 
 class RouterStub:
     """Errors: INVALID_ARGUMENT (no request and no embedding, wrong embedding dimension, unknown
-    objective, bad constraint). An infeasible request is not an error: routed = false.
+    objective, bad constraint, too many requests), RESOURCE_EXHAUSTED (the work or reply would pass a
+    configured limit). An infeasible request is not an error: routed = false.
     """
 
     def __init__(self, channel):
@@ -386,7 +387,8 @@ class RouterStub:
 
 class RouterServicer:
     """Errors: INVALID_ARGUMENT (no request and no embedding, wrong embedding dimension, unknown
-    objective, bad constraint). An infeasible request is not an error: routed = false.
+    objective, bad constraint, too many requests), RESOURCE_EXHAUSTED (the work or reply would pass a
+    configured limit). An infeasible request is not an error: routed = false.
     """
 
     def Route(self, request, context):
@@ -424,7 +426,8 @@ def add_RouterServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Router:
     """Errors: INVALID_ARGUMENT (no request and no embedding, wrong embedding dimension, unknown
-    objective, bad constraint). An infeasible request is not an error: routed = false.
+    objective, bad constraint, too many requests), RESOURCE_EXHAUSTED (the work or reply would pass a
+    configured limit). An infeasible request is not an error: routed = false.
     """
 
     @staticmethod
