@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+import time
 
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from routerd.client import error_field
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from tests.harness.agents import agent
 from tests.harness.routerd import Client
@@ -85,13 +88,26 @@ def test_find_by_capability(client: Client) -> None:
     ({"metadata_json": '{"k": "' + "x" * 17000 + '"}'}, "agent.metadata_json"),
     ({"metadata_json": "[1, 2]"}, "agent.metadata_json"),
     ({"latency_prior_ms": 0.0}, "agent.latency_prior_ms"),
+    # issue 7: finite but out of range, and JSON that is not RFC 8259
+    ({"cost": pb.CostModel(per_call=1e308)}, "agent.cost.per_call"),
+    ({"cost": pb.CostModel(per_1k_input_tokens=1e306)}, "agent.cost.per_1k_input_tokens"),
+    ({"latency_prior_ms": 1e-300}, "agent.latency_prior_ms"),
+    ({"latency_prior_ms": 1e300}, "agent.latency_prior_ms"),
+    ({"typical_output_tokens": 2**31 - 1}, "agent.typical_output_tokens"),
+    ({"metadata_json": '{"a":NaN}'}, "agent.metadata_json"),
+    ({"metadata_json": '{"a":1e999}'}, "agent.metadata_json"),
+    ({"metadata_json": '{"a":-Infinity}'}, "agent.metadata_json"),
+    ({"metadata_json": '{"a":' + "9" * 5000 + "}"}, "agent.metadata_json"),
+    ({"metadata_json": '{"a":1,"a":2}'}, "agent.metadata_json"),
+    ({"metadata_json": '{"a":"\\ud800"}'}, "agent.metadata_json"),
+    ({"capabilities": ["x" * 10_000_000]}, "agent.capabilities[0]"),
 ])
 def test_register_rejects_bad_input(client: Client, mutate: dict[str, object], field: str) -> None:
     fields = {"name": "ok-agent", **mutate}
     spec = agent(str(fields.pop("name")), **fields)
     code, details = code_of(client.registry.RegisterAgent, pb.RegisterAgentRequest(agent=spec))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
-    assert details.startswith(field)
+    assert details.startswith(field) and len(details) < 400
     # nothing half-written
     assert client.registry.ListAgents(pb.ListAgentsRequest()).agents == []
 
@@ -230,6 +246,21 @@ def test_outcomes_metrics_and_stats(client: Client) -> None:
      "latency_ms"),
     (pb.RecordOutcomeRequest(agent_name="budget", latency_ms=5, success=True, quality=1.5),
      grpc.StatusCode.INVALID_ARGUMENT, "quality"),
+    # issue 7, item 4: times past what every reader can hold are refused before anything is written
+    (pb.RecordOutcomeRequest(agent_name="budget", latency_ms=5, success=True,
+                             recorded_at=Timestamp(seconds=2**62)), grpc.StatusCode.INVALID_ARGUMENT, "recorded_at"),
+    (pb.RecordOutcomeRequest(agent_name="budget", latency_ms=5, success=True,
+                             recorded_at=Timestamp(seconds=253402300799, nanos=999999000)),
+     grpc.StatusCode.INVALID_ARGUMENT, "recorded_at"),
+    (pb.RecordOutcomeRequest(agent_name="budget", latency_ms=5, success=True, recorded_at=Timestamp(seconds=-1)),
+     grpc.StatusCode.INVALID_ARGUMENT, "recorded_at"),
+    (pb.RecordOutcomeRequest(agent_name="budget", latency_ms=5, success=True,
+                             recorded_at=Timestamp(seconds=1_700_000_000, nanos=-1)),
+     grpc.StatusCode.INVALID_ARGUMENT, "recorded_at"),
+    (pb.RecordOutcomeRequest(agent_name="budget", latency_ms=1e308, success=True), grpc.StatusCode.INVALID_ARGUMENT,
+     "latency_ms"),
+    (pb.RecordOutcomeRequest(agent_name="budget", latency_ms=5, success=True, cost=1e308),
+     grpc.StatusCode.INVALID_ARGUMENT, "cost"),
 ])
 def test_outcome_rejects_bad_input(client: Client, req: pb.RecordOutcomeRequest, code: grpc.StatusCode,
                                    field: str) -> None:
@@ -258,3 +289,54 @@ def test_health_and_reflection(routerd) -> None:  # type: ignore[no-untyped-def]
         resp = next(iter(r.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))))
         names = {s.name for s in resp.list_services_response.service}
         assert {"tinydancer.v1.Router", "tinydancer.v1.Feedback", "grpc.health.v1.Health"} <= names
+
+
+# -- issue 7: times, free text -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("which", ["start", "end"])
+@pytest.mark.parametrize(("seconds", "nanos"), [(2**62, 0), (253402214401, 0), (-1, 0), (-(2**63), 0), (0, -5)])
+def test_list_outcomes_with_a_time_out_of_range(client: Client, which: str, seconds: int, nanos: int) -> None:
+    req = pb.ListOutcomesRequest(**{which: Timestamp(seconds=seconds, nanos=nanos)})  # type: ignore[arg-type]
+    with pytest.raises(grpc.RpcError) as info:
+        client.feedback.ListOutcomes(req, timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and error_field(info.value) == which
+    assert "9999-12-31" in info.value.details() or "nanos" in info.value.details()
+
+
+def test_outcome_at_the_last_accepted_time_reads_back(client: Client) -> None:
+    _three(client)
+    end = Timestamp(seconds=253402214400)  # 9999-12-31T00:00:00Z
+    r = client.feedback.RecordOutcome(pb.RecordOutcomeRequest(agent_name="budget", latency_ms=5, success=True,
+                                                              recorded_at=end))
+    assert r.outcome.recorded_at == end
+    listed = client.feedback.ListOutcomes(pb.ListOutcomesRequest(start=Timestamp(seconds=0), end=end)).outcomes
+    assert listed == []
+    assert [o.recorded_at for o in client.feedback.ListOutcomes(pb.ListOutcomesRequest()).outcomes] == [end]
+
+
+@pytest.mark.parametrize(("call", "message", "field", "limit"), [
+    ("FindAgentsByCapability", pb.FindAgentsByCapabilityRequest(capability="x" * 10_000_000), "capability", "1000"),
+    ("ListAgents", pb.ListAgentsRequest(capability="x" * 10_000_000), "capability", "64"),
+    ("GetAgent", pb.GetAgentRequest(name="x" * 10_000_000), "name", "128"),
+    ("Route", pb.RouteRequest(request="x" * 1_000_000), "request", "100000"),
+    ("Route", pb.RouteRequest(request="x", objective="x" * 10_000_000), "objective", "balanced"),
+    ("Route", pb.RouteRequest(request="x", context={"k": "v" * 10_000_000}), "context['k']", "1024"),
+    ("BatchRoute", pb.BatchRouteRequest(requests=[pb.RouteRequest(request="x"),
+                                                  pb.RouteRequest(request="y" * 1_000_000)]),
+     "requests[1].request", "100000"),
+    ("RecordOutcome", pb.RecordOutcomeRequest(agent_name="x" * 10_000_000, latency_ms=1, success=True),
+     "agent_name", "128"),
+])
+def test_free_text_is_bounded(client: Client, call: str, message: object, field: str, limit: str) -> None:
+    """10M characters used to cost 4.3 s of CPU a call: now refused at once, naming the field and the
+    limit, without echoing the text."""
+    _three(client)
+    service = {"FindAgentsByCapability": client.registry, "ListAgents": client.registry,
+               "GetAgent": client.registry, "RecordOutcome": client.feedback}.get(call, client.router)
+    t = time.perf_counter()
+    with pytest.raises(grpc.RpcError) as info:
+        getattr(service, call)(message, timeout=10)
+    took = time.perf_counter() - t
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and error_field(info.value) == field
+    assert limit in info.value.details() and len(info.value.details()) < 400
+    assert took < 1.0, f"{took:.2f}s"
