@@ -248,32 +248,41 @@ class _Routerd:
         _, err = self.proc.communicate(timeout=60)
         return self.proc.returncode, err
 
+    def kill9(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate(timeout=30)
+
 
 def test_disk_full_fails_the_call_instead_of_acknowledging(tmp_path: Path) -> None:
     """With the file size limit at 0 (``ulimit -f 0``: as a full disk, every write of the store
     fails) Route and BatchRoute answer UNAVAILABLE naming the reason, nothing is acknowledged that is
     not stored, and SIGTERM exits cleanly without a traceback, the disk still full."""
     r = _Routerd(tmp_path / "d")
-    c = Client(r.target)
-    c.registry.RegisterAgent(pb.RegisterAgentRequest(agent=agent("alpha")))
-    acked = [c.router.Route(pb.RouteRequest(request=f"before {i}")).decision_id for i in range(20)]
-    soft, hard = resource.prlimit(r.proc.pid, resource.RLIMIT_FSIZE)
-    resource.prlimit(r.proc.pid, resource.RLIMIT_FSIZE, (0, hard))
-    failures: list[str] = []
-    for i in range(40):
-        try:
-            if i % 4 == 0:
-                reply = c.router.BatchRoute(pb.BatchRouteRequest(requests=[
-                    pb.RouteRequest(request=f"full batch {i} {j}") for j in range(10)]), timeout=10)
-                acked.extend(d.decision_id for d in reply.decisions)
-            else:
-                acked.append(c.router.Route(pb.RouteRequest(request=f"full {i}"), timeout=10).decision_id)
-        except grpc.RpcError as e:
-            assert e.code() == grpc.StatusCode.UNAVAILABLE, e
-            assert "could not be stored" in (e.details() or ""), e.details()
-            failures.append(e.details() or "")
-    assert len(failures) == 40, f"only {len(failures)} of 40 calls failed with every write failing"
-    c.close()
+    try:
+        c = Client(r.target)
+        c.registry.RegisterAgent(pb.RegisterAgentRequest(agent=agent("alpha")))
+        acked = [c.router.Route(pb.RouteRequest(request=f"before {i}")).decision_id for i in range(20)]
+        _, hard = resource.prlimit(r.proc.pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(r.proc.pid, resource.RLIMIT_FSIZE, (0, hard))
+        failures: list[str] = []
+        for i in range(40):
+            try:
+                if i % 4 == 0:
+                    reply = c.router.BatchRoute(pb.BatchRouteRequest(requests=[
+                        pb.RouteRequest(request=f"full batch {i} {j}") for j in range(10)]), timeout=10)
+                    acked.extend(d.decision_id for d in reply.decisions)
+                else:
+                    acked.append(c.router.Route(pb.RouteRequest(request=f"full {i}"), timeout=10).decision_id)
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.UNAVAILABLE, e
+                assert "could not be stored" in (e.details() or ""), e.details()
+                failures.append(e.details() or "")
+        assert len(failures) == 40, f"only {len(failures)} of 40 calls failed with every write failing"
+        c.close()
+    except BaseException:
+        r.kill9()
+        raise
     code, err = r.terminate()  # the disk is still full
     assert code == 0, err
     assert "Traceback" not in err, err
