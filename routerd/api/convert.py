@@ -14,7 +14,7 @@ from routerd.engine.decision import Decision
 from routerd.engine.health import BreakerPolicy
 from routerd.engine.query import RouteQuery
 from routerd.engine.table import observed_quality
-from routerd.engine.validation import UPDATABLE, check_time
+from routerd.engine.validation import UPDATABLE, check_time, shown
 from routerd.errors import InvalidArgument
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 
@@ -111,7 +111,7 @@ def patch_from_update(req: pb.UpdateAgentRequest) -> dict[str, Any]:
         if p == "name":
             raise InvalidArgument("update_mask", "an agent's name cannot be changed")
         if p not in _SPEC_PATHS:
-            raise InvalidArgument("update_mask", f"unknown field {p!r}; valid: {', '.join(_SPEC_PATHS)}")
+            raise InvalidArgument("update_mask", f"unknown field {shown(p)}; valid: {', '.join(_SPEC_PATHS)}")
         patch[_SPEC_PATHS[p]] = _value(s, p)
     if not patch:
         raise InvalidArgument("agent", "no field to update: set fields in agent or name them in update_mask")

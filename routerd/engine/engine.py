@@ -28,7 +28,7 @@ from routerd.store.base import Store
 
 BATCH_MAX = 100_000  # default of Config.batch_max_requests
 BATCH_CELLS_MAX = 5_000_000  # default of Config.batch_max_cells: requests x agents of one batch
-CHUNK_CELLS = 262_144  # a batch is routed in chunks of about this many cells (bounds the temporaries)
+CHUNK_CELLS = 1 << 19  # a batch is routed in chunks of about this many cells (bounds the temporaries)
 
 
 class BatchTooLarge(TinyDancerError):

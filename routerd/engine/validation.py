@@ -301,7 +301,7 @@ def apply_patch(spec: AgentSpec, patch: Mapping[str, Any]) -> AgentSpec:
         if path not in UPDATABLE:
             if path == "name":
                 raise InvalidArgument("update_mask", "an agent's name cannot be changed")
-            raise InvalidArgument("update_mask", f"unknown field {path!r}; valid: {', '.join(UPDATABLE)}")
+            raise InvalidArgument("update_mask", f"unknown field {shown(path)}; valid: {', '.join(UPDATABLE)}")
         if path == "cost":
             cost = value
         elif path.startswith("cost."):

@@ -377,7 +377,7 @@ def test_the_new_limits_come_from_config(tmp_path: Path) -> None:
 
 def test_route_batch_memory_is_bounded_by_the_cell_limit(make_engine: Callable[..., Engine]) -> None:
     """The biggest batch the default limits allow routes without the (n, a) temporaries of all of it at
-    once: routed in chunks, the arrays kept per decision are about 25 bytes a cell."""
+    once: routed in chunks, what stays is the rows kept per decision (about 25 bytes a cell)."""
     import tracemalloc
 
     engine = make_engine()
@@ -391,7 +391,8 @@ def test_route_batch_memory_is_bounded_by_the_cell_limit(make_engine: Callable[.
     finally:
         tracemalloc.stop()
     assert len(ds) == 20_000
-    assert peak < 2_000_000 * 40, f"peak {peak / 1e6:.0f} MB for 2M cells"
+    # routed at once it peaked at 128 MB (64 bytes a cell); in chunks about 77 MB
+    assert peak < 2_000_000 * 45, f"peak {peak / 1e6:.0f} MB for 2M cells"
     assert np.isfinite([d.estimated_cost for d in ds]).all()
 
 
