@@ -50,6 +50,19 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
             self.close()
             raise
         self._migrate_or_close()
+        if not memory:
+            self._check_writable()
+
+    def _check_writable(self) -> None:
+        """Fail at open, not at the first write, on a file SQLite can only read (read-only file or
+        file system: SQLite then opens it read-only without a word). A write of no row is refused
+        there with SQLITE_READONLY and writes nothing anywhere else."""
+        try:
+            self._transact(lambda tx: tx.execute("UPDATE schema_migrations SET version = version WHERE 0 = 1"))
+        except StoreUnavailable as exc:
+            self.close()
+            raise StoreUnavailable(f"SQLite store {self.path} cannot be written ({exc.__cause__}); routerd "
+                                   "needs it writable") from None
 
     def _lock_migrations(self, tx: Tx) -> None:
         pass  # BEGIN IMMEDIATE already keeps every other writer out until COMMIT
