@@ -15,7 +15,7 @@ import grpc
 from google.protobuf import json_format
 
 from routerd.client import Stubs, bearer, open_channel
-from routerd.errors import InvalidArgument
+from routerd.errors import InvalidArgument, TinyDancerError
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 
 
@@ -26,7 +26,8 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=os.environ.get("TINYDANCER_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     flags = {"listen": args.listen, "data_dir": args.data_dir, "store": args.store, "embedder": args.embedder,
-             "token": args.token, "tls_cert": args.tls_cert, "tls_key": args.tls_key, "workers": args.workers}
+             "token": args.token, "token_file": args.token_file, "tls_cert": args.tls_cert,
+             "tls_key": args.tls_key, "workers": args.workers}
     return serve(load_config(flags, config_file=args.config))
 
 
@@ -164,7 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--store", help="sqlite:///path.db or postgresql://… (default: sqlite under --data-dir)")
     s.add_argument("--embedder", help="hashing (default)")
     s.add_argument("--config", help="TOML file (also TINYDANCER_CONFIG)")
-    s.add_argument("--token", help="require this bearer token (also TINYDANCER_TOKEN)")
+    s.add_argument("--token", help="require this bearer token (also TINYDANCER_TOKEN); visible in ps, "
+                                   "prefer --token-file or the environment")
+    s.add_argument("--token-file", help="require the bearer token on this file's first line "
+                                        "(also TINYDANCER_TOKEN_FILE)")
     s.add_argument("--tls-cert")
     s.add_argument("--tls-key")
     s.add_argument("--workers", type=int)
@@ -243,6 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InvalidArgument, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except TinyDancerError as e:  # the store cannot be opened, the data dir is in use, …
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ class Config:
     store: str = ""  # default: sqlite file under data_dir
     embedder: str = "hashing"
     token: str = ""  # bearer token every call must carry (health checks excepted)
+    token_file: str = ""  # a file whose first line is the token (not visible in ps, unlike --token)
     tls_cert: str = ""
     tls_key: str = ""
     workers: int = 16

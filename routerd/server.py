@@ -1,10 +1,19 @@
 """routerd's gRPC server: ``create_server`` builds it (testable, any port), ``serve`` runs it until
-SIGTERM/SIGINT, then drains in-flight calls and flushes the store."""
+SIGTERM/SIGINT, then drains in-flight calls and closes the store.
+
+One routerd at a time owns a SQLite store: ``create_server`` takes an exclusive ``flock`` on
+``<store file>.lock`` (beside the database, so in the data directory by default) holding its pid, and
+a second routerd on the same store exits at once naming the directory and that pid. The lock dies
+with the process (kill -9 included). A PostgreSQL store takes no lock: replicas share it by design.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hmac
 import logging
+import os
 import signal
 import sys
 import threading
@@ -28,6 +37,7 @@ from routerd.api.servicers import (
 from routerd.config import Config
 from routerd.engine.engine import Engine
 from routerd.engine.health import BreakerPolicy
+from routerd.errors import InvalidArgument, TinyDancerError
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from routerd.model.embedders import make_embedder
 from routerd.store.base import open_store
@@ -38,8 +48,71 @@ SERVICES = ("AgentRegistry", "Router", "Feedback", "Analytics")
 _OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
+class DataDirInUse(TinyDancerError):
+    """Another routerd holds the store's lock."""
+
+
+class DataDirLock:
+    """An exclusive, non-blocking ``flock`` on ``path`` holding this process's pid."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            try:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            finally:
+                os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            raise DataDirInUse(f"data dir {path.parent} is in use by another routerd (pid {holder}, lock "
+                               f"{path.name}); stop it or give this one another --data-dir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the flock
+
+
+def lock_store(cfg: Config) -> DataDirLock | None:
+    """Lock the SQLite store's file (see the module docstring); None for PostgreSQL or ``:memory:``."""
+    url = cfg.store_url()
+    if url.startswith(("postgresql://", "postgres://")):
+        return None
+    path = url.removeprefix("sqlite://")
+    if path == ":memory:":
+        return None
+    db = Path(path).resolve()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    return DataDirLock(db.with_name(db.name + ".lock"))
+
+
+def read_token(cfg: Config) -> str:
+    """The bearer token: ``token`` (flag, TOML or TINYDANCER_TOKEN), else the first line of
+    ``token_file`` (kept out of ``ps``). Both, or an empty or unreadable file, is an error."""
+    if not cfg.token_file:
+        return cfg.token
+    if cfg.token:
+        raise InvalidArgument("token_file", "give the token or a token file, not both")
+    try:
+        text = Path(cfg.token_file).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidArgument("token_file", f"cannot read {cfg.token_file}: {exc}") from None
+    lines = text.splitlines()
+    token = lines[0].strip() if lines else ""
+    if not token:
+        raise InvalidArgument("token_file", f"{cfg.token_file} is empty: its first line must be the token")
+    return token
+
+
 class BearerTokenInterceptor(grpc.ServerInterceptor):
-    """Rejects calls without ``authorization: Bearer <token>`` (health and reflection excepted)."""
+    """Rejects calls without exactly one ``authorization: Bearer <token>`` header (health and
+    reflection excepted): a second ``authorization`` header, even a right one, is refused."""
 
     def __init__(self, token: str):
         self._expected = f"Bearer {token}".encode()
@@ -52,11 +125,12 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         if details.method.startswith(_OPEN_METHODS):
             return continuation(details)
-        for key, value in details.invocation_metadata:
-            if key == "authorization":
-                got = value.encode() if isinstance(value, str) else value
-                if hmac.compare_digest(got, self._expected):
-                    return continuation(details)
+        given = [value for key, value in details.invocation_metadata or () if key == "authorization"]
+        if len(given) != 1:
+            return self._deny
+        got = given[0].encode() if isinstance(given[0], str) else given[0]
+        if hmac.compare_digest(got, self._expected):
+            return continuation(details)
         return self._deny
 
 
@@ -67,6 +141,7 @@ class RunningServer:
     engine: Engine
     health: health.HealthServicer
     executor: futures.ThreadPoolExecutor
+    lock: DataDirLock | None = None
 
     def stop(self, grace: float | None = 10.0) -> None:
         """Stop taking calls, let in-flight ones finish, flush the decision log, close the store."""
@@ -75,15 +150,24 @@ class RunningServer:
         self.executor.shutdown(wait=True)  # grpc's stop leaves its handler threads to the executor
         self.engine.close()
         self.engine.store.close()
+        if self.lock is not None:
+            self.lock.release()
 
 
 def create_server(cfg: Config) -> RunningServer:
     Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
-    store = open_store(cfg.store_url())
+    token = read_token(cfg)
+    lock = lock_store(cfg)
+    try:
+        store = open_store(cfg.store_url())
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     embedder = make_embedder(cfg.embedder)
     policy = BreakerPolicy(consecutive_failures=cfg.breaker_failures, cooldown_s=cfg.breaker_cooldown_s)
     engine = Engine(store, embedder, policy=policy, flush_interval_s=cfg.decision_flush_s)
-    interceptors = [BearerTokenInterceptor(cfg.token)] if cfg.token else []
+    interceptors = [BearerTokenInterceptor(token)] if token else []
     executor = futures.ThreadPoolExecutor(max_workers=cfg.workers)
     server = grpc.server(executor, interceptors=interceptors,
                          options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -104,10 +188,12 @@ def create_server(cfg: Config) -> RunningServer:
         executor.shutdown(wait=False)
         engine.close()
         store.close()
+        if lock is not None:
+            lock.release()
         raise OSError(f"cannot listen on {cfg.listen}")
     for name in ("", *names):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, engine, health_servicer, executor)
+    return RunningServer(server, port, engine, health_servicer, executor, lock)
 
 
 def serve(cfg: Config) -> int:
