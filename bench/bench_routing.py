@@ -203,7 +203,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         engines = {}
         for n in (8, N_AGENTS):
-            engines[n] = Engine(open_store(f"sqlite://{d}/b{n}.db"), HashingEmbedder(), flush_interval_s=3600)
+            engines[n] = Engine(open_store(f"sqlite://{d}/b{n}.db"), HashingEmbedder())
             for s in specs(n):
                 engines[n].registry.register(s)
             in_process(engines[n], n)

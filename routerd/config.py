@@ -30,7 +30,6 @@ class Config:
     tls_key: str = ""
     workers: int = 16
     shutdown_grace_s: float = 10.0
-    decision_flush_s: float = 0.2
     breaker_failures: int = 5
     breaker_cooldown_s: float = 30.0
     # Limits (issue 7): the largest gRPC message routerd receives or sends, in bytes; the most

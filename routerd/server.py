@@ -166,13 +166,15 @@ def create_server(cfg: Config) -> RunningServer:
         raise
     embedder = make_embedder(cfg.embedder)
     policy = BreakerPolicy(consecutive_failures=cfg.breaker_failures, cooldown_s=cfg.breaker_cooldown_s)
-    engine = Engine(store, embedder, policy=policy, flush_interval_s=cfg.decision_flush_s)
+    engine = Engine(store, embedder, policy=policy, batch_max_requests=cfg.batch_max_requests,
+                    batch_max_cells=cfg.batch_max_cells)
     interceptors = [BearerTokenInterceptor(token)] if token else []
     executor = futures.ThreadPoolExecutor(max_workers=cfg.workers)
     server = grpc.server(executor, interceptors=interceptors,
-                         options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                                  ("grpc.max_send_message_length", 64 * 1024 * 1024)])
-    for servicer, service in ((AgentRegistryServicer(engine), "AgentRegistry"), (RouterServicer(engine), "Router"),
+                         options=[("grpc.max_receive_message_length", cfg.max_message_bytes),
+                                  ("grpc.max_send_message_length", cfg.max_message_bytes)])
+    for servicer, service in ((AgentRegistryServicer(engine), "AgentRegistry"),
+                              (RouterServicer(engine, cfg.max_message_bytes), "Router"),
                               (FeedbackServicer(engine), "Feedback"), (AnalyticsServicer(engine), "Analytics")):
         register(server, servicer, service)
     health_servicer = health.HealthServicer()

@@ -43,7 +43,7 @@ class BatchTooLarge(TinyDancerError):
 
 class Engine:
     def __init__(self, store: Store, embedder: Embedder, *, policy: BreakerPolicy | None = None,
-                 clock: Callable[[], float] = time.time, flush_interval_s: float | None = None,
+                 clock: Callable[[], float] = time.time,
                  model: QualityModel | None = None, batch_max_requests: int = BATCH_MAX,
                  batch_max_cells: int = BATCH_CELLS_MAX):
         self.store = store
@@ -60,9 +60,7 @@ class Engine:
         for rec in self.registry.snapshot()[1]:
             recent = store.recent_outcomes(rec.name, self.windows.size, rec.created_at)
             self.windows.seed(rec.name, [lat for lat, _ in recent], [ok for _, ok in recent])
-        # ``flush_interval_s`` is accepted and unused: decisions are no longer buffered, every route
-        # returns after its decisions are committed (group commit, see decision_log).
-        del flush_interval_s
+        # Every route returns after its decisions are committed (group commit, see decision_log).
         self.decisions = DecisionLog(store)
         self.feedback = Feedback(store, self.registry, self.decisions, self.windows, self.policy, clock)
         self.record_outcome = self.feedback.record_outcome

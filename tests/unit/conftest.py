@@ -48,13 +48,11 @@ def registry(store: Store, embedder: HashingEmbedder, clock: FakeClock) -> Regis
 
 @pytest.fixture
 def make_engine(store: Store, embedder: HashingEmbedder, clock: FakeClock) -> Iterator[Callable[..., Engine]]:
-    """Build Engines over the test's store; every one is closed at teardown. The background flusher
-    is slowed to once an hour so tests decide when the decision log is written."""
+    """Build Engines over the test's store; every one is closed at teardown."""
     engines: list[Engine] = []
 
     def make(**kw: Any) -> Engine:
         kw.setdefault("clock", clock)
-        kw.setdefault("flush_interval_s", 3600.0)
         kw.setdefault("policy", BreakerPolicy())
         e = Engine(kw.pop("store", store), embedder, **kw)
         engines.append(e)

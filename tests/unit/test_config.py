@@ -24,18 +24,18 @@ def test_defaults() -> None:
 
 def test_precedence(tmp_path: Path) -> None:
     path = toml(tmp_path, 'listen = "0.0.0.0:1"\nworkers = 2\nembedder = "hashing-v2"\nbreaker_failures = 7\n')
-    env = {"TINYDANCER_WORKERS": "3", "TINYDANCER_EMBEDDER": "hashing", "TINYDANCER_DECISION_FLUSH_S": "0.5"}
+    env = {"TINYDANCER_WORKERS": "3", "TINYDANCER_EMBEDDER": "hashing", "TINYDANCER_BREAKER_FAILURES": "6"}
     flags = {"workers": 4, "listen": None}  # None: flag not given
     file_only = load_config(env={}, config_file=path)
     assert (file_only.listen, file_only.workers, file_only.embedder, file_only.breaker_failures) == \
            ("0.0.0.0:1", 2, "hashing-v2", 7)
     assert file_only.data_dir == Config().data_dir  # unset keys keep their defaults
     with_env = load_config(env=env, config_file=path)
-    assert (with_env.listen, with_env.workers, with_env.embedder, with_env.decision_flush_s) == \
-           ("0.0.0.0:1", 3, "hashing", 0.5)
+    assert (with_env.listen, with_env.workers, with_env.embedder, with_env.breaker_failures) == \
+           ("0.0.0.0:1", 3, "hashing", 6)
     with_flags = load_config(flags=flags, env=env, config_file=path)
     assert (with_flags.listen, with_flags.workers, with_flags.embedder, with_flags.breaker_failures) == \
-           ("0.0.0.0:1", 4, "hashing", 7)
+           ("0.0.0.0:1", 4, "hashing", 6)
 
 
 def test_config_file_from_the_environment(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_store_url(tmp_path: Path) -> None:
     ('listen = 5', "listen"),
     ("breaker_cooldown_s = -1.0", "breaker_cooldown_s"),
     ("breaker_cooldown_s = nan", "breaker_cooldown_s"),
-    ("decision_flush_s = inf", "decision_flush_s"),
+    ("max_message_bytes = 0", "max_message_bytes"),
 ])
 def test_toml_values_must_have_the_right_type_and_range(tmp_path: Path, text: str, field: str) -> None:
     with pytest.raises(InvalidArgument) as info:

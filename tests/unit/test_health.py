@@ -262,7 +262,7 @@ def test_record_outcome_updates_stats_exactly(engine: Engine, store: Store, embe
     store.close()
     again_store = open_store(f"sqlite://{db_path}")
     try:
-        again = Engine(again_store, embedder, clock=clock, flush_interval_s=3600)
+        again = Engine(again_store, embedder, clock=clock)
         try:
             assert again.registry.get("a").stats == s
             assert again.stats().outcomes == 4
