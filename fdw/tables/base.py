@@ -264,11 +264,15 @@ class TinyDancer(ForeignDataWrapper):
         self.columns = columns
         self.client: Client = client if client is not None else RouterdClient(self.settings)
 
-    def rpc(self, method: str, request: Any, *, timeout_s: float | None = None, missing_ok: bool = False) -> Any:
-        """Call routerd; failures become a PostgreSQL ERROR (NOT_FOUND gives None if ``missing_ok``)."""
+    def rpc(self, method: str, request: Any, *, timeout_s: float | None = None, missing_ok: bool = False,
+            passing: tuple[grpc.StatusCode, ...] = ()) -> Any:
+        """Call routerd; failures become a PostgreSQL ERROR (NOT_FOUND gives None if ``missing_ok``;
+        a RoutedError with a code in ``passing`` reaches the caller, which handles it)."""
         try:
             return self.client.call(method, request, timeout_s=timeout_s)
         except RoutedError as e:
+            if e.code in passing:
+                raise
             # A name that cannot exist (INVALID_ARGUMENT) is as missing as one that does not.
             if missing_ok and e.code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
                 return None

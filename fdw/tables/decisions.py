@@ -21,10 +21,12 @@ import itertools
 import json
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
-from fdw.errors import FEATURE_NOT_SUPPORTED, fail, notice
+import grpc
+
+from fdw.errors import FEATURE_NOT_SUPPORTED, RoutedError, fail, notice
 from fdw.tables import routing
 from fdw.tables.base import (
     ANY,
@@ -196,21 +198,39 @@ class Decisions(TinyDancer):
             yield {**echo, **row}
             return
         with_text = "request" in wanted
-        for start in range(0, len(texts), BATCH_CHUNK):
-            chunk = texts[start:start + BATCH_CHUNK]
-            for i, d in enumerate(self._batch(batch_request(template, chunk), len(chunk)), start + 1):
+        for start, decided in self._batches(lambda a, b: batch_request(template, texts[a:b]), len(texts)):
+            for i, d in enumerate(decided, start + 1):
                 row = {**echo, **{name: get(d) for name, get in getters}}
                 if with_text:
-                    row["request"] = chunk[i - start - 1]
+                    row["request"] = texts[i - 1]
                 if at:
                     row["position"] = i
                 yield row
 
-    def _batch(self, request: pb.BatchRouteRequest, n: int) -> Sequence[pb.RouteDecision]:
-        resp = self.rpc("BatchRoute", request, timeout_s=self.settings.timeout_s * (1 + n / 1000))
-        if len(resp.decisions) != n:
-            fail(f"routerd returned {len(resp.decisions)} decisions for {n} requests")
-        return resp.decisions  # type: ignore[no-any-return]
+    def _batches(self, make: Callable[[int, int], pb.BatchRouteRequest],
+                 n: int) -> Iterator[tuple[int, Sequence[pb.RouteDecision]]]:
+        """(start, decisions) of requests [0, n) routed in BatchRoute chunks of at most BATCH_CHUNK. A
+        chunk whose reply routerd refuses as too large (RESOURCE_EXHAUSTED: many agents, every
+        alternative asked for) is split in halves until it fits; the smaller size is kept."""
+        size, start = BATCH_CHUNK, 0
+        while start < n:
+            stop = min(start + size, n)
+            t = time.perf_counter()
+            request = make(start, stop)
+            if routing.TIMING:
+                t = routing.timed("BatchRouteRequest bytes", t)
+            try:
+                resp = self.rpc("BatchRoute", request, timeout_s=self.settings.timeout_s * (1 + (stop - start) / 1000),
+                                passing=(grpc.StatusCode.RESOURCE_EXHAUSTED,) if stop - start > 1 else ())
+            except RoutedError:
+                size = max(1, (stop - start) // 2)
+                continue
+            if routing.TIMING:
+                routing.timed("BatchRoute call (routerd + gRPC)", t)
+            if len(resp.decisions) != stop - start:
+                fail(f"routerd returned {len(resp.decisions)} decisions for {stop - start} requests")
+            yield start, resp.decisions
+            start = stop
 
     def _staged(self, given: Mapping[str, Any], wanted: frozenset[str]) -> Iterator[Row]:
         extra = sorted(k for k in given if k != "batch")
@@ -232,15 +252,10 @@ class Decisions(TinyDancer):
         with_text, with_emb, at = "request" in wanted, "request_embedding" in wanted, "position" in wanted
         texts, emb = staged.texts, staged.embeddings
         timing = routing.TIMING
-        for start in range(0, len(texts), BATCH_CHUNK):
-            stop = start + BATCH_CHUNK
+        chunks = self._batches(
+            lambda a, b: batch_request(template, texts[a:b], None if emb is None else emb[a:b]), len(texts))
+        for start, decided in chunks:
             t = time.perf_counter()
-            request = batch_request(template, texts[start:stop], None if emb is None else emb[start:stop])
-            if timing:
-                t = routing.timed("BatchRouteRequest bytes", t)
-            decided = self._batch(request, stop - start if stop < len(texts) else len(texts) - start)
-            if timing:
-                t = routing.timed("BatchRoute call (routerd + gRPC)", t)
             for i, d in enumerate(decided, start):
                 row = {**echo, **{name: get(d) for name, get in getters}}
                 if with_text:

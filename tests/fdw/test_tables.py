@@ -182,6 +182,26 @@ def test_any_array_is_one_batch_call_per_chunk() -> None:
     assert c.calls[0][2] is not None and c.calls[0][2] > 1.0  # a longer deadline for a bigger chunk
 
 
+def test_a_reply_routerd_refuses_as_too_large_is_split_until_it_fits() -> None:
+    def batch(r: pb.BatchRouteRequest) -> pb.BatchRouteResponse:
+        if len(r.requests) > 1200:  # what routerd answers when requests x alternatives x agents is too big
+            raise failure(grpc.StatusCode.RESOURCE_EXHAUSTED, "reply too large: send at most 1200")
+        return pb.BatchRouteResponse(decisions=[decision(name=q.request) for q in r.requests])
+    c = FakeClient(BatchRoute=batch)
+    texts = [f"t{i}" for i in range(6000)]
+    rows = list(table("decisions", c).execute([Qual("request", ("=", True), texts)],
+                                              {"request", "agent_name", "alternatives", "position"}))
+    assert [r["request"] for r in rows] == texts and [r["position"] for r in rows] == list(range(1, 6001))
+    assert all(r["agent_name"] == r["request"] for r in rows)
+    sizes = [len(req.requests) for _, req, _ in c.calls]
+    assert sizes[:4] == [5000, 2500, 1250, 625]  # halved until it fits, then kept at the size that did
+    assert sum(n for n in sizes if n <= 1200) == 6000
+    one = FakeClient(BatchRoute=failure(grpc.StatusCode.RESOURCE_EXHAUSTED, "reply too large"))
+    e = errs(lambda: list(table("decisions", one).execute([Qual("request", ("=", True), ["a", "b"])],
+                                                         {"agent_name"})))
+    assert "too large" in e.message and [len(r.requests) for _, r, _ in one.calls] == [2, 1]
+
+
 def test_no_request_is_an_error_with_a_hint_and_other_operators_too() -> None:
     t = table("decisions", FakeClient())
     e = errs(lambda: list(t.execute([Qual("optimize_for", "=", "cost")], {"agent_name"})))
