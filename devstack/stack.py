@@ -127,9 +127,15 @@ def routerd_serving(target: str, timeout_s: float = 2.0) -> bool:
             return False
 
 
+# The install's first script (the schema the others build on) and its last (privileges on what they made).
+FIRST_SCRIPT, LAST_SCRIPT = "tinydancer.sql", "roles.sql"
+
+
 def install_scripts() -> list[Path]:
-    """Every sql/*.sql, tinydancer.sql first (the others build on its schema)."""
-    return sorted((ROOT / "sql").glob("*.sql"), key=lambda p: (p.name != "tinydancer.sql", p.name))
+    """Every sql/*.sql: tinydancer.sql first (the others build on its schema), roles.sql last (it grants
+    privileges on every function the others made), the rest by name."""
+    return sorted((ROOT / "sql").glob("*.sql"),
+                  key=lambda p: (p.name != FIRST_SCRIPT, p.name == LAST_SCRIPT, p.name))
 
 
 def install_sql(dsn: str, target: str, *, timeout_ms: int | None = None, token: str | None = None,
