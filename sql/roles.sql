@@ -50,11 +50,11 @@ END
 $$;
 
 -- tinydancer_reader. tinydancer.batches is a staging table in the session's backend (route_batch and
--- route_embedded INSERT the arrays they route there); it writes nothing to routerd.
+-- route_embedded INSERT the arrays they route there, RETURNING the handle); it writes nothing to routerd.
 GRANT USAGE ON SCHEMA tinydancer TO tinydancer_reader;
 GRANT SELECT ON tinydancer.agents, tinydancer.decisions, tinydancer.capability_matches, tinydancer.stats
     TO tinydancer_reader;
-GRANT INSERT ON tinydancer.batches TO tinydancer_reader;
+GRANT INSERT, SELECT (handle) ON tinydancer.batches TO tinydancer_reader;
 
 -- tinydancer_writer (and, through membership, everything above)
 GRANT INSERT, UPDATE, DELETE ON tinydancer.agents TO tinydancer_writer;
