@@ -8,7 +8,9 @@ and ``demo`` targets call it, from the checkout's root::
 
 Settings: ``--state-dir`` or ``TINYDANCER_STATE_DIR`` (default ``.tinydancer/`` in the checkout),
 ``--pg-port`` or ``TINYDANCER_PG_PORT`` (54329), ``--routerd-port`` or ``TINYDANCER_ROUTERD_PORT``
-(50551). In the state directory: ``pg/`` (data, socket directory, server.log; owned by ``postgres``
+(50551), ``--multicorn`` or ``TINYDANCER_MULTICORN`` (``bridge``, the default, or ``multicorn2``: how the
+backend finds the Python packages, see :func:`server_python`) and ``TINYDANCER_SERVER_PYTHONPATH``.
+In the state directory: ``pg/`` (data, socket directory, server.log; owned by ``postgres``
 when run as root, since PostgreSQL refuses root), ``routerd/`` (routerd's data directory),
 ``routerd.pid``, ``routerd.log``, ``sql.installed`` and ``env``, the shell file ``up`` writes.
 
@@ -51,6 +53,9 @@ PG_BIN = Path(os.environ.get("TINYDANCER_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SERVER_PATH = f"{PG_BIN}:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_PG_PORT = 54329
 DEFAULT_ROUTERD_PORT = 50551
+# What serves the foreign tables: our bridge (fdw/bridge) or Multicorn2 3.x. Both are the extension
+# `multicorn`; they differ in how the backend's interpreter finds fdw and routerd (server_python).
+MULTICORN_MODES = ("bridge", "multicorn2")
 DATABASE = "tinydancer"
 # How a machine gets ready for `up`: the system packages, then these make targets. `make demo`
 # runs both, `make up` the targets, and the compose image's build steps are the same commands
@@ -162,6 +167,8 @@ class Stack:
     state: Path
     pg_port: int = DEFAULT_PG_PORT
     routerd_port: int = DEFAULT_ROUTERD_PORT
+    multicorn: str = "bridge"  # MULTICORN_MODES
+    server_pythonpath: str = ""  # TINYDANCER_SERVER_PYTHONPATH
 
     @property
     def pg_dir(self) -> Path:
@@ -178,6 +185,11 @@ class Stack:
     @property
     def pg_log(self) -> Path:
         return self.pg_dir / "server.log"
+
+    @property
+    def pg_mode(self) -> Path:
+        """The MULTICORN_MODES entry the running cluster was started with."""
+        return self.pg_dir / "multicorn"
 
     @property
     def routerd_dir(self) -> Path:
@@ -215,9 +227,30 @@ def _run(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> subprocess
     return subprocess.run(list(cmd), capture_output=True, text=True, env=env, cwd="/", timeout=120)
 
 
-def _server_env() -> dict[str, str]:
+def _server_env(pythonpath: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    return {**env, "PATH": SERVER_PATH, "OPENBLAS_NUM_THREADS": "1"}
+    env = {**env, "PATH": SERVER_PATH, "OPENBLAS_NUM_THREADS": "1"}
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    return env
+
+
+def server_python(mode: str, site: str, extra: str = "") -> tuple[dict[str, str], str | None]:
+    """(server settings, the postmaster's PYTHONPATH) for the backend to import fdw and routerd.
+
+    ``bridge``: the bridge's setting ``multicorn.python_path`` names the virtualenv's site-packages,
+    which the bridge adds with ``site.addsitedir`` (so the editable install's .pth finder works); no
+    PYTHONPATH. ``multicorn2``: Multicorn2 has no such setting and uses the postmaster's environment,
+    and a plain PYTHONPATH processes no .pth files, so it names the checkout (fdw, routerd, the in-place
+    compiled kernel) and then the site-packages (their dependencies). ``extra`` (a ':'-separated list,
+    TINYDANCER_SERVER_PYTHONPATH) comes after those, in both modes.
+    """
+    if mode not in MULTICORN_MODES:
+        raise StackError(f"TINYDANCER_MULTICORN must be one of {', '.join(MULTICORN_MODES)}, not {mode!r}")
+    extras = [d for d in extra.split(":") if d]
+    if mode == "bridge":
+        return {"multicorn.python_path": ",".join([site, *extras])}, None
+    return {}, ":".join([str(ROOT), site, *extras])
 
 
 def _site_packages() -> str:
@@ -239,9 +272,12 @@ def _check_reachable(*paths: Path) -> None:
                                  f"opens this checkout to it, or chmod o+x {d}")
 
 
-def _check_bridge() -> None:
+def _check_bridge(mode: str = "bridge") -> None:
     p = _run([str(PG_BIN / "pg_config"), "--sharedir"])
     if p.returncode != 0 or not (Path(p.stdout.strip()) / "extension" / "multicorn.control").exists():
+        if mode == "multicorn2":
+            raise StackError("the extension multicorn is not installed in PostgreSQL: install Multicorn2 3.x "
+                             "for PostgreSQL 15 and Debian's python3.11 (README: Multicorn2 instead of the bridge)")
         raise StackError(f"the multicorn bridge is not installed in PostgreSQL: run "
                          f"`make {' '.join(MAKE_TARGETS)}` (as root)")
 
@@ -269,8 +305,15 @@ def ensure_postgres(st: Stack) -> tuple[int, str]:
     if port is not None:
         if not _pg_ready(port):
             raise StackError(f"PostgreSQL runs on port {port} but does not accept connections; see {st.pg_log}")
+        try:
+            started = st.pg_mode.read_text().strip()
+        except OSError:
+            started = "bridge"
+        if started != st.multicorn:
+            return port, f"already running (started for {started}: {st.multicorn} takes effect after `make down`)"
         return port, "already running"
-    env = _server_env()
+    settings, pythonpath = server_python(st.multicorn, _site_packages(), st.server_pythonpath)
+    env = _server_env(pythonpath)
     if not (st.datadir / "PG_VERSION").exists():
         st.pg_dir.mkdir(parents=True, exist_ok=True)
         give_to_postgres(st.pg_dir)
@@ -279,10 +322,10 @@ def ensure_postgres(st: Stack) -> tuple[int, str]:
             raise StackError(f"initdb failed:\n{p.stdout}{p.stderr}")
     st.sockdir.mkdir(exist_ok=True)
     give_to_postgres(st.sockdir)
-    settings = {"multicorn.python_path": _site_packages()}
     p = _run(as_postgres(pg_ctl_start_cmd(st.datadir, st.pg_log, st.pg_port, st.sockdir, settings)), env)
     if p.returncode != 0 or not _pg_ready(st.pg_port):
         raise StackError(f"PostgreSQL did not start on port {st.pg_port}:\n{p.stderr}{_tail(st.pg_log)}")
+    st.pg_mode.write_text(st.multicorn + "\n")
     return st.pg_port, "started"
 
 
@@ -430,14 +473,15 @@ class Running:
 
 
 def up(st: Stack) -> Running:
-    _check_bridge()
+    _check_bridge(st.multicorn)
+    server_python(st.multicorn, "", st.server_pythonpath)  # a bad mode fails before anything starts
     site = Path(_site_packages())
     st.state.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         st.state.chmod(0o755)
     _check_reachable(st.state, site, ROOT)
     pg_port, pg_what = ensure_postgres(st)
-    print(f"postgres  {pg_what:16} 127.0.0.1:{pg_port}  data {st.datadir}", flush=True)
+    print(f"postgres  {pg_what:16} 127.0.0.1:{pg_port}  data {st.datadir}  ({st.multicorn})", flush=True)
     if pg_port != st.pg_port:
         print(f"          (asked for port {st.pg_port}: that takes effect after `make down`)")
     pid, target, what = ensure_routerd(st)
@@ -559,6 +603,12 @@ def _port(value: str) -> int:
     return port
 
 
+def _multicorn_mode(value: str) -> str:
+    if value not in MULTICORN_MODES:
+        raise argparse.ArgumentTypeError(f"{value!r} is not one of {', '.join(MULTICORN_MODES)}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ
     p = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n\n")[0] if __doc__ else "")
@@ -570,6 +620,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--routerd-port", type=_port,
                    default=env.get("TINYDANCER_ROUTERD_PORT", str(DEFAULT_ROUTERD_PORT)),
                    help=f"routerd's port (TINYDANCER_ROUTERD_PORT; default {DEFAULT_ROUTERD_PORT})")
+    p.add_argument("--multicorn", type=_multicorn_mode, default=env.get("TINYDANCER_MULTICORN", "bridge"),
+                   help="what serves the foreign tables: bridge (multicorn.python_path) or multicorn2 "
+                        "(PYTHONPATH in the postmaster's environment) (TINYDANCER_MULTICORN; default bridge)")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("up", help="start PostgreSQL and routerd, install the SQL, write the env file")
     sub.add_parser("down", help="stop both (the data stays)")
@@ -588,7 +641,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    st = Stack(args.state_dir.resolve(), args.pg_port, args.routerd_port)
+    st = Stack(args.state_dir.resolve(), args.pg_port, args.routerd_port, args.multicorn,
+               os.environ.get("TINYDANCER_SERVER_PYTHONPATH", ""))
     try:
         if args.cmd == "up":
             up(st)

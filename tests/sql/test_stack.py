@@ -23,10 +23,11 @@ from tests.harness.cluster import ROOT, ensure_bridge_installed
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
-def _cli(st: stack.Stack, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(st: stack.Stack, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
     # the settings by environment, as `make up` users give them
-    env = {**os.environ, "TINYDANCER_STATE_DIR": str(st.state), "TINYDANCER_PG_PORT": str(st.pg_port),
-           "TINYDANCER_ROUTERD_PORT": str(st.routerd_port)}
+    env = {k: v for k, v in os.environ.items() if k not in ("TINYDANCER_MULTICORN", "TINYDANCER_SERVER_PYTHONPATH")}
+    env = {**env, "TINYDANCER_STATE_DIR": str(st.state), "TINYDANCER_PG_PORT": str(st.pg_port),
+           "TINYDANCER_ROUTERD_PORT": str(st.routerd_port), **settings}
     # from the checkout's root, as the Makefile runs it
     return subprocess.run([sys.executable, "-m", "devstack", *args], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=120)
@@ -113,3 +114,35 @@ def test_up_demo_up_again_down(st: stack.Stack) -> None:
         psycopg.connect(dsn, connect_timeout=2)
     assert "not running" in _ok(_cli(st, "down"))
     assert _cli(st, "status").returncode == 3
+
+
+def _environ(pid: str) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    return dict(kv.split("=", 1) for kv in raw.split("\0") if "=" in kv)
+
+
+def test_up_for_multicorn2_imports_through_the_postmasters_pythonpath(st: stack.Stack) -> None:
+    """TINYDANCER_MULTICORN=multicorn2 (issue 7, item 16), on our bridge: no multicorn.python_path, and a plain
+    PYTHONPATH in the postmaster's environment (no .pth processed) finds fdw and routerd and serves the foreign
+    tables. The bridge's `multicorn` Python package stands in for Multicorn2's, which its build installs
+    system-wide (here only the editable install's .pth finder provides it: TINYDANCER_SERVER_PYTHONPATH adds it)."""
+    standin = ROOT / "fdw" / "bridge" / "python"
+    out = _ok(_cli(st, "up", TINYDANCER_MULTICORN="multicorn2", TINYDANCER_SERVER_PYTHONPATH=str(standin)))
+    assert "postgres  started" in out and "(multicorn2)" in out and "sql       installed" in out, out
+    env = _environ(_postmaster_pid(st))
+    site = env["PYTHONPATH"].split(":")
+    assert site[0] == str(ROOT) and site[1].endswith("site-packages") and site[2] == str(standin), site
+    with psycopg.connect(stack.pg_url(st.pg_port), autocommit=True) as conn:
+        conn.execute("INSERT INTO tinydancer.agents (name, agent_type, capabilities, cost_per_1k_input_tokens, "
+                     "quality_score) VALUES ('probe', 'llm', ARRAY['chat'], 0.001, 0.7)")
+        assert conn.execute("SELECT agent_name, routed FROM tinydancer.route('hello there')").fetchone() == (
+            "probe", True)
+        assert conn.execute("SELECT agents FROM tinydancer.stats").fetchone() == (1,)
+        # the bridge is loaded now (its setting is defined): nothing came through it
+        assert conn.execute("SHOW multicorn.python_path").fetchone() == ("",)
+    # up again in the other mode: the running cluster says it keeps its own until `down`
+    again = _ok(_cli(st, "up"))
+    assert "started for multicorn2: bridge takes effect after `make down`" in again, again
+    assert "routerd   already running" in again
+    bad = _cli(st, "up", TINYDANCER_MULTICORN="pgsql")
+    assert bad.returncode == 2 and "'pgsql' is not one of bridge, multicorn2" in bad.stderr, bad.stderr
