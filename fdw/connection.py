@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import grpc
 
 from fdw.errors import RoutedError
-from fdw.options import Settings
+from fdw.options import TIMEOUT_MAX_MS, Settings
 from routerd.client import Stubs, bearer, connect, error_field
 
 # Reconnect quickly once routerd is back: the next query must not wait out a long backoff.
@@ -148,19 +148,47 @@ class RouterdClient:
         except grpc.RpcError as e:
             if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 drop(self.settings)  # start afresh next time rather than inherit a backoff
-            raise translate(e, method, self.settings) from None
+            raise translate(e, method, self.settings, timeout_s=timeout_s, request=request) from None
 
 
-def translate(e: grpc.RpcError, method: str, settings: Settings) -> RoutedError:
+def unreachable_or_late(code: grpc.StatusCode, method: str, settings: Settings, timeout_s: float | None,
+                        request: Any, detail: str) -> RoutedError:
+    """UNAVAILABLE: routerd could not be reached. DEADLINE_EXCEEDED: it did not answer in time, which is not
+    the same: say which deadline expired, and for a batch that its deadline grows with the number of
+    requests in the call (the FDW sends a long ``= ANY`` or a staged batch in chunks, each with its own)."""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return RoutedError(
+            f"routerd is unreachable at {settings.target} (UNAVAILABLE)",
+            "Check that routerd is running and that the server option target is right "
+            "(ALTER SERVER routerd OPTIONS (SET target 'host:port')).", detail, code)
+    deadline_ms = (timeout_s or settings.timeout_s) * 1000
+    base_ms = settings.timeout_s * 1000
+    raise_it = f"raise the server option timeout_ms (now {base_ms:.0f}): ALTER SERVER routerd OPTIONS " \
+               f"(SET timeout_ms '{min(int(base_ms * 4), TIMEOUT_MAX_MS)}')"
+    n = len(request.requests) if method == "BatchRoute" and hasattr(request, "requests") else None
+    if n is not None:
+        return RoutedError(
+            f"routerd did not answer a BatchRoute call of {n} requests within its deadline of "
+            f"{deadline_ms:.0f} ms: the deadline expired (DEADLINE_EXCEEDED)",
+            f"Each call of a batch (at most one chunk of requests) gets its own deadline, the server option "
+            f"timeout_ms ({base_ms:.0f} ms) scaled with the number of requests in the chunk. Route fewer requests "
+            f"per statement, read fewer columns (alternatives and reasoning cost routerd the most), or {raise_it}.",
+            detail, code)
+    return RoutedError(
+        f"routerd did not answer {method} within its deadline of {deadline_ms:.0f} ms: the deadline expired "
+        f"(DEADLINE_EXCEEDED)",
+        f"routerd was reached but answered too late (overloaded, or a large request); see routerd's log, "
+        f"or {raise_it}.", detail, code)
+
+
+def translate(e: grpc.RpcError, method: str, settings: Settings, *, timeout_s: float | None = None,
+              request: Any = None) -> RoutedError:
     code = e.code()
     details = e.details() or ""
     field = error_field(e)
     ctx = f"routerd rpc: {method} at {settings.target}"
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return RoutedError(
-            f"routerd is unreachable ({code.name} after at most {settings.timeout_s * 1000:.0f} ms)",
-            "Check that routerd is running and that the server option target is right "
-            "(ALTER SERVER routerd OPTIONS (SET target 'host:port')).", f"{ctx}: {details}", code)
+        return unreachable_or_late(code, method, settings, timeout_s, request, f"{ctx}: {details}")
     if code == grpc.StatusCode.UNAUTHENTICATED:
         return RoutedError("permission denied: routerd rejected the bearer token",
                            "Set the token in the user mapping: ALTER USER MAPPING FOR CURRENT_USER "
