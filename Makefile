@@ -57,11 +57,14 @@ bench: install
 # and routerd under .tinydancer/ (TINYDANCER_STATE_DIR), on ports TINYDANCER_PG_PORT (54329) and
 # TINYDANCER_ROUTERD_PORT (50551).
 # `up` writes .tinydancer/env; `down` keeps the data, `clean-stack` deletes it.
+# With TINYDANCER_MULTICORN=multicorn2 the stack uses an installed Multicorn2: the bridge is not built.
+STACK_MULTICORN := $(if $(filter multicorn2,$(TINYDANCER_MULTICORN)),,bridge)
+
 demo: deps
-	$(MAKE) --no-print-directory install bridge
+	$(MAKE) --no-print-directory install $(STACK_MULTICORN)
 	OPENBLAS_NUM_THREADS=1 $(PY) -m devstack demo
 
-up: install bridge
+up: install $(STACK_MULTICORN)
 	OPENBLAS_NUM_THREADS=1 $(PY) -m devstack up
 
 down:

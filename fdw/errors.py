@@ -19,9 +19,9 @@ postgres_fdw's ``pgfdw_report_error`` (keep the remote class of error, fall back
     RESOURCE_EXHAUSTED   54000 program_limit_exceeded
     UNIMPLEMENTED        0A000 feature_not_supported
     UNAVAILABLE          08006 connection_failure
-    DEADLINE_EXCEEDED    08006 connection_failure   (not 57014: the FDW treats a missed deadline like
-                                                     an unreachable routerd — it drops the channel and
-                                                     says so — and class 08 is what clients retry)
+    DEADLINE_EXCEEDED    08006 connection_failure   (not 57014: the FDW drops the channel as for an
+                                                     unreachable routerd, and class 08 is what clients
+                                                     retry; the message says the deadline expired)
     CANCELLED            57014 query_canceled
     anything else        XX000 internal_error
 
