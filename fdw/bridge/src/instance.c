@@ -12,6 +12,8 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/reloptions.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -116,8 +118,46 @@ mc_options_to_dict(List *options)
 }
 
 /*
+ * Does a server of an FDW validated by this very function (multicorn) already name this wrapper
+ * class?  Such a class was accepted before, by a role allowed to name it (see below).
+ */
+static bool
+mc_wrapper_in_use(Oid validator, const char *wrapper)
+{
+	Relation	srvrel = table_open(ForeignServerRelationId, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(srvrel, InvalidOid, false, NULL, 0, NULL);
+	HeapTuple	tup;
+	bool		found = false;
+
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_foreign_server srv = (Form_pg_foreign_server) GETSTRUCT(tup);
+		ForeignDataWrapper *fdw = GetForeignDataWrapper(srv->srvfdw);
+		char	   *value;
+
+		if (fdw->fdwvalidator != validator)
+			continue;
+		value = mc_option_value(GetForeignServer(srv->oid)->options, "wrapper");
+		found = value != NULL && strcmp(value, wrapper) == 0;
+	}
+	systable_endscan(scan);
+	table_close(srvrel, AccessShareLock);
+	return found;
+}
+
+/*
  * multicorn_validator(text[], oid): spec 2.2.  The server must name a
  * wrapper class, which is imported now; tables and user mappings may not.
+ *
+ * Naming a wrapper class runs Python code in the server (its module is
+ * imported here and by every backend using the server), so, like an
+ * untrusted language, a new class may only be named by a superuser.  A
+ * non-superuser allowed to CREATE/ALTER SERVER (USAGE on the FDW, or the
+ * server's owner) may name a class that a multicorn server already uses, so
+ * ALTER SERVER ... OPTIONS (SET target ...) by the owner keeps working.
+ * PostgreSQL calls validators itself (not through SQL, so fn_expr is
+ * unset); called directly as a function (the extension revokes EXECUTE from
+ * PUBLIC), it serves superusers only and imports nothing for anyone else.
  */
 Datum
 multicorn_validator(PG_FUNCTION_ARGS)
@@ -125,6 +165,14 @@ multicorn_validator(PG_FUNCTION_ARGS)
 	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
 	Oid			catalog = PG_GETARG_OID(1);
 	char	   *wrapper = mc_option_value(options, "wrapper");
+
+	if (fcinfo->flinfo->fn_expr != NULL && !superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to call multicorn_validator directly"),
+				 errdetail("PostgreSQL calls it to validate CREATE/ALTER of multicorn servers, tables and "
+						   "user mappings; called as a function it would import Python modules."),
+				 errhint("Only a superuser may call it directly.")));
 
 	if (catalog == ForeignServerRelationId)
 	{
@@ -135,6 +183,12 @@ multicorn_validator(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 					 errmsg("The wrapper parameter is mandatory, specify a valid class name")));
+		if (!superuser() && !mc_wrapper_in_use(fcinfo->flinfo->fn_oid, wrapper))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to set the wrapper class \"%s\"", wrapper),
+					 errdetail("The wrapper class is Python code that the server imports and runs."),
+					 errhint("Only a superuser may name a wrapper class that no multicorn server uses yet.")));
 		mc_ensure_python();
 		get_class = mc_multicorn_attr("get_class");
 		if (get_class == NULL)

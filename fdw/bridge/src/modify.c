@@ -6,7 +6,9 @@
  *
  * The row is identified by the FDW's rowid_column, added as a row identity
  * junk column (PostgreSQL itself adds a whole-row Var for UPDATE, so UPDATE
- * scans fetch every column).  Batch insert is not implemented; an FDW that
+ * scans fetch every column).  COPY FROM and rows routed into a foreign
+ * partition go through BeginForeignInsert/EndForeignInsert and the same
+ * ExecForeignInsert.  Batch insert is not implemented; an FDW that
  * overrides only bulk_insert gets bulk_insert([values]) per row.
  *
  *-------------------------------------------------------------------------
@@ -146,9 +148,13 @@ mc_overrides(PyObject *instance, const char *method)
 	return res;
 }
 
-static void
-mcBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
-					 List *fdw_private, int subplan_index, int eflags)
+/*
+ * The state of one INSERT/UPDATE/DELETE target (ri_FdwState): BeginForeignModify for a
+ * statement's own result relations, BeginForeignInsert for COPY FROM and for rows routed into
+ * a foreign partition (operation is then CMD_INSERT whatever the statement is).
+ */
+static McModifyState *
+mc_begin_modify(ModifyTableState *mtstate, ResultRelInfo *rinfo, CmdType operation, bool explain_only)
 {
 	Relation	rel = rinfo->ri_RelationDesc;
 	McModifyState *st = palloc0(sizeof(McModifyState));
@@ -157,14 +163,14 @@ mcBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 
 	st->desc = RelationGetDescr(rel);
 	st->atts = mc_build_attconv(st->desc);
-	st->operation = mtstate->operation;
-	st->explain_only = (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0;
+	st->operation = operation;
+	st->explain_only = explain_only;
 	st->vals = palloc0(sizeof(McVal) * Max(st->desc->natts, 1));
 	instance = mc_get_instance(RelationGetRelid(rel));
 	st->ref = mc_track(instance);
 	rinfo->ri_FdwState = st;
 	if (st->explain_only)
-		return;
+		return st;
 
 	/* read at the start of every modify, INSERT included (spec 1.6) */
 	name = mc_rowid_name(instance);
@@ -196,6 +202,59 @@ mcBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 			mc_report_python_error(ERROR);
 		st->use_bulk = !ins && bulk;
 	}
+	return st;
+}
+
+/*
+ * INSERT ... ON CONFLICT: a foreign table has no unique index, so PostgreSQL would insert every
+ * row and never detect a conflict (DO NOTHING without a target parses).  Refuse it before any row.
+ */
+static void
+mc_refuse_on_conflict(ModifyTableState *mtstate, Relation rel)
+{
+	Plan	   *plan = mtstate ? mtstate->ps.plan : NULL;
+
+	if (plan && IsA(plan, ModifyTable) && ((ModifyTable *) plan)->onConflictAction != ONCONFLICT_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("INSERT with ON CONFLICT is not supported on foreign table \"%s\"",
+						RelationGetRelationName(rel)),
+				 errdetail("A multicorn foreign table has no unique index, so no conflict can be detected."),
+				 errhint("Drop the ON CONFLICT clause; the FDW decides what a duplicate row means.")));
+}
+
+static void
+mcBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+					 List *fdw_private, int subplan_index, int eflags)
+{
+	if (mtstate->operation == CMD_INSERT && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
+		mc_refuse_on_conflict(mtstate, rinfo->ri_RelationDesc);
+	(void) mc_begin_modify(mtstate, rinfo, mtstate->operation, (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0);
+}
+
+/*
+ * COPY FROM into the table, or rows routed into it as a partition (INSERT into the partitioned
+ * table, or an UPDATE moving rows into this partition).  For COPY, mtstate is a stub without a
+ * plan.
+ */
+static void
+mcBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	Relation	rel = rinfo->ri_RelationDesc;
+
+	mc_refuse_on_conflict(mtstate, rel);
+	/*
+	 * The same UPDATE also updates this partition (it is one of its result relations): rows
+	 * inserted now could be scanned and updated again by that UPDATE, as postgres_fdw explains;
+	 * refuse, like postgres_fdw does.
+	 */
+	if (rinfo->ri_FdwState != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot route rows into foreign table \"%s\", which the same UPDATE modifies",
+						RelationGetRelationName(rel)),
+				 errhint("Update the rows of that partition in a separate statement.")));
+	(void) mc_begin_modify(mtstate, rinfo, CMD_INSERT, false);
 }
 
 /*
@@ -222,9 +281,16 @@ mcExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 {
 	McModifyState *st = rinfo->ri_FdwState;
 	MemoryContext oldcxt = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
-	PyObject   *values = mc_slot_to_dict(slot, st->atts);
+	PyObject   *values;
 	PyObject   *res;
 
+	/*
+	 * PostgreSQL checks a foreign partition's bounds only for rows routed through the parent;
+	 * a row inserted straight into the partition outside them would be invisible to pruned scans.
+	 */
+	if (rinfo->ri_RelationDesc->rd_rel->relispartition)
+		(void) ExecPartitionCheck(rinfo, slot, estate, true);
+	values = mc_slot_to_dict(slot, st->atts);
 	mc_check_python(values);
 	if (st->use_bulk)
 	{
@@ -277,10 +343,23 @@ mcExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 					TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
 	McModifyState *st = rinfo->ri_FdwState;
-	MemoryContext oldcxt = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
-	PyObject   *rowid = mc_rowid_value(st, planSlot);
-	PyObject   *values = mc_slot_to_dict(slot, st->atts);
+	MemoryContext oldcxt;
+	PyObject   *rowid;
+	PyObject   *values;
 	PyObject   *res = NULL;
+
+	/* PostgreSQL never moves a row out of a foreign partition: it would update it in place */
+	if (rinfo->ri_RelationDesc->rd_rel->relispartition && !ExecPartitionCheck(rinfo, slot, estate, false))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("cannot move a row out of foreign partition \"%s\"",
+						RelationGetRelationName(rinfo->ri_RelationDesc)),
+				 errdetail("The new row violates the partition constraint, and PostgreSQL does not move "
+						   "rows out of a foreign partition."),
+				 errhint("DELETE the row and INSERT it through the partitioned table.")));
+	oldcxt = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
+	rowid = mc_rowid_value(st, planSlot);
+	values = mc_slot_to_dict(slot, st->atts);
 
 	if (values)
 		res = PyObject_CallMethod(st->ref->instance, "update", "OO", rowid, values);
@@ -321,6 +400,13 @@ mcEndForeignModify(EState *estate, ResultRelInfo *rinfo)
 		mc_finish(&st->ref, st->explain_only, "end_modify");
 }
 
+/* COPY FROM and tuple routing end like a statement's modify: end_modify (spec 1.6). */
+static void
+mcEndForeignInsert(EState *estate, ResultRelInfo *rinfo)
+{
+	mcEndForeignModify(estate, rinfo);
+}
+
 static int
 mcIsForeignRelUpdatable(Relation rel)
 {
@@ -336,5 +422,7 @@ mc_modify_routines(FdwRoutine *routine)
 	routine->ExecForeignUpdate = mcExecForeignUpdate;
 	routine->ExecForeignDelete = mcExecForeignDelete;
 	routine->EndForeignModify = mcEndForeignModify;
+	routine->BeginForeignInsert = mcBeginForeignInsert;
+	routine->EndForeignInsert = mcEndForeignInsert;
 	routine->IsForeignRelUpdatable = mcIsForeignRelUpdatable;
 }

@@ -23,6 +23,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/appendinfo.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
@@ -183,9 +184,17 @@ mcGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
 	foreach(lc, baserel->baserestrictinfo)
 		pull_varattnos((Node *) ((RestrictInfo *) lfirst(lc))->clause, baserel->relid, &attrs);
-	/* RETURNING of UPDATE/DELETE is computed from the scanned row */
-	if (root->parse->resultRelation == (int) baserel->relid && root->parse->returningList)
+	/*
+	 * RETURNING of UPDATE/DELETE is computed from the scanned row: of this table, or of this
+	 * partition of the target (its Vars translated from the parent's attnums to ours).
+	 */
+	if (root->parse->returningList && root->parse->resultRelation == (int) baserel->relid)
 		pull_varattnos((Node *) root->parse->returningList, baserel->relid, &attrs);
+	else if (root->parse->returningList && baserel->reloptkind == RELOPT_OTHER_MEMBER_REL &&
+			 bms_is_member(baserel->relid, root->all_result_relids))
+		pull_varattnos(adjust_appendrel_attrs_multilevel(root, (Node *) root->parse->returningList,
+														 baserel->relids, baserel->top_parent_relids),
+					   baserel->relid, &attrs);
 	all_columns = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs);
 
 	rel = table_open(foreigntableid, NoLock);
@@ -668,6 +677,59 @@ mc_is_our_scan(ForeignScanState *node)
 
 /* ------------------------------------------------------------------------
  * Handler
+ *
+ * Every FdwRoutine callback of PostgreSQL 15 and its status.  A NULL entry
+ * is one PostgreSQL tests for NULL before calling (the caller named here),
+ * so it is never reached; tests/bridge/test_entry_points.py runs each entry
+ * point.
+ *
+ *	GetForeignRelSize			scan.c		get_rel_size (spec 1.4)
+ *	GetForeignPaths				scan.c		plain and parameterized paths (3.3)
+ *	GetForeignPlan				scan.c		every clause a local filter (3.2)
+ *	BeginForeignScan			scan.c
+ *	IterateForeignScan			scan.c		execute, one row per call (1.3)
+ *	ReScanForeignScan			scan.c		execute again with new Params
+ *	EndForeignScan				scan.c		end_scan
+ *	GetForeignJoinPaths			NULL		add_paths_to_joinrel checks: joins run locally
+ *	GetForeignUpperPaths		NULL		add_paths_to_... (grouping, sort, limit) check: run locally
+ *	AddForeignUpdateTargets		modify.c	the rowid_column as row identity (1.6)
+ *	PlanForeignModify			NULL		make_modifytable checks: fdw_private is NIL
+ *	BeginForeignModify			modify.c	INSERT/UPDATE/DELETE targets; ON CONFLICT refused
+ *	ExecForeignInsert			modify.c	insert (or bulk_insert([row]) fallback)
+ *	ExecForeignBatchInsert		NULL		ExecInitModifyTable/ExecInitRoutingInfo need both
+ *	GetForeignModifyBatchSize	NULL		batch callbacks: batch size stays 1 (README)
+ *	ExecForeignUpdate			modify.c	update(rowid, values)
+ *	ExecForeignDelete			modify.c	delete(rowid)
+ *	EndForeignModify			modify.c	end_modify
+ *	BeginForeignInsert			modify.c	COPY FROM, rows routed into a foreign partition
+ *	EndForeignInsert			modify.c	end_modify
+ *	IsForeignRelUpdatable		modify.c	INSERT, UPDATE and DELETE
+ *	PlanDirectModify			NULL		make_modifytable checks: never a direct modify,
+ *	BeginDirectModify			NULL		so the three direct-modify executor callbacks
+ *	IterateDirectModify			NULL		and ExplainDirectModify are never reached
+ *	EndDirectModify				NULL
+ *	GetForeignRowMarkType		NULL		select_rowmark_type checks: ROW_MARK_COPY, so
+ *	RefetchForeignRow			NULL		FOR UPDATE/SHARE and EvalPlanQual use the copied row
+ *	RecheckForeignScan			NULL		ForeignRecheck checks; the local quals recheck
+ *	ExplainForeignScan			scan.c		explain (1.5)
+ *	ExplainForeignModify		NULL		ExplainModifyTarget... (show_modifytable_info) checks
+ *	ExplainDirectModify			NULL		never a direct modify (above)
+ *	AnalyzeForeignTable			NULL		analyze_rel checks: WARNING "skipping ... cannot analyze
+ *										this foreign table"; partitioned parents skip the child
+ *	ImportForeignSchema			import.c	import_schema (1.8)
+ *	ExecForeignTruncate			NULL		ExecuteTruncateGuts checks: ERROR "cannot truncate
+ *										foreign table"
+ *	IsForeignScanParallelSafe	NULL		set_rel_consider_parallel checks: never in a
+ *	EstimateDSMForeignScan		NULL		parallel worker, so the four DSM callbacks
+ *	InitializeDSMForeignScan	NULL		(checked by ExecForeignScanEstimate & co. as well)
+ *	ReInitializeDSMForeignScan	NULL		are never reached
+ *	InitializeWorkerForeignScan NULL
+ *	ShutdownForeignScan			NULL		ExecShutdownForeignScan checks
+ *	ReparameterizeForeignPathByChild NULL	reparameterize_path_by_child checks (fdw_private NIL)
+ *	IsForeignPathAsyncCapable	NULL		create_append_plan checks: never async, so the
+ *	ForeignAsyncRequest			NULL		three async callbacks are never reached
+ *	ForeignAsyncConfigureWait	NULL
+ *	ForeignAsyncNotify			NULL
  * ------------------------------------------------------------------------
  */
 

@@ -259,3 +259,34 @@ class ThreadFDW(ForeignDataWrapper):
         blocked = result["mask"]
         ok = signal.SIGALRM in blocked and signal.SIGINT in blocked and signal.SIGUSR1 in blocked
         yield {"x": f"{ok} {result.get('log')}"}
+
+
+class EchoListFDW(ForeignDataWrapper):
+    """One row per element of a ``key = ANY(list)`` qual (``key`` option, default ``request``), each
+    echoing its element and its position; no such qual: no rows. Like ``tinydancer.decisions`` with a
+    batch of requests, without routerd."""
+
+    def __init__(self, options: dict[str, str], columns: Any):
+        super().__init__(options, columns)
+        self.key = options.get("key", "request")
+
+    def execute(self, quals: Any, columns: Any) -> Any:
+        for q in quals:
+            if q.field_name == self.key and q.operator == ("=", True):
+                return ({self.key: v, "n": i} for i, v in enumerate(q.value))
+        return None
+
+
+class BatchSizeFDW(ForeignDataWrapper):
+    """Asks for batches of 5 (``modify_batch_size``) and implements both insert and bulk_insert."""
+
+    rowid_column = "id"
+    modify_batch_size = 5
+
+    def insert(self, values: dict[str, Any]) -> Any:
+        log_to_postgres(f"insert {values['id']}")
+        return None
+
+    def bulk_insert(self, all_values: list[dict[str, Any]]) -> Any:
+        log_to_postgres(f"bulk_insert {[v['id'] for v in all_values]}")
+        return None
