@@ -9,6 +9,7 @@ create databases) or else one private cluster started for the session (tests/har
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,12 @@ from psycopg import sql
 from tests.harness.cluster import PG_BIN, PgCluster
 
 TESTS = Path(__file__).resolve().parent
+# The bridge's Python half (`multicorn`) is installed only under PostgreSQL's share directory, never
+# into the virtualenv; outside a backend (fdw.tables, tests/fdw, tests/bridge/test_package.py) the
+# tests import it from the source tree.
+BRIDGE_PYTHON = TESTS.parent / "fdw" / "bridge" / "python"
+if str(BRIDGE_PYTHON) not in sys.path:
+    sys.path.insert(0, str(BRIDGE_PYTHON))
 # Every test in these folders runs against a cluster with the bridge.
 POSTGRES_DIRS = ("bridge", "sql")
 # Elsewhere, a test that takes one of these fixtures needs PostgreSQL (a parameter that asks for one at

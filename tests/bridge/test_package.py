@@ -5,11 +5,18 @@ still raise MulticornException."""
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 from collections import OrderedDict
+from pathlib import Path
 
 import pytest
+
+BRIDGE_PYTHON = Path(__file__).resolve().parents[2] / "fdw" / "bridge" / "python"
+
+# the source tree's package, as tests/conftest.py puts it on sys.path
+SOURCE_ENV = {**os.environ, "PYTHONPATH": str(BRIDGE_PYTHON)}
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +47,10 @@ def test_public_names(mc):
 
 def test_import_of_package_alone_does_not_warn():
     # in a subprocess: reloading here would replace classes other tests hold
-    subprocess.run([sys.executable, "-W", "error", "-c", "import multicorn, multicorn.compat"], check=True)
+    subprocess.run([sys.executable, "-W", "error", "-c", "import multicorn, multicorn.compat"], check=True,
+                   env=SOURCE_ENV)
     proc = subprocess.run([sys.executable, "-W", "error::ImportWarning", "-c", "import multicorn.utils"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=SOURCE_ENV)
     assert proc.returncode != 0 and "ImportWarning" in proc.stderr
 
 
@@ -139,3 +147,15 @@ def test_table_definition_statement(mc):
         '  "id" integer,\n'
         '  "v" numeric(10,2) OPTIONS ("a" \'it\'\'s\', "z" \'1\')\n'
         ') SERVER "srv" OPTIONS ("k" \'v\')')
+
+
+def test_not_installed_into_the_virtualenv():
+    """The project's Python distribution has no top-level ``multicorn`` (issue 7 item 17): the
+    virtualenv's interpreter cannot import it, so a real Multicorn2 there would not be shadowed."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    proc = subprocess.run([sys.executable, "-c", "import multicorn"], capture_output=True, text=True,
+                          env=env, cwd="/")
+    assert proc.returncode != 0 and "No module named 'multicorn'" in proc.stderr, proc.stderr
+    proc = subprocess.run([sys.executable, "-c", "import fdw, routerd; print('ok')"], capture_output=True,
+                          text=True, env=env, cwd="/")
+    assert proc.stdout.strip() == "ok", proc.stderr

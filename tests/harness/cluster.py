@@ -125,13 +125,16 @@ def _pg_config(flag: str) -> Path:
 
 def ensure_bridge_installed() -> None:
     """Build and install the bridge when the installed copy is missing or stale."""
+    python = sorted(BRIDGE.glob("python/multicorn/*.py"))
     installed = [
         _pg_config("--pkglibdir") / "multicorn.so",
         _pg_config("--sharedir") / "extension" / "multicorn.control",
         _pg_config("--sharedir") / "extension" / "multicorn--3.2.sql",
+        # the Python half, where only the bridge looks (fdw/bridge/Makefile install-python)
+        *(_pg_config("--sharedir") / "multicorn_bridge" / "python" / "multicorn" / p.name for p in python),
     ]
     sources = [*BRIDGE.glob("src/*.[ch]"), *BRIDGE.glob("sql/*.sql"), BRIDGE / "Makefile",
-               BRIDGE / "multicorn.control"]
+               BRIDGE / "multicorn.control", *python]
     newest = max(p.stat().st_mtime for p in sources)
     if all(p.exists() and p.stat().st_mtime >= newest for p in installed):
         return

@@ -39,6 +39,9 @@
 #include "nodes/pathnodes.h"
 #include "nodes/pg_list.h"
 
+/* The bridge's Python package, relative to PostgreSQL's share directory (installed by the Makefile). */
+#define MC_BRIDGE_PYTHON_DIR "multicorn_bridge/python"
+
 /* in python.c */
 extern char *mc_python_path;
 extern bool mc_convert_unread_columns;

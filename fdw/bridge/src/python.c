@@ -336,6 +336,38 @@ mc_add_site_dirs(void)
 }
 
 /*
+ * The bridge's own Python package (python/multicorn) is installed under
+ * PostgreSQL's share directory, not into any Python environment, so it
+ * never shadows a real Multicorn2 for other programs.  Only the bridge puts
+ * it on sys.path, first, after multicorn.python_path's directories: in the
+ * backend "import multicorn" is always the bridge's.
+ */
+static bool
+mc_add_bridge_dir(void)
+{
+	char		share[MAXPGPATH];
+	char		dir[MAXPGPATH];
+	PyObject   *path;
+	PyObject   *entry;
+	int			rc;
+
+	get_share_path(my_exec_path, share);
+	snprintf(dir, sizeof(dir), "%s/%s", share, MC_BRIDGE_PYTHON_DIR);
+	path = PySys_GetObject("path");	/* borrowed */
+	if (path == NULL || !PyList_Check(path))
+	{
+		PyErr_SetString(PyExc_RuntimeError, "multicorn: sys.path is not a list");
+		return false;
+	}
+	entry = PyUnicode_DecodeFSDefault(dir);
+	if (entry == NULL)
+		return false;
+	rc = PyList_Insert(path, 0, entry);
+	Py_DECREF(entry);
+	return rc == 0;
+}
+
+/*
  * Start the interpreter on first use (once per backend).  If another
  * extension (plpython3u) already started the same libpython, reuse it and
  * insert the native module into sys.modules instead of the init table.
@@ -378,7 +410,7 @@ mc_ensure_python(void)
 		mc_report_python_error(ERROR);
 	/* Mark ready before the path setup so a failure there is not retried in a loop. */
 	mc_python_ready = true;
-	if (!mc_add_site_dirs())
+	if (!mc_add_site_dirs() || !mc_add_bridge_dir())
 		mc_report_python_error(ERROR);
 }
 
@@ -388,9 +420,20 @@ mc_multicorn_attr(const char *name)
 {
 	if (mc_multicorn_module == NULL)
 	{
-		mc_multicorn_module = PyImport_ImportModule("multicorn");
-		if (mc_multicorn_module == NULL)
+		PyObject   *mod = PyImport_ImportModule("multicorn");
+
+		if (mod == NULL)
 			return NULL;
+		/* another multicorn imported first (plpython3u's sys.modules): refuse, do not mix */
+		if (!PyObject_HasAttrString(mod, "__bridge__"))
+		{
+			PyErr_Format(PyExc_ImportError,
+						 "the multicorn module imported in this backend is not the bridge's (%R); "
+						 "the bridge's is in PostgreSQL's share directory, %s", mod, MC_BRIDGE_PYTHON_DIR);
+			Py_DECREF(mod);
+			return NULL;
+		}
+		mc_multicorn_module = mod;
 	}
 	return PyObject_GetAttrString(mc_multicorn_module, name);
 }
