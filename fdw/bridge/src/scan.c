@@ -691,7 +691,8 @@ mc_is_our_scan(ForeignScanState *node)
  *	ReScanForeignScan			scan.c		execute again with new Params
  *	EndForeignScan				scan.c		end_scan
  *	GetForeignJoinPaths			NULL		add_paths_to_joinrel checks: joins run locally
- *	GetForeignUpperPaths		NULL		add_paths_to_... (grouping, sort, limit) check: run locally
+ *	GetForeignUpperPaths		NULL		create_grouping_paths, create_ordered_paths & co. check:
+ *										grouping, sorting, limits run locally
  *	AddForeignUpdateTargets		modify.c	the rowid_column as row identity (1.6)
  *	PlanForeignModify			NULL		make_modifytable checks: fdw_private is NIL
  *	BeginForeignModify			modify.c	INSERT/UPDATE/DELETE targets; ON CONFLICT refused
@@ -712,7 +713,7 @@ mc_is_our_scan(ForeignScanState *node)
  *	RefetchForeignRow			NULL		FOR UPDATE/SHARE and EvalPlanQual use the copied row
  *	RecheckForeignScan			NULL		ForeignRecheck checks; the local quals recheck
  *	ExplainForeignScan			scan.c		explain (1.5)
- *	ExplainForeignModify		NULL		ExplainModifyTarget... (show_modifytable_info) checks
+ *	ExplainForeignModify		NULL		show_modifytable_info checks: nothing added
  *	ExplainDirectModify			NULL		never a direct modify (above)
  *	AnalyzeForeignTable			NULL		analyze_rel checks: WARNING "skipping ... cannot analyze
  *										this foreign table"; partitioned parents skip the child
