@@ -98,3 +98,27 @@ def test_a_superuser_names_any_class(db):
     finally:
         db.q("DROP SERVER IF EXISTS mc_super_srv")
         marker(pid).unlink(missing_ok=True)
+
+
+def test_update_from_3_2_revokes_execute(cluster, db):
+    """A database whose extension was created at 3.2 (EXECUTE still granted to PUBLIC) loses the
+    grant with ALTER EXTENSION multicorn UPDATE; a new database gets 3.2.1 at once."""
+    assert db.one("SELECT extversion FROM pg_extension WHERE extname = 'multicorn'") == "3.2.1"
+    check = ("SELECT has_function_privilege('public', 'multicorn_validator(text[], oid)', 'EXECUTE'), "
+             "has_function_privilege('public', 'multicorn_handler()', 'EXECUTE')")
+    db.q("DROP DATABASE IF EXISTS mc_upgrade")
+    db.q("CREATE DATABASE mc_upgrade")
+    try:
+        with psycopg.connect(cluster.dsn.replace("dbname=postgres", "dbname=mc_upgrade"), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION multicorn VERSION '3.2'")
+            assert conn.execute(check).fetchone() == (True, True)
+            conn.execute("ALTER EXTENSION multicorn UPDATE")
+            assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'multicorn'").fetchone() == (
+                "3.2.1",)
+            assert conn.execute(check).fetchone() == (False, False)
+            # the FDW still works for the roles PostgreSQL calls it for
+            conn.execute("CREATE SERVER s FOREIGN DATA WRAPPER multicorn OPTIONS (wrapper 'fdws.TestFDW')")
+            conn.execute("CREATE FOREIGN TABLE t (x text) SERVER s OPTIONS (rows '[{\"x\": \"y\"}]')")
+            assert conn.execute("SELECT x FROM t").fetchall() == [("y",)]
+    finally:
+        db.q("DROP DATABASE IF EXISTS mc_upgrade WITH (FORCE)")

@@ -17,11 +17,6 @@ LANGUAGE C STRICT;
 
 COMMENT ON FUNCTION multicorn_validator(text[], oid) IS 'multicorn option validator (the server needs a wrapper class)';
 
--- PostgreSQL calls the handler and the validator itself, without an EXECUTE check; called from
--- SQL the validator would import the Python module named by a wrapper option.
-REVOKE ALL ON FUNCTION multicorn_handler() FROM PUBLIC;
-REVOKE ALL ON FUNCTION multicorn_validator(text[], oid) FROM PUBLIC;
-
 CREATE FOREIGN DATA WRAPPER multicorn
 HANDLER multicorn_handler
 VALIDATOR multicorn_validator;
