@@ -52,6 +52,7 @@ test-fast: install
 bench: install
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_routing.py
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_sql.py
+	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_durability.py --seconds 2
 
 # The local stack (devstack/, `python -m devstack` from this directory): PostgreSQL with the bridge
 # and routerd under .tinydancer/ (TINYDANCER_STATE_DIR), on ports TINYDANCER_PG_PORT (54329) and
