@@ -295,3 +295,32 @@ def test_modify_batch_size_is_not_read(db):
             copy.write_row((100 + i,))
     assert db.messages("insert") == [f"insert {i}" for i in [*range(1, 13), 100, 101, 102]]
     assert db.messages("bulk_insert") == []
+
+
+# -- MERGE and COPY options --------------------------------------------------------------------------
+
+def test_merge_into_a_foreign_table_or_foreign_partition_is_a_clear_error(ft, parts):
+    merge = ("MERGE INTO {} t USING (VALUES (150, 'm')) s (id, name) ON t.id = s.id "
+             "WHEN MATCHED THEN UPDATE SET name = s.name WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.name)")
+    # PostgreSQL 15 refuses MERGE on a foreign table, also as a partition of the target
+    for target, rel in (("ep", "ep"), ("ep_parts", "ep_parts_remote")):
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match=f'cannot execute MERGE on relation "{rel}"'):
+            ft.q(merge.format(target))
+    assert hook_calls(ft, "insert") == hook_calls(ft, "update") == []
+
+
+def test_copy_from_with_where_and_freeze(ft):
+    with ft.conn.cursor() as cur, cur.copy("COPY ep (id, name) FROM STDIN WHERE id > 1") as copy:
+        for i in range(4):
+            copy.write_row((i, f"r{i}"))
+    assert sorted(ft.q("SELECT id FROM ep")) == [(2,), (3,)]
+    # FREEZE: PostgreSQL's own check, and for a table created in the same transaction the rows go
+    # through insert() like any COPY (freezing is a heap matter)
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="cannot perform COPY FREEZE"), \
+            ft.conn.cursor() as cur, cur.copy("COPY ep (id) FROM STDIN (FREEZE)") as copy:
+        copy.write_row((9,))
+    with ft.conn.transaction():
+        ft.table("ep_frozen", "id int", store="ep_frozen")
+        with ft.conn.cursor() as cur, cur.copy("COPY ep_frozen FROM STDIN (FREEZE)") as copy:
+            copy.write_row((7,))
+        assert ft.q("SELECT id FROM ep_frozen") == [(7,)]

@@ -731,6 +731,10 @@ mc_is_our_scan(ForeignScanState *node)
  *	ForeignAsyncRequest			NULL		three async callbacks are never reached
  *	ForeignAsyncConfigureWait	NULL
  *	ForeignAsyncNotify			NULL
+ *
+ * Statements that reach no callback: MERGE into a foreign table (or a
+ * table with a foreign partition) is refused by CheckValidResultRel; COPY TO
+ * a foreign table by BeginCopyTo (COPY (SELECT ...) TO scans).
  * ------------------------------------------------------------------------
  */
 
