@@ -125,8 +125,8 @@ def test_what_the_writer_may_not_do(secured: SQL) -> None:
 
 
 def _not_admin(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    conn.execute("CREATE SCHEMA mine")
     """Neither role may change the server, make tables or mappings on it, or switch the guard off."""
+    conn.execute("CREATE SCHEMA mine")
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="must be owner of foreign server routerd"):
         conn.execute("ALTER SERVER routerd OPTIONS (SET target '10.0.0.1:1')")
     _denied(conn, "CREATE USER MAPPING FOR CURRENT_USER SERVER routerd OPTIONS (token 'x')", "foreign server routerd")
