@@ -139,20 +139,15 @@ class Agents(TinyDancer):
             v = as_float(values.get(col), col)
             if v is not None:
                 setattr(spec.cost, field, v)
-        latency = as_float(values.get("latency_prior_ms"), "latency_prior_ms")
-        if latency is None:  # the seed's register call gives the expected latency as avg_latency_ms
-            latency = as_float(values.get("avg_latency_ms"), "avg_latency_ms")
-        if latency is not None:
-            spec.latency_prior_ms = latency
-        quality = as_float(values.get("quality_score"), "quality_score")
-        if quality is not None:
-            spec.quality_prior = quality
-        active = as_bool(values.get("active"), "active")
-        if active is not None:
-            spec.active = active
-        tokens = as_int(values.get("typical_output_tokens"), "typical_output_tokens")
-        if tokens is not None:
-            spec.typical_output_tokens = tokens
+        # the seed's register call gives the expected latency as avg_latency_ms
+        latency_col = "latency_prior_ms" if values.get("latency_prior_ms") is not None else "avg_latency_ms"
+        for col, field, convert in ((latency_col, "latency_prior_ms", as_float),
+                                    ("quality_score", "quality_prior", as_float),
+                                    ("active", "active", as_bool),
+                                    ("typical_output_tokens", "typical_output_tokens", as_int)):
+            v = convert(values.get(col), col)
+            if v is not None:
+                setattr(spec, field, v)
         return spec
 
     def insert(self, values: dict[str, Any]) -> Row:
