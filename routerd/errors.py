@@ -9,7 +9,8 @@
     │   └── AgentExists
     ├── FailedPrecondition     the request is valid but the state forbids it     → FAILED_PRECONDITION
     ├── Unauthenticated        missing or wrong bearer token                     → UNAUTHENTICATED
-    └── StoreUnavailable       the store cannot be reached or written            → UNAVAILABLE
+    ├── StoreUnavailable       the store cannot be reached or written            → UNAVAILABLE
+    └── BatchTooLarge          a batch whose work or reply passes a limit; ``field`` → RESOURCE_EXHAUSTED
 
 Anything else that escapes a servicer is a bug: it becomes INTERNAL with the traceback logged and no
 internals sent to the client.
@@ -68,3 +69,13 @@ class Unauthenticated(TinyDancerError):
 
 class StoreUnavailable(TinyDancerError):
     pass
+
+
+class BatchTooLarge(TinyDancerError):
+    """A batch whose work or reply would pass a configured limit (gRPC RESOURCE_EXHAUSTED); refused
+    before any of the work is done. ``field`` is the request field to shrink."""
+
+    def __init__(self, field: str, problem: str):
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")

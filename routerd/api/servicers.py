@@ -28,8 +28,9 @@ from routerd.api.convert import (
 )
 from routerd.client import FIELD_KEY
 from routerd.config import Config
-from routerd.engine.engine import BatchTooLarge, Engine
+from routerd.engine.engine import Engine
 from routerd.engine.validation import check_time, decode_page_token, encode_page_token
+from routerd.errors import BatchTooLarge
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from routerd.gen.tinydancer.v1 import tinydancer_pb2_grpc as pbg
 

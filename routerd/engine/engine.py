@@ -22,23 +22,13 @@ from routerd.engine.query import RouteQuery, validate_query
 from routerd.engine.registry import Registry
 from routerd.engine.router import Router
 from routerd.engine.table import AgentTable
-from routerd.errors import InvalidArgument, TinyDancerError
+from routerd.errors import BatchTooLarge, InvalidArgument
 from routerd.model.embedders import Embedder
 from routerd.store.base import Store
 
 BATCH_MAX = 100_000  # default of Config.batch_max_requests
 BATCH_CELLS_MAX = 5_000_000  # default of Config.batch_max_cells: requests x agents of one batch
 CHUNK_CELLS = 1 << 19  # a batch is routed in chunks of about this many cells (bounds the temporaries)
-
-
-class BatchTooLarge(TinyDancerError):
-    """A batch whose work or reply would pass a configured limit (gRPC RESOURCE_EXHAUSTED); refused
-    before any of the work is done. ``field`` is the request field to shrink."""
-
-    def __init__(self, field: str, problem: str):
-        self.field = field
-        self.problem = problem
-        super().__init__(f"{field}: {problem}")
 
 
 class Engine:

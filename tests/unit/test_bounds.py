@@ -19,7 +19,7 @@ from routerd.api.convert import decision_size_bound, decision_to_proto, outcome_
 from routerd.config import Config, load_config
 from routerd.domain import OBJECTIVES, AgentRecord, AgentSpec, AgentStats, CostModel
 from routerd.engine import engine as engine_module
-from routerd.engine.engine import BatchTooLarge, Engine
+from routerd.engine.engine import Engine
 from routerd.engine.health import BreakerPolicy
 from routerd.engine.query import RouteQuery
 from routerd.engine.table import AgentTable
@@ -37,7 +37,7 @@ from routerd.engine.validation import (
     WTP_MAX,
     WTP_MIN,
 )
-from routerd.errors import InvalidArgument
+from routerd.errors import BatchTooLarge, InvalidArgument
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from routerd.store import Store
 from tests.harness.engine import spec
