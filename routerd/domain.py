@@ -7,6 +7,7 @@ knows about gRPC or SQL. Times are Unix seconds (float, UTC).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 AGENT_TYPES: tuple[str, ...] = (
     "llm", "tool", "api", "human", "ensemble", "embedding", "vision", "audio", "multimodal", "custom",
@@ -131,3 +132,49 @@ class DecisionRecord:
     expected_quality: float | None
     confidence: float | None
     model_version: str
+
+
+# -- semantic routes (routerd.semantic) ---------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RouteConditions:
+    """When a route may match; an unset condition always holds. Minutes are UTC minutes after midnight;
+    ``active_from_minute > active_until_minute`` wraps past midnight."""
+
+    active_from_minute: int | None = None
+    active_until_minute: int | None = None
+    user_tiers: tuple[str, ...] = ()
+    rate_limit_per_minute: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    """What an operator declares about a semantic route (validated by ``routerd.semantic``).
+
+    ``threshold`` None means the configured default; ``fitted`` says FitRoutes set it."""
+
+    name: str
+    utterances: tuple[str, ...]
+    description: str = ""
+    target_agent: str | None = None
+    priority: int = 0
+    threshold: float | None = None
+    group: str | None = None
+    conditions: RouteConditions = field(default_factory=RouteConditions)
+    fitted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRecord:
+    """A stored route: its spec and one unit-length float32 vector per utterance ((m, dim), in the
+    order of ``spec.utterances``), computed by the embedder named ``embedder``."""
+
+    spec: RouteSpec
+    vectors: Any  # np.ndarray (m, dim) float32; Any keeps this module free of numpy
+    embedder: str
+    created_at: float
+    updated_at: float
+
+    @property
+    def name(self) -> str:
+        return self.spec.name

@@ -2,11 +2,13 @@
 
     TinyDancerError
     ├── InvalidArgument        bad input; ``field`` names the offending field  → INVALID_ARGUMENT
-    ├── NotFound               an agent, decision or outcome that does not exist → NOT_FOUND
+    ├── NotFound               an agent, route, decision that does not exist    → NOT_FOUND
     │   ├── AgentNotFound
+    │   ├── RouteNotFound
     │   └── DecisionNotFound
     ├── AlreadyExists          a duplicate registration                          → ALREADY_EXISTS
-    │   └── AgentExists
+    │   ├── AgentExists
+    │   └── RouteExists
     ├── FailedPrecondition     the request is valid but the state forbids it     → FAILED_PRECONDITION
     ├── Unauthenticated        missing or wrong bearer token                     → UNAUTHENTICATED
     ├── StoreUnavailable       the store cannot be reached or written            → UNAVAILABLE
@@ -41,6 +43,13 @@ class AgentNotFound(NotFound):
         super().__init__(f"{field}: no agent named {name!r}")
 
 
+class RouteNotFound(NotFound):
+    def __init__(self, name: str, field: str = "name"):
+        self.name = name
+        self.field = field
+        super().__init__(f"{field}: no route named {name!r}")
+
+
 class DecisionNotFound(NotFound):
     def __init__(self, decision_id: str, field: str = "decision_id"):
         self.decision_id = decision_id
@@ -57,6 +66,13 @@ class AgentExists(AlreadyExists):
         self.name = name
         self.field = field
         super().__init__(f"{field}: an agent named {name!r} already exists")
+
+
+class RouteExists(AlreadyExists):
+    def __init__(self, name: str, field: str = "route.name"):
+        self.name = name
+        self.field = field
+        super().__init__(f"{field}: a route named {name!r} already exists")
 
 
 class FailedPrecondition(TinyDancerError):

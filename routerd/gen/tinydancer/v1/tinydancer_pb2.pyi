@@ -189,7 +189,7 @@ class Constraints(_message.Message):
     def __init__(self, required_capabilities: _Optional[_Iterable[str]] = ..., excluded_agents: _Optional[_Iterable[str]] = ..., max_cost: _Optional[float] = ..., max_latency_ms: _Optional[float] = ..., min_quality: _Optional[float] = ...) -> None: ...
 
 class RouteRequest(_message.Message):
-    __slots__ = ("request", "embedding", "objective", "constraints", "budget_remaining", "willingness_to_pay", "input_tokens", "output_tokens", "context", "max_alternatives", "omit_reasoning")
+    __slots__ = ("request", "embedding", "objective", "constraints", "budget_remaining", "willingness_to_pay", "input_tokens", "output_tokens", "context", "max_alternatives", "omit_reasoning", "infer_capabilities", "capability_threshold")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -208,6 +208,8 @@ class RouteRequest(_message.Message):
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     MAX_ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
     OMIT_REASONING_FIELD_NUMBER: _ClassVar[int]
+    INFER_CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITY_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     request: str
     embedding: _containers.RepeatedScalarFieldContainer[float]
     objective: str
@@ -219,7 +221,9 @@ class RouteRequest(_message.Message):
     context: _containers.ScalarMap[str, str]
     max_alternatives: int
     omit_reasoning: bool
-    def __init__(self, request: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., objective: _Optional[str] = ..., constraints: _Optional[_Union[Constraints, _Mapping]] = ..., budget_remaining: _Optional[float] = ..., willingness_to_pay: _Optional[float] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., context: _Optional[_Mapping[str, str]] = ..., max_alternatives: _Optional[int] = ..., omit_reasoning: _Optional[bool] = ...) -> None: ...
+    infer_capabilities: bool
+    capability_threshold: float
+    def __init__(self, request: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., objective: _Optional[str] = ..., constraints: _Optional[_Union[Constraints, _Mapping]] = ..., budget_remaining: _Optional[float] = ..., willingness_to_pay: _Optional[float] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., context: _Optional[_Mapping[str, str]] = ..., max_alternatives: _Optional[int] = ..., omit_reasoning: _Optional[bool] = ..., infer_capabilities: _Optional[bool] = ..., capability_threshold: _Optional[float] = ...) -> None: ...
 
 class Alternative(_message.Message):
     __slots__ = ("agent_name", "score", "feasible", "reason", "estimated_cost", "estimated_latency_ms", "expected_quality")
@@ -240,7 +244,7 @@ class Alternative(_message.Message):
     def __init__(self, agent_name: _Optional[str] = ..., score: _Optional[float] = ..., feasible: _Optional[bool] = ..., reason: _Optional[str] = ..., estimated_cost: _Optional[float] = ..., estimated_latency_ms: _Optional[float] = ..., expected_quality: _Optional[float] = ...) -> None: ...
 
 class RouteDecision(_message.Message):
-    __slots__ = ("decision_id", "routed", "agent_name", "confidence", "estimated_cost", "estimated_latency_ms", "expected_quality", "similarity", "reasoning", "alternatives", "model_version", "decided_at", "objective")
+    __slots__ = ("decision_id", "routed", "agent_name", "confidence", "estimated_cost", "estimated_latency_ms", "expected_quality", "similarity", "reasoning", "alternatives", "model_version", "decided_at", "objective", "route_name", "route_similarity", "inferred_capabilities")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     ROUTED_FIELD_NUMBER: _ClassVar[int]
     AGENT_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -254,6 +258,9 @@ class RouteDecision(_message.Message):
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
     OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_NAME_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    INFERRED_CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     routed: bool
     agent_name: str
@@ -267,7 +274,10 @@ class RouteDecision(_message.Message):
     model_version: str
     decided_at: _timestamp_pb2.Timestamp
     objective: str
-    def __init__(self, decision_id: _Optional[str] = ..., routed: _Optional[bool] = ..., agent_name: _Optional[str] = ..., confidence: _Optional[float] = ..., estimated_cost: _Optional[float] = ..., estimated_latency_ms: _Optional[float] = ..., expected_quality: _Optional[float] = ..., similarity: _Optional[float] = ..., reasoning: _Optional[str] = ..., alternatives: _Optional[_Iterable[_Union[Alternative, _Mapping]]] = ..., model_version: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., objective: _Optional[str] = ...) -> None: ...
+    route_name: str
+    route_similarity: float
+    inferred_capabilities: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, decision_id: _Optional[str] = ..., routed: _Optional[bool] = ..., agent_name: _Optional[str] = ..., confidence: _Optional[float] = ..., estimated_cost: _Optional[float] = ..., estimated_latency_ms: _Optional[float] = ..., expected_quality: _Optional[float] = ..., similarity: _Optional[float] = ..., reasoning: _Optional[str] = ..., alternatives: _Optional[_Iterable[_Union[Alternative, _Mapping]]] = ..., model_version: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., objective: _Optional[str] = ..., route_name: _Optional[str] = ..., route_similarity: _Optional[float] = ..., inferred_capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BatchRouteRequest(_message.Message):
     __slots__ = ("requests", "batch_budget")
@@ -282,6 +292,299 @@ class BatchRouteResponse(_message.Message):
     DECISIONS_FIELD_NUMBER: _ClassVar[int]
     decisions: _containers.RepeatedCompositeFieldContainer[RouteDecision]
     def __init__(self, decisions: _Optional[_Iterable[_Union[RouteDecision, _Mapping]]] = ...) -> None: ...
+
+class EmbedRequest(_message.Message):
+    __slots__ = ("texts",)
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    texts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, texts: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Vector(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class EmbedResponse(_message.Message):
+    __slots__ = ("vectors", "embedder", "dim")
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDER_FIELD_NUMBER: _ClassVar[int]
+    DIM_FIELD_NUMBER: _ClassVar[int]
+    vectors: _containers.RepeatedCompositeFieldContainer[Vector]
+    embedder: str
+    dim: int
+    def __init__(self, vectors: _Optional[_Iterable[_Union[Vector, _Mapping]]] = ..., embedder: _Optional[str] = ..., dim: _Optional[int] = ...) -> None: ...
+
+class RouteConditions(_message.Message):
+    __slots__ = ("active_from_minute", "active_until_minute", "user_tiers", "rate_limit_per_minute")
+    ACTIVE_FROM_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_UNTIL_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    USER_TIERS_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    active_from_minute: int
+    active_until_minute: int
+    user_tiers: _containers.RepeatedScalarFieldContainer[str]
+    rate_limit_per_minute: int
+    def __init__(self, active_from_minute: _Optional[int] = ..., active_until_minute: _Optional[int] = ..., user_tiers: _Optional[_Iterable[str]] = ..., rate_limit_per_minute: _Optional[int] = ...) -> None: ...
+
+class SemanticRoute(_message.Message):
+    __slots__ = ("name", "description", "target_agent", "priority", "utterances", "threshold", "group", "conditions", "utterance_embeddings", "effective_threshold", "fitted", "utterance_count", "created_at", "updated_at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TARGET_AGENT_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    UTTERANCES_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    CONDITIONS_FIELD_NUMBER: _ClassVar[int]
+    UTTERANCE_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    FITTED_FIELD_NUMBER: _ClassVar[int]
+    UTTERANCE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    target_agent: str
+    priority: int
+    utterances: _containers.RepeatedScalarFieldContainer[str]
+    threshold: float
+    group: str
+    conditions: RouteConditions
+    utterance_embeddings: _containers.RepeatedCompositeFieldContainer[Vector]
+    effective_threshold: float
+    fitted: bool
+    utterance_count: int
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., target_agent: _Optional[str] = ..., priority: _Optional[int] = ..., utterances: _Optional[_Iterable[str]] = ..., threshold: _Optional[float] = ..., group: _Optional[str] = ..., conditions: _Optional[_Union[RouteConditions, _Mapping]] = ..., utterance_embeddings: _Optional[_Iterable[_Union[Vector, _Mapping]]] = ..., effective_threshold: _Optional[float] = ..., fitted: _Optional[bool] = ..., utterance_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateRouteRequest(_message.Message):
+    __slots__ = ("route", "replace")
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
+    route: SemanticRoute
+    replace: bool
+    def __init__(self, route: _Optional[_Union[SemanticRoute, _Mapping]] = ..., replace: _Optional[bool] = ...) -> None: ...
+
+class UpdateRouteRequest(_message.Message):
+    __slots__ = ("name", "route", "update_mask", "add_utterances", "remove_utterances")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    ADD_UTTERANCES_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_UTTERANCES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    route: SemanticRoute
+    update_mask: _field_mask_pb2.FieldMask
+    add_utterances: _containers.RepeatedScalarFieldContainer[str]
+    remove_utterances: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., route: _Optional[_Union[SemanticRoute, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., add_utterances: _Optional[_Iterable[str]] = ..., remove_utterances: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DeleteRouteRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteRouteResponse(_message.Message):
+    __slots__ = ("route",)
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    route: SemanticRoute
+    def __init__(self, route: _Optional[_Union[SemanticRoute, _Mapping]] = ...) -> None: ...
+
+class GetRouteRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListRoutesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "include_utterances")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_UTTERANCES_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    include_utterances: bool
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., include_utterances: _Optional[bool] = ...) -> None: ...
+
+class ListRoutesResponse(_message.Message):
+    __slots__ = ("routes", "next_page_token")
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    routes: _containers.RepeatedCompositeFieldContainer[SemanticRoute]
+    next_page_token: str
+    def __init__(self, routes: _Optional[_Iterable[_Union[SemanticRoute, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class LabelledExample(_message.Message):
+    __slots__ = ("text", "route", "embedding")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    route: str
+    embedding: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, text: _Optional[str] = ..., route: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class FitRoutesRequest(_message.Message):
+    __slots__ = ("examples", "objective", "min_out_of_scope_recall", "dry_run")
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    MIN_OUT_OF_SCOPE_RECALL_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    examples: _containers.RepeatedCompositeFieldContainer[LabelledExample]
+    objective: str
+    min_out_of_scope_recall: float
+    dry_run: bool
+    def __init__(self, examples: _Optional[_Iterable[_Union[LabelledExample, _Mapping]]] = ..., objective: _Optional[str] = ..., min_out_of_scope_recall: _Optional[float] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class RouteFit(_message.Message):
+    __slots__ = ("route", "threshold_before", "threshold_after", "support", "precision_before", "recall_before", "precision_after", "recall_after")
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_AFTER_FIELD_NUMBER: _ClassVar[int]
+    SUPPORT_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    RECALL_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_AFTER_FIELD_NUMBER: _ClassVar[int]
+    RECALL_AFTER_FIELD_NUMBER: _ClassVar[int]
+    route: str
+    threshold_before: float
+    threshold_after: float
+    support: int
+    precision_before: float
+    recall_before: float
+    precision_after: float
+    recall_after: float
+    def __init__(self, route: _Optional[str] = ..., threshold_before: _Optional[float] = ..., threshold_after: _Optional[float] = ..., support: _Optional[int] = ..., precision_before: _Optional[float] = ..., recall_before: _Optional[float] = ..., precision_after: _Optional[float] = ..., recall_after: _Optional[float] = ...) -> None: ...
+
+class FitMetrics(_message.Message):
+    __slots__ = ("in_scope_accuracy", "out_of_scope_recall", "accuracy", "macro_f1", "calibration_error")
+    IN_SCOPE_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_SCOPE_RECALL_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    MACRO_F1_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_ERROR_FIELD_NUMBER: _ClassVar[int]
+    in_scope_accuracy: float
+    out_of_scope_recall: float
+    accuracy: float
+    macro_f1: float
+    calibration_error: float
+    def __init__(self, in_scope_accuracy: _Optional[float] = ..., out_of_scope_recall: _Optional[float] = ..., accuracy: _Optional[float] = ..., macro_f1: _Optional[float] = ..., calibration_error: _Optional[float] = ...) -> None: ...
+
+class FitRoutesResponse(_message.Message):
+    __slots__ = ("routes", "before", "after", "applied", "objective")
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    routes: _containers.RepeatedCompositeFieldContainer[RouteFit]
+    before: FitMetrics
+    after: FitMetrics
+    applied: bool
+    objective: str
+    def __init__(self, routes: _Optional[_Iterable[_Union[RouteFit, _Mapping]]] = ..., before: _Optional[_Union[FitMetrics, _Mapping]] = ..., after: _Optional[_Union[FitMetrics, _Mapping]] = ..., applied: _Optional[bool] = ..., objective: _Optional[str] = ...) -> None: ...
+
+class SemanticRouteRequest(_message.Message):
+    __slots__ = ("query", "embedding", "top_k", "context")
+    class ContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    query: str
+    embedding: _containers.RepeatedScalarFieldContainer[float]
+    top_k: int
+    context: _containers.ScalarMap[str, str]
+    def __init__(self, query: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., top_k: _Optional[int] = ..., context: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class RouteMatch(_message.Message):
+    __slots__ = ("route", "similarity", "confidence", "target_agent", "group", "priority", "threshold")
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_AGENT_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    route: str
+    similarity: float
+    confidence: float
+    target_agent: str
+    group: str
+    priority: int
+    threshold: float
+    def __init__(self, route: _Optional[str] = ..., similarity: _Optional[float] = ..., confidence: _Optional[float] = ..., target_agent: _Optional[str] = ..., group: _Optional[str] = ..., priority: _Optional[int] = ..., threshold: _Optional[float] = ...) -> None: ...
+
+class SemanticRouteResponse(_message.Message):
+    __slots__ = ("matches", "out_of_scope_probability", "blocked")
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_SCOPE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    matches: _containers.RepeatedCompositeFieldContainer[RouteMatch]
+    out_of_scope_probability: float
+    blocked: _containers.RepeatedCompositeFieldContainer[BlockedRoute]
+    def __init__(self, matches: _Optional[_Iterable[_Union[RouteMatch, _Mapping]]] = ..., out_of_scope_probability: _Optional[float] = ..., blocked: _Optional[_Iterable[_Union[BlockedRoute, _Mapping]]] = ...) -> None: ...
+
+class BlockedRoute(_message.Message):
+    __slots__ = ("route", "similarity", "reason")
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    route: str
+    similarity: float
+    reason: str
+    def __init__(self, route: _Optional[str] = ..., similarity: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ClassifyRequest(_message.Message):
+    __slots__ = ("text", "embedding", "top_k")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    embedding: _containers.RepeatedScalarFieldContainer[float]
+    top_k: int
+    def __init__(self, text: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., top_k: _Optional[int] = ...) -> None: ...
+
+class Category(_message.Message):
+    __slots__ = ("name", "kind", "probability")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: str
+    probability: float
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., probability: _Optional[float] = ...) -> None: ...
+
+class CapabilityNeed(_message.Message):
+    __slots__ = ("capability", "probability")
+    CAPABILITY_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    capability: str
+    probability: float
+    def __init__(self, capability: _Optional[str] = ..., probability: _Optional[float] = ...) -> None: ...
+
+class ClassifyResponse(_message.Message):
+    __slots__ = ("categories", "capabilities", "top_category", "confidence", "out_of_scope_probability")
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    TOP_CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_SCOPE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    categories: _containers.RepeatedCompositeFieldContainer[Category]
+    capabilities: _containers.RepeatedCompositeFieldContainer[CapabilityNeed]
+    top_category: str
+    confidence: float
+    out_of_scope_probability: float
+    def __init__(self, categories: _Optional[_Iterable[_Union[Category, _Mapping]]] = ..., capabilities: _Optional[_Iterable[_Union[CapabilityNeed, _Mapping]]] = ..., top_category: _Optional[str] = ..., confidence: _Optional[float] = ..., out_of_scope_probability: _Optional[float] = ...) -> None: ...
 
 class RecordOutcomeRequest(_message.Message):
     __slots__ = ("decision_id", "agent_name", "latency_ms", "success", "quality", "cost", "input_tokens", "output_tokens", "recorded_at")

@@ -383,6 +383,21 @@ class RouterStub:
                 request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.BatchRouteRequest.SerializeToString,
                 response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.BatchRouteResponse.FromString,
                 _registered_method=True)
+        self.Embed = channel.unary_unary(
+                '/tinydancer.v1.Router/Embed',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.EmbedRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.EmbedResponse.FromString,
+                _registered_method=True)
+        self.SemanticRoute = channel.unary_unary(
+                '/tinydancer.v1.Router/SemanticRoute',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.SemanticRouteRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.SemanticRouteResponse.FromString,
+                _registered_method=True)
+        self.Classify = channel.unary_unary(
+                '/tinydancer.v1.Router/Classify',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ClassifyRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ClassifyResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -403,6 +418,28 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Embed(self, request, context):
+        """Errors: INVALID_ARGUMENT (no texts, more than embed_max_texts, an empty text or one over the
+        text limit: the field names the index, e.g. "texts[3]").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SemanticRoute(self, request, context):
+        """The top-k semantic routes for a request; empty when nothing clears its threshold (out of scope).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Classify(self, request, context):
+        """Categories (routes and their groups) with probabilities, and the capabilities the request needs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -415,6 +452,21 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.BatchRoute,
                     request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.BatchRouteRequest.FromString,
                     response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.BatchRouteResponse.SerializeToString,
+            ),
+            'Embed': grpc.unary_unary_rpc_method_handler(
+                    servicer.Embed,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.EmbedRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.EmbedResponse.SerializeToString,
+            ),
+            'SemanticRoute': grpc.unary_unary_rpc_method_handler(
+                    servicer.SemanticRoute,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.SemanticRouteRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.SemanticRouteResponse.SerializeToString,
+            ),
+            'Classify': grpc.unary_unary_rpc_method_handler(
+                    servicer.Classify,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ClassifyRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ClassifyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -474,6 +526,383 @@ class Router:
             '/tinydancer.v1.Router/BatchRoute',
             routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.BatchRouteRequest.SerializeToString,
             routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.BatchRouteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Embed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Router/Embed',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.EmbedRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.EmbedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SemanticRoute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Router/SemanticRoute',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.SemanticRouteRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.SemanticRouteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Classify(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Router/Classify',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ClassifyRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ClassifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class RoutesStub:
+    """Errors: CreateRoute INVALID_ARGUMENT (bad field, no utterances, unknown target agent, wrong
+    embedding dimension), ALREADY_EXISTS; UpdateRoute INVALID_ARGUMENT, NOT_FOUND; DeleteRoute,
+    GetRoute NOT_FOUND; FitRoutes INVALID_ARGUMENT (an example naming an unknown route, no routes).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CreateRoute = channel.unary_unary(
+                '/tinydancer.v1.Routes/CreateRoute',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.CreateRouteRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.SemanticRoute.FromString,
+                _registered_method=True)
+        self.UpdateRoute = channel.unary_unary(
+                '/tinydancer.v1.Routes/UpdateRoute',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.UpdateRouteRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.SemanticRoute.FromString,
+                _registered_method=True)
+        self.DeleteRoute = channel.unary_unary(
+                '/tinydancer.v1.Routes/DeleteRoute',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.DeleteRouteRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.DeleteRouteResponse.FromString,
+                _registered_method=True)
+        self.GetRoute = channel.unary_unary(
+                '/tinydancer.v1.Routes/GetRoute',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.GetRouteRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.SemanticRoute.FromString,
+                _registered_method=True)
+        self.ListRoutes = channel.unary_unary(
+                '/tinydancer.v1.Routes/ListRoutes',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListRoutesRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListRoutesResponse.FromString,
+                _registered_method=True)
+        self.FitRoutes = channel.unary_unary(
+                '/tinydancer.v1.Routes/FitRoutes',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.FitRoutesRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.FitRoutesResponse.FromString,
+                _registered_method=True)
+
+
+class RoutesServicer:
+    """Errors: CreateRoute INVALID_ARGUMENT (bad field, no utterances, unknown target agent, wrong
+    embedding dimension), ALREADY_EXISTS; UpdateRoute INVALID_ARGUMENT, NOT_FOUND; DeleteRoute,
+    GetRoute NOT_FOUND; FitRoutes INVALID_ARGUMENT (an example naming an unknown route, no routes).
+    """
+
+    def CreateRoute(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRoute(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRoute(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRoute(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRoutes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FitRoutes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RoutesServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CreateRoute': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRoute,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.CreateRouteRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.SemanticRoute.SerializeToString,
+            ),
+            'UpdateRoute': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRoute,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.UpdateRouteRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.SemanticRoute.SerializeToString,
+            ),
+            'DeleteRoute': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRoute,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.DeleteRouteRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.DeleteRouteResponse.SerializeToString,
+            ),
+            'GetRoute': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRoute,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.GetRouteRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.SemanticRoute.SerializeToString,
+            ),
+            'ListRoutes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRoutes,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListRoutesRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListRoutesResponse.SerializeToString,
+            ),
+            'FitRoutes': grpc.unary_unary_rpc_method_handler(
+                    servicer.FitRoutes,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.FitRoutesRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.FitRoutesResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'tinydancer.v1.Routes', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('tinydancer.v1.Routes', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Routes:
+    """Errors: CreateRoute INVALID_ARGUMENT (bad field, no utterances, unknown target agent, wrong
+    embedding dimension), ALREADY_EXISTS; UpdateRoute INVALID_ARGUMENT, NOT_FOUND; DeleteRoute,
+    GetRoute NOT_FOUND; FitRoutes INVALID_ARGUMENT (an example naming an unknown route, no routes).
+    """
+
+    @staticmethod
+    def CreateRoute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Routes/CreateRoute',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.CreateRouteRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.SemanticRoute.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRoute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Routes/UpdateRoute',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.UpdateRouteRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.SemanticRoute.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRoute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Routes/DeleteRoute',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.DeleteRouteRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.DeleteRouteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRoute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Routes/GetRoute',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.GetRouteRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.SemanticRoute.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRoutes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Routes/ListRoutes',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListRoutesRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListRoutesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FitRoutes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Routes/FitRoutes',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.FitRoutesRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.FitRoutesResponse.FromString,
             options,
             channel_credentials,
             insecure,
