@@ -132,6 +132,7 @@ class DecisionRecord:
     expected_quality: float | None
     confidence: float | None
     model_version: str
+    route_name: str | None = None  # the semantic route the request matched
 
 
 # -- semantic routes (routerd.semantic) ---------------------------------------------------------

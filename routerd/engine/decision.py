@@ -55,6 +55,11 @@ class Decision:
     budget_note: str = ""
     batch_left: float | None = None  # what the batch budget had left when this request was routed
     ranked: np.ndarray | None = None  # cache of ranked_feasible()
+    # The semantic route the request matched (routerd.engine.routes), and what came of it.
+    route_name: str | None = None
+    route_similarity: float = 0.0
+    route_note: str = ""  # why the route's target was or was not used
+    inferred_capabilities: tuple[str, ...] = ()
 
     @property
     def routed(self) -> bool:

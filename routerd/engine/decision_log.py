@@ -111,7 +111,8 @@ class DecisionLog:
             d.decision_id, d.decided_at, d.agent_name, d.objective,
             d.query.text[:REQUEST_TEXT_MAX].replace("\x00", ""),
             d.estimated_cost if routed else None, d.estimated_latency_ms if routed else None,
-            d.expected_quality if routed else None, d.confidence if routed else None, d.model_version)
+            d.expected_quality if routed else None, d.confidence if routed else None, d.model_version,
+            d.route_name)
 
     def lookup(self, decision_id: str) -> tuple[str | None, float | None]:
         """The agent a decision routed to (None: routed nowhere) and its estimated cost."""

@@ -18,12 +18,14 @@ import re
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import cache, partial
 from importlib import resources
 from operator import attrgetter
 from typing import Any, Generic, Protocol, TypeVar
+
+import numpy as np
 
 from routerd.domain import (
     AgentRecord,
@@ -33,8 +35,11 @@ from routerd.domain import (
     DecisionRecord,
     HealthUpdate,
     OutcomeRecord,
+    RouteConditions,
+    RouteRecord,
+    RouteSpec,
 )
-from routerd.errors import AgentExists, AgentNotFound
+from routerd.errors import AgentExists, AgentNotFound, RouteExists, RouteNotFound
 
 T = TypeVar("T")
 
@@ -158,6 +163,36 @@ def decision_from_row(row: Sequence[Any]) -> DecisionRecord:
     return DecisionRecord(**dict(zip(DECISION_COLUMNS, row, strict=True)))
 
 
+ROUTE_COLUMNS = (
+    "name", "description", "target_agent", "priority", "threshold", "fitted", "group_name", "conditions",
+    "utterances", "embedder", "dim", "vectors", "created_at", "updated_at",
+)
+
+
+def route_values(record: RouteRecord) -> tuple[Any, ...]:
+    s = record.spec
+    c = s.conditions
+    conditions = {"active_from_minute": c.active_from_minute, "active_until_minute": c.active_until_minute,
+                  "user_tiers": list(c.user_tiers), "rate_limit_per_minute": c.rate_limit_per_minute}
+    vectors = np.ascontiguousarray(record.vectors, dtype="<f4")
+    return (s.name, s.description, s.target_agent, s.priority, s.threshold, s.fitted, s.group,
+            json.dumps(conditions), json.dumps(list(s.utterances), ensure_ascii=False), record.embedder,
+            vectors.shape[1], vectors.tobytes(), record.created_at, record.updated_at)
+
+
+def route_from_row(row: Sequence[Any]) -> RouteRecord:
+    (name, description, target_agent, priority, threshold, fitted, group, conditions, utterances, embedder,
+     dim, vectors, created_at, updated_at) = row
+    c = json.loads(conditions)
+    spec = RouteSpec(
+        name=name, utterances=tuple(json.loads(utterances)), description=description, target_agent=target_agent,
+        priority=int(priority), threshold=threshold, group=group, fitted=bool(fitted),
+        conditions=RouteConditions(c["active_from_minute"], c["active_until_minute"], tuple(c["user_tiers"]),
+                                   c["rate_limit_per_minute"]))
+    matrix = np.frombuffer(bytes(vectors), dtype="<f4").reshape(-1, int(dim)).astype(np.float32, copy=False)
+    return RouteRecord(spec, matrix, embedder, created_at, updated_at)
+
+
 # -- SQL ----------------------------------------------------------------------------------------
 
 _SELECT_AGENTS = f"SELECT {_cols(AGENT_COLUMNS)} FROM agents"
@@ -177,6 +212,9 @@ _RECORD_STATS = (
     f"{', '.join(f'{c} = ?' for c in HEALTH_COLUMNS)} "
     f"WHERE name = ? RETURNING {_cols(STATS_COLUMNS)}"
 )
+_SELECT_ROUTES = f"SELECT {_cols(ROUTE_COLUMNS)} FROM routes"
+_INSERT_ROUTE = f"INSERT INTO routes ({_cols(ROUTE_COLUMNS)}) VALUES ({_marks(ROUTE_COLUMNS)})"
+_UPDATE_ROUTE = (f"UPDATE routes SET {', '.join(f'{c} = ?' for c in ROUTE_COLUMNS[1:])} WHERE name = ?")
 _INSERT_OUTCOME = f"INSERT INTO outcomes ({_cols(OUTCOME_COLUMNS)}) VALUES ({_marks(OUTCOME_COLUMNS)})"
 # Decisions are inserted many rows a statement: one statement is one step of the database (with
 # SQLite one release of the GIL) however many decisions a group commit carries. 500 rows of 10
@@ -311,6 +349,72 @@ class SQLStore(ABC, Generic[C]):
     def list_agents(self) -> list[AgentRecord]:
         rows = self._transact(lambda tx: tx.rows(f"{_SELECT_AGENTS} ORDER BY name"), write=False)
         return [agent_from_row(row) for row in rows]
+
+    # -- semantic routes ----------------------------------------------------------------------
+    def insert_route(self, record: RouteRecord, *, replace: bool = False) -> bool:
+        def run(tx: Tx) -> bool:
+            values = route_values(record)
+            if tx.one("SELECT 1 FROM routes WHERE name = ?", (record.name,)) is None:
+                tx.execute(_INSERT_ROUTE, values)
+                return False
+            if not replace:
+                raise RouteExists(record.name)
+            tx.execute(_UPDATE_ROUTE, (*values[1:], record.name))
+            return True
+
+        return self._transact(run)
+
+    def update_route(self, record: RouteRecord) -> None:
+        def run(tx: Tx) -> None:
+            if tx.execute(_UPDATE_ROUTE, (*route_values(record)[1:], record.name)) == 0:
+                raise RouteNotFound(record.name)
+
+        self._transact(run)
+
+    def delete_route(self, name: str) -> bool:
+        return self._transact(lambda tx: tx.execute("DELETE FROM routes WHERE name = ?", (name,)) > 0)
+
+    def get_route(self, name: str) -> RouteRecord | None:
+        row = self._transact(lambda tx: tx.one(f"{_SELECT_ROUTES} WHERE name = ?", (name,)), write=False)
+        return None if row is None else route_from_row(row)
+
+    def list_routes(self) -> list[RouteRecord]:
+        rows = self._transact(lambda tx: tx.rows(f"{_SELECT_ROUTES} ORDER BY name"), write=False)
+        return [route_from_row(row) for row in rows]
+
+    def set_route_thresholds(self, thresholds: Mapping[str, float], updated_at: float,
+                             meta: Mapping[str, str]) -> None:
+        def run(tx: Tx) -> None:
+            for name, threshold in thresholds.items():
+                n = tx.execute("UPDATE routes SET threshold = ?, fitted = ?, updated_at = ? WHERE name = ?",
+                               (threshold, True, updated_at, name))
+                if n == 0:
+                    raise RouteNotFound(name)
+            self._put_meta(tx, meta)
+
+        self._transact(run)
+
+    def reembed_routes(self, records: Sequence[RouteRecord], meta: Mapping[str, str]) -> None:
+        def run(tx: Tx) -> None:
+            for record in records:
+                tx.execute(_UPDATE_ROUTE, (*route_values(record)[1:], record.name))
+            self._put_meta(tx, meta)
+
+        self._transact(run)
+
+    # -- metadata -----------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._transact(lambda tx: tx.one("SELECT value FROM meta WHERE key = ?", (key,)), write=False)
+        return None if row is None else str(row[0])
+
+    def set_meta(self, values: Mapping[str, str]) -> None:
+        self._transact(lambda tx: self._put_meta(tx, values))
+
+    @staticmethod
+    def _put_meta(tx: Tx, values: Mapping[str, str]) -> None:
+        for key, value in values.items():
+            tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = ?",
+                       (key, value, value))
 
     # -- outcomes -----------------------------------------------------------------------------
     def record_outcome(self, outcome: OutcomeRecord, health: HealthUpdate) -> AgentStats:

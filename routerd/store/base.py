@@ -10,10 +10,18 @@ Rules every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from routerd.domain import AgentRecord, AgentSpec, AgentStats, DecisionRecord, HealthUpdate, OutcomeRecord
+from routerd.domain import (
+    AgentRecord,
+    AgentSpec,
+    AgentStats,
+    DecisionRecord,
+    HealthUpdate,
+    OutcomeRecord,
+    RouteRecord,
+)
 
 
 class Store(Protocol):
@@ -38,6 +46,35 @@ class Store(Protocol):
 
     def list_agents(self) -> list[AgentRecord]:
         """Every agent, ordered by name."""
+
+    # -- semantic routes ----------------------------------------------------------------------
+    def insert_route(self, record: RouteRecord, *, replace: bool = False) -> bool:
+        """Store a new route; ``RouteExists`` if the name is taken, unless ``replace`` (then the old
+        one is replaced, keeping nothing of it). Return whether one was replaced."""
+
+    def update_route(self, record: RouteRecord) -> None:
+        """Replace route ``record.name`` whole; ``RouteNotFound``."""
+
+    def delete_route(self, name: str) -> bool: ...
+
+    def get_route(self, name: str) -> RouteRecord | None: ...
+
+    def list_routes(self) -> list[RouteRecord]:
+        """Every route with its vectors, ordered by name."""
+
+    def set_route_thresholds(self, thresholds: Mapping[str, float], updated_at: float,
+                             meta: Mapping[str, str]) -> None:
+        """In one transaction: set these routes' thresholds (marked fitted) and these metadata keys (the
+        calibration fitted with them). ``RouteNotFound`` (and nothing written) for an unknown route."""
+
+    def reembed_routes(self, records: Sequence[RouteRecord], meta: Mapping[str, str]) -> None:
+        """In one transaction: replace these routes (their vectors of a new embedder) and set ``meta``."""
+
+    # -- metadata -----------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, values: Mapping[str, str]) -> None:
+        """Set these keys in one transaction."""
 
     # -- outcomes -----------------------------------------------------------------------------
     def record_outcome(self, outcome: OutcomeRecord, health: HealthUpdate) -> AgentStats:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import threading
 
+import numpy as np
 import pytest
 
 from routerd.domain import (
@@ -16,8 +17,11 @@ from routerd.domain import (
     CostModel,
     HealthUpdate,
     OutcomeRecord,
+    RouteConditions,
+    RouteRecord,
+    RouteSpec,
 )
-from routerd.errors import AgentExists, AgentNotFound
+from routerd.errors import AgentExists, AgentNotFound, RouteExists, RouteNotFound
 from routerd.store import Store, open_store
 from routerd.store._sql import migrations
 from tests.harness.store import HEALTHY, T0, agent, decision, outcome, raw_rows
@@ -328,3 +332,77 @@ def test_concurrent_record_outcome_loses_no_update(store: Store, store_url: str)
     assert got.stats.quality_count == total // 2 and got.stats.quality_sum == 0.5 * (total // 2)
     assert got.stats.total_spend == float(total)
     assert store.count_outcomes() == total
+
+
+# -- semantic routes ----------------------------------------------------------------------------
+
+def _route(name: str = "billing", m: int = 3, dim: int = 8, **spec: object) -> RouteRecord:
+    rng = np.random.default_rng(len(name) + m)
+    vectors = rng.normal(size=(m, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    fields = {"utterances": tuple(f"{name} utterance {i} — ünïcode" for i in range(m)), **spec}
+    return RouteRecord(RouteSpec(name, **fields), vectors, "test-embedder-8", T0, T0)  # type: ignore[arg-type]
+
+
+def _same_route(a: RouteRecord, b: RouteRecord) -> None:
+    assert a.spec == b.spec and a.embedder == b.embedder and (a.created_at, a.updated_at) == (b.created_at, b.updated_at)
+    assert a.vectors.dtype == np.float32 and np.array_equal(a.vectors, b.vectors)
+
+
+def test_route_round_trip_every_field(store: Store) -> None:
+    full = _route("support", m=5, description="Help with accounts", target_agent="support-agent", priority=-7,
+                  threshold=0.625, group="customer", fitted=True,
+                  conditions=RouteConditions(1320, 360, ("gold", "platinum"), 60))
+    bare = _route("bare", m=1)
+    store.insert_route(full)
+    store.insert_route(bare)
+    _same_route(store.get_route("support"), full)  # type: ignore[arg-type]
+    assert [r.name for r in store.list_routes()] == ["bare", "support"]
+    _same_route(store.list_routes()[0], bare)
+    assert store.get_route("nope") is None
+
+
+def test_route_insert_conflict_replace_update_delete(store: Store) -> None:
+    store.insert_route(_route("a", m=2))
+    with pytest.raises(RouteExists):
+        store.insert_route(_route("a", m=4))
+    assert store.get_route("a").vectors.shape == (2, 8)  # type: ignore[union-attr]
+    assert store.insert_route(_route("a", m=4, priority=3), replace=True) is True
+    got = store.get_route("a")
+    assert got is not None and got.vectors.shape == (4, 8) and got.spec.priority == 3
+    store.update_route(_route("a", m=1, description="new"))
+    got = store.get_route("a")
+    assert got is not None and got.spec.description == "new" and len(got.spec.utterances) == 1
+    with pytest.raises(RouteNotFound):
+        store.update_route(_route("ghost"))
+    assert store.delete_route("a") is True and store.delete_route("a") is False
+
+
+def test_route_thresholds_and_meta_in_one_transaction(store: Store) -> None:
+    store.insert_route(_route("a"))
+    store.insert_route(_route("b"))
+    store.set_route_thresholds({"a": 0.5, "b": 0.75}, T0 + 1, {"route_calibration": '{"t": 1}'})
+    assert [(r.spec.threshold, r.spec.fitted) for r in store.list_routes()] == [(0.5, True), (0.75, True)]
+    assert store.get_meta("route_calibration") == '{"t": 1}'
+    with pytest.raises(RouteNotFound):
+        store.set_route_thresholds({"a": 0.1, "ghost": 0.2}, T0 + 2, {"route_calibration": "{}"})
+    assert store.get_route("a").spec.threshold == 0.5  # type: ignore[union-attr]  # nothing written
+    assert store.get_meta("route_calibration") == '{"t": 1}'
+    store.set_meta({"embedder": "x", "route_calibration": "{}"})
+    assert store.get_meta("embedder") == "x" and store.get_meta("missing") is None
+
+
+def test_reembed_routes_replaces_vectors_and_meta(store: Store) -> None:
+    old = _route("a", m=2)
+    store.insert_route(old)
+    new = RouteRecord(old.spec, np.ones((2, 16), np.float32) / 4, "other-16", T0, T0 + 5)
+    store.reembed_routes([new], {"embedder": "other-16"})
+    _same_route(store.get_route("a"), new)  # type: ignore[arg-type]
+    assert store.get_meta("embedder") == "other-16"
+
+
+def test_decision_route_name_is_stored(store: Store) -> None:
+    d = dataclasses.replace(decision("d-route"), route_name="billing")
+    store.append_decisions([d, decision("d-none")])
+    assert store.get_decision("d-route").route_name == "billing"  # type: ignore[union-attr]
+    assert store.get_decision("d-none").route_name is None  # type: ignore[union-attr]
