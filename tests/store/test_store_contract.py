@@ -345,7 +345,8 @@ def _route(name: str = "billing", m: int = 3, dim: int = 8, **spec: object) -> R
 
 
 def _same_route(a: RouteRecord, b: RouteRecord) -> None:
-    assert a.spec == b.spec and a.embedder == b.embedder and (a.created_at, a.updated_at) == (b.created_at, b.updated_at)
+    assert a.spec == b.spec and a.embedder == b.embedder
+    assert (a.created_at, a.updated_at) == (b.created_at, b.updated_at)
     assert a.vectors.dtype == np.float32 and np.array_equal(a.vectors, b.vectors)
 
 
