@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from fdw.errors import FDW_INVALID_OPTION_NAME, FDW_OPTION_NAME_NOT_FOUND, INVALID_PARAMETER_VALUE
 
 # One foreign table per resource (fdw.tables.TABLES; a unit test holds the two equal).
-RESOURCES = ("agents", "decisions", "outcomes", "capability_matches", "stats", "batches")
+RESOURCES = ("agents", "decisions", "outcomes", "capability_matches", "stats", "batches", "routes", "semantic_matches",
+             "classifications", "embeddings")
 
 
 @dataclass(frozen=True)

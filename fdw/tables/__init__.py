@@ -8,6 +8,10 @@
     outcomes.py            tinydancer.outcomes            INSERT, SELECT (append-only)
     capability_matches.py  tinydancer.capability_matches  virtual: agents ranked by capability text
     stats.py               tinydancer.stats               one row
+    routes.py              tinydancer.routes              SELECT INSERT UPDATE DELETE (semantic routes)
+    semantic_matches.py    tinydancer.semantic_matches    virtual: the routes a query matches, best first
+    classifications.py     tinydancer.classifications     virtual: categories and capabilities of a text
+    embeddings.py          tinydancer.embeddings          virtual: routerd's embedding of a text
 
 The server's wrapper is ``fdw.TinyDancer``; each table's ``resource`` option picks its class in
 ``TABLES``, and IMPORT FOREIGN SCHEMA creates one foreign table per entry.
@@ -19,11 +23,17 @@ from fdw.tables.agents import Agents
 from fdw.tables.base import TinyDancer
 from fdw.tables.batches import Batches
 from fdw.tables.capability_matches import CapabilityMatches
+from fdw.tables.classifications import Classifications
 from fdw.tables.decisions import Decisions
+from fdw.tables.embeddings import Embeddings
 from fdw.tables.outcomes import Outcomes
+from fdw.tables.routes import Routes
+from fdw.tables.semantic_matches import SemanticMatches
 from fdw.tables.stats import Stats
 
 TABLES: dict[str, type[TinyDancer]] = {
-    t.resource: t for t in (Agents, Decisions, Outcomes, CapabilityMatches, Stats, Batches)}
+    t.resource: t for t in (Agents, Decisions, Outcomes, CapabilityMatches, Stats, Batches, Routes, SemanticMatches,
+                            Classifications, Embeddings)}
 
-__all__ = ["TABLES", "Agents", "Batches", "CapabilityMatches", "Decisions", "Outcomes", "Stats", "TinyDancer"]
+__all__ = ["TABLES", "Agents", "Batches", "CapabilityMatches", "Classifications", "Decisions", "Embeddings",
+           "Outcomes", "Routes", "SemanticMatches", "Stats", "TinyDancer"]

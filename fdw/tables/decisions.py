@@ -40,7 +40,10 @@ from fdw.tables.base import (
     when,
 )
 from fdw.tables.routing import (
+    CAPABILITY_THRESHOLD_HINT,
     EMBEDDING_HINT,
+    INFERENCE_INPUT_TYPES,
+    INFERENCE_INPUTS,
     INPUT_TYPES,
     INPUTS,
     OBJECTIVE_HINT,
@@ -82,8 +85,14 @@ COLUMNS = Columns(
     Column("routed", "boolean", lambda d: d.routed),
     Column("batch", "text"),  # input: the handle of a staged batch (tinydancer.batches)
     Column("position", "integer"),  # 1-based place of the request in its batch or array
+    # issue 9: routing by meaning (inputs, then outputs)
+    *(Column(n, t) for n, t in zip(INFERENCE_INPUTS, INFERENCE_INPUT_TYPES, strict=True)),
+    Column("route_name", "text", lambda d: d.route_name or None),
+    Column("route_similarity", "float8", lambda d: d.route_similarity if d.route_name else None),
+    Column("inferred_capabilities", "text[]", lambda d: list(d.inferred_capabilities)),
 )
-QUAL_INPUTS = (*INPUTS, "batch")
+QUAL_INPUTS = (*INPUTS, "batch", *INFERENCE_INPUTS)
+ECHOED = (*INPUTS, *INFERENCE_INPUTS)
 READ_ONLY_HINT = ("Route with SELECT ... FROM tinydancer.decisions WHERE request = '...' (or tinydancer.route); "
                   "record what happened with INSERT INTO tinydancer.outcomes.")
 
@@ -100,7 +109,9 @@ READ_ONLY_HINT = ("Route with SELECT ... FROM tinydancer.decisions WHERE request
 # those of the inputs the query reads and does not give as constants (a join's columns are always read:
 # they are in the relation's target list), from the last JOIN_WINDOW get_rel_size calls (a statement
 # sizes every relation before it builds any path, so several decisions relations in one statement
-# share the union). A constant request takes no key: it is not joined.
+# share the union). A constant request takes no key: it is not joined. infer_capabilities and
+# capability_threshold (INFERENCE_INPUTS) are not keys: they are settings given as constants, and as keys
+# they would quadruple the combinations of a `d.*` join.
 JOIN_WINDOW = 8
 _REQUEST_KEYS = ("request", "request_embedding")
 
@@ -128,7 +139,8 @@ def path_keys(candidates: frozenset[str]) -> tuple[tuple[tuple[str, ...], int], 
 class Decisions(TinyDancer):
     resource = "decisions"
     COLUMNS = COLUMNS
-    FIELD_HINTS = {"objective": OBJECTIVE_HINT, "embedding": EMBEDDING_HINT}
+    FIELD_HINTS = {"objective": OBJECTIVE_HINT, "embedding": EMBEDDING_HINT,
+                   "capability_threshold": CAPABILITY_THRESHOLD_HINT}
     INVALID_HINT = f"{OBJECTIVE_HINT} {EMBEDDING_HINT}"
 
     def __init__(self, options: Mapping[str, str], columns: Mapping[str, Any], client: Any = None):
@@ -187,7 +199,7 @@ class Decisions(TinyDancer):
                       "or join on request: FROM requests r JOIN tinydancer.decisions d ON d.request = r.body; "
                       "for texts with embeddings use tinydancer.route_embedded(texts, embeddings).")
         template = route_request(given, wanted)
-        echo = {k: given.get(k) for k in INPUTS if k in wanted}
+        echo = {k: given.get(k) for k in ECHOED if k in wanted}
         getters = COLUMNS.getters(wanted)
         at = "position" in wanted
         if texts is None:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from fdw.errors import FDW_INVALID_HANDLE, INVALID_TEXT_REPRESENTATION, fail
-from fdw.tables.base import as_float, as_int, as_list
+from fdw.tables.base import as_bool, as_float, as_int, as_list
 from routerd.domain import OBJECTIVES
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 
@@ -33,6 +33,13 @@ INPUTS = ("request", "request_embedding", "optimize_for", "required_capabilities
           "output_tokens")
 INPUT_TYPES = ("text", "float4[]", "text", "text[]", "text[]", "float8", "float8", "float8", "float8", "float8",
                "integer", "integer")
+# Inputs of routing by meaning (issue 9), for the decisions table only: the classifier's capabilities
+# above capability_threshold become required ones. Given as constants; they are not join keys (see
+# fdw.tables.decisions.path_keys) and not a staged batch's shared inputs.
+INFERENCE_INPUTS = ("infer_capabilities", "capability_threshold")
+INFERENCE_INPUT_TYPES = ("boolean", "float8")
+CAPABILITY_THRESHOLD_HINT = ("capability_threshold is in (0, 1] (default 0.5): the probability at which an inferred "
+                             "capability becomes required.")
 
 
 # -- protobuf wire pieces: a request's text and embedding appended to a serialized template -----------
@@ -122,6 +129,11 @@ def route_request(given: Mapping[str, Any], wanted: set[str] | frozenset[str] | 
         n = as_int(given.get(col), col)
         if n is not None:
             setattr(r, col, n)
+    if as_bool(given.get("infer_capabilities"), "infer_capabilities"):
+        r.infer_capabilities = True
+    threshold = as_float(given.get("capability_threshold"), "capability_threshold")
+    if threshold is not None:
+        r.capability_threshold = threshold
     if wanted is not None:
         if "alternatives" not in wanted:
             r.max_alternatives = 0  # nobody reads them: routerd need not explain them
