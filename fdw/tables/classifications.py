@@ -71,7 +71,7 @@ class Classifications(TinyDancer):
     FIELD_HINTS = FieldHints({"top_k": TOP_K_HINT, "text": TEXT_HINT, "embedding": EMBEDDING_HINT,
                               "text.embedding": EMBEDDING_HINT})
     INVALID_HINT = f"{TEXT_HINT} {TOP_K_HINT}"
-    PATH_KEYS = text_keys(("text", "text_embedding"), ("top_k",), 10)
+    PATH_KEYS = text_keys(("text", "text_embedding"), ("top_k",), 1)  # 1 row: see semantic_matches
 
     @property
     def rowid_column(self) -> NoReturn:  # read at the start of every INSERT, UPDATE and DELETE

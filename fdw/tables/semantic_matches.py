@@ -93,7 +93,10 @@ class SemanticMatches(TinyDancer):
                               "query.embedding": EMBEDDING_HINT,
                               "context": "user_tier is at most 1024 characters."})
     INVALID_HINT = f"{QUERY_HINT} {TOP_K_HINT}"
-    PATH_KEYS = text_keys(("query", "query_embedding"), ("top_k", "user_tier"), 3)
+    # 1 row a key (as decisions), not the ~3 a query gives: a parameterized path costs rows x width per
+    # outer row against the plain path's GUARD, so 3 would turn a join of over GUARD/3 rows (16,667, fewer
+    # while the outer table's statistics are stale) into the plain path, which has no query: an ERROR.
+    PATH_KEYS = text_keys(("query", "query_embedding"), ("top_k", "user_tier"), 1)
 
     @property
     def rowid_column(self) -> NoReturn:  # read at the start of every INSERT, UPDATE and DELETE

@@ -13,7 +13,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 import fdw
-from fdw.tables import Classifications, Decisions, Embeddings, Routes, SemanticMatches, routing
+from fdw.tables import Classifications, Decisions, Embeddings, Routes, SemanticMatches, base, routing
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from tests.fdw.fakes import OPTIONS, FakeClient, MulticornException, Qual, failure
 
@@ -250,6 +250,10 @@ def test_semantic_matches_path_keys_cover_every_joined_input() -> None:
     for joined in ({"query"}, {"query", "top_k"}, {"query", "user_tier"}, {"query", "top_k", "user_tier"},
                    {"query_embedding"}, {"query_embedding", "top_k"}):
         assert next(k for k in keys if k <= joined) == joined  # the first key that fits is all of it
+    # 1 row a key: a join of up to GUARD outer rows keeps its parameterized path (the plain one has no query)
+    assert {rows for _, rows in t.get_path_keys()} == {1} and t.get_rel_size([], {"route_name"}) == (base.GUARD, 1)
+    c = table("classifications", FakeClient())
+    assert {rows for _, rows in c.get_path_keys()} == {1} and c.get_rel_size([], {"kind"}) == (base.GUARD, 1)
     assert t.get_rel_size([Qual("query", "=", "q")], set())[0] == 3
     assert t.get_rel_size([Qual("query", ("=", True), ["a", "b"])], set())[0] == 6
 
