@@ -27,7 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     flags = {"listen": args.listen, "data_dir": args.data_dir, "store": args.store, "embedder": args.embedder,
              "token": args.token, "token_file": args.token_file, "tls_cert": args.tls_cert,
-             "tls_key": args.tls_key, "workers": args.workers}
+             "tls_key": args.tls_key, "workers": args.workers, "reembed_routes": args.reembed_routes or None}
     return serve(load_config(flags, config_file=args.config))
 
 
@@ -155,6 +155,126 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jsonl(path: str) -> list[tuple[int, Any]]:
+    """(line number, value) of every non-blank line of a JSONL file (``-``: stdin)."""
+    out = []
+    lines = sys.stdin if path == "-" else Path(path).open()
+    with lines:
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append((n, json.loads(line)))
+            except json.JSONDecodeError as e:
+                raise InvalidArgument(f"{path}:{n}", f"not JSON ({e.msg})") from None
+    return out
+
+
+_ROUTE_KEYS = {"name", "description", "target_agent", "priority", "threshold", "group", "utterances", "conditions"}
+
+
+def _route_from_json(item: Any, where: str) -> pb.SemanticRoute:
+    if not isinstance(item, dict):
+        raise InvalidArgument(where, "each line must be a JSON object")
+    unknown = sorted(set(item) - _ROUTE_KEYS)
+    if unknown:
+        raise InvalidArgument(where, f"unknown keys {unknown}; valid: {sorted(_ROUTE_KEYS)}")
+    route = pb.SemanticRoute()
+    try:
+        json_format.ParseDict(item, route, ignore_unknown_fields=False)
+    except json_format.ParseError as e:
+        raise InvalidArgument(where, str(e)) from None
+    return route
+
+
+def _routes(args: argparse.Namespace) -> int:
+    c = Client(args)
+    if args.routes_cmd == "import":
+        routes = [(n, _route_from_json(item, f"{args.file}:{n}")) for n, item in _jsonl(args.file)]
+        for n, route in routes:
+            try:
+                got = c.call(c.routes.CreateRoute, pb.CreateRouteRequest(route=route, replace=True))
+            except grpc.RpcError as e:
+                print(f"error: {args.file}:{n}: {e.code().name}: {e.details()}", file=sys.stderr)
+                return 1
+            if args.json:
+                _print(got, True)
+            else:
+                print(f"{got.name}: {got.utterance_count} utterances, threshold {got.effective_threshold:.3f}")
+        if not args.json:
+            print(f"imported {len(routes)} routes")
+    elif args.routes_cmd == "list":
+        req = pb.ListRoutesRequest(page_size=1000)
+        while True:
+            resp = c.call(c.routes.ListRoutes, req)
+            for r in resp.routes:
+                if args.json:
+                    _print(r, True)
+                else:
+                    print(f"{r.name:30} utterances={r.utterance_count:<6} threshold={r.effective_threshold:.3f}"
+                          f"{' (fitted)' if r.fitted else ''} target={r.target_agent or '-'} "
+                          f"priority={r.priority} group={r.group or '-'}")
+            if not resp.next_page_token:
+                break
+            req.page_token = resp.next_page_token
+    elif args.routes_cmd == "remove":
+        _print(c.call(c.routes.DeleteRoute, pb.DeleteRouteRequest(name=args.name)), args.json)
+    elif args.routes_cmd == "fit":
+        examples = []
+        for n, item in _jsonl(args.file):
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str) or \
+                    not (item.get("route") is None or isinstance(item.get("route"), str)):
+                raise InvalidArgument(f"{args.file}:{n}", 'each line must be {"text": ..., "route": NAME or null}')
+            examples.append(pb.LabelledExample(text=item["text"], route=item.get("route") or ""))
+        fit = pb.FitRoutesRequest(examples=examples, objective=args.objective or "", dry_run=args.dry_run)
+        if args.min_oos_recall is not None:
+            fit.min_out_of_scope_recall = args.min_oos_recall
+        resp = c.call(c.routes.FitRoutes, fit)
+        if args.json:
+            _print(resp, True)
+        else:
+            print(f"{'route':30} {'support':>7} {'threshold':>17} {'precision':>15} {'recall':>15}")
+            for f in resp.routes:
+                print(f"{f.route:30} {f.support:7d} {f.threshold_before:7.3f} -> {f.threshold_after:5.3f} "
+                      f"{f.precision_before:5.3f} -> {f.precision_after:5.3f} {f.recall_before:5.3f} -> "
+                      f"{f.recall_after:5.3f}")
+            for name, m in (("before", resp.before), ("after", resp.after)):
+                print(f"{name}: in-scope accuracy {m.in_scope_accuracy:.4f}, out-of-scope recall "
+                      f"{m.out_of_scope_recall:.4f}, accuracy {m.accuracy:.4f}, macro F1 {m.macro_f1:.4f}, "
+                      f"calibration error {m.calibration_error:.4f}")
+            print("applied" if resp.applied else "dry run: thresholds unchanged")
+    return 0
+
+
+def _match(args: argparse.Namespace) -> int:
+    c = Client(args)
+    for n, item in _jsonl(args.file):
+        if isinstance(item, dict) and isinstance(item.get("text"), str):
+            item = item["text"]
+        if not isinstance(item, str):
+            raise InvalidArgument(f"{args.file}:{n}", 'each line must be a JSON string or {"text": ...}')
+        resp = c.call(c.router.SemanticRoute, pb.SemanticRouteRequest(query=item, top_k=args.top_k))
+        out = {"matches": [{"route": m.route, "similarity": m.similarity, "confidence": m.confidence,
+                            "target_agent": m.target_agent} for m in resp.matches]}
+        print(json.dumps(out, separators=(",", ":")) if args.json else json.dumps(out), flush=True)
+    return 0
+
+
+def _embed(args: argparse.Namespace) -> int:
+    c = Client(args)
+    resp = c.call(c.router.Embed, pb.EmbedRequest(texts=args.texts))
+    for text, v in zip(args.texts, resp.vectors, strict=True):
+        out = {"text": text, "embedder": resp.embedder, "dim": resp.dim, "vector": list(v.values)}
+        print(json.dumps(out, separators=(",", ":")), flush=True)
+    return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    c = Client(args)
+    _print(c.call(c.router.Classify, pb.ClassifyRequest(text=args.text, top_k=args.top_k)), args.json)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="routerd", description="Tiny Dancer routing daemon and its clients")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -163,7 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--listen", help="host:port (default 127.0.0.1:50051; port 0 picks a free one)")
     s.add_argument("--data-dir")
     s.add_argument("--store", help="sqlite:///path.db or postgresql://… (default: sqlite under --data-dir)")
-    s.add_argument("--embedder", help="hashing (default)")
+    s.add_argument("--embedder", help="minilm (default: all-MiniLM-L6-v2, int8 ONNX) or hashing")
+    s.add_argument("--reembed-routes", action="store_true",
+                   help="re-embed stored routes written by another embedder (otherwise refused at startup)")
     s.add_argument("--config", help="TOML file (also TINYDANCER_CONFIG)")
     s.add_argument("--token", help="require this bearer token (also TINYDANCER_TOKEN); visible in ps, "
                                    "prefer --token-file or the environment")
@@ -234,6 +356,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("stats", parents=[client], help="routing statistics")
     st.set_defaults(func=_stats)
+
+    rt = sub.add_parser("routes", help="semantic routes")
+    rt_sub = rt.add_subparsers(dest="routes_cmd", required=True)
+    imp = rt_sub.add_parser("import", parents=[client], help="create or replace routes from a JSONL file")
+    imp.add_argument("file", help='one route a line: {"name", "description"?, "target_agent"?, "priority"?, '
+                                  '"threshold"?, "group"?, "conditions"?, "utterances": [...]}; - for stdin')
+    rt_sub.add_parser("list", parents=[client], help="list routes")
+    rrm = rt_sub.add_parser("remove", parents=[client], help="delete a route")
+    rrm.add_argument("name")
+    fit = rt_sub.add_parser("fit", parents=[client], help="fit thresholds on labelled examples")
+    fit.add_argument("file", help='one example a line: {"text": ..., "route": NAME or null}; - for stdin')
+    fit.add_argument("--objective", help="accuracy (default) or f1")
+    fit.add_argument("--min-oos-recall", type=float, help="keep out-of-scope recall at least this")
+    fit.add_argument("--dry-run", action="store_true", help="report only; keep the thresholds")
+    rt.set_defaults(func=_routes)
+
+    m = sub.add_parser("match", parents=[client], help="match texts to semantic routes (one JSON line each)")
+    m.add_argument("file", help='one text a line, as a JSON string or {"text": ...}; - for stdin')
+    m.add_argument("--top-k", type=int, default=3)
+    m.set_defaults(func=_match)
+
+    e = sub.add_parser("embed", parents=[client], help="embed texts (one JSON line each)")
+    e.add_argument("texts", nargs="+")
+    e.set_defaults(func=_embed)
+
+    cl = sub.add_parser("classify", parents=[client], help="categories and capabilities of a text")
+    cl.add_argument("text")
+    cl.add_argument("--top-k", type=int, default=0)
+    cl.set_defaults(func=_classify)
     return p
 
 

@@ -23,7 +23,16 @@ class Config:
     listen: str = "127.0.0.1:50051"
     data_dir: str = ".tinydancer/routerd"
     store: str = ""  # default: sqlite file under data_dir
-    embedder: str = "hashing"
+    # The sentence embedder: "minilm" (all-MiniLM-L6-v2, int8 ONNX) or "hashing" (dependency-free).
+    embedder: str = "minilm"
+    embedder_max_seq_length: int = 256  # tokens; longer texts are truncated (the model's limit is 512)
+    embedder_threads: int = 1  # onnxruntime intra-op threads per call
+    embedder_cache_size: int = 65_536  # texts whose vectors are kept (LRU); 0 turns the cache off
+    embed_max_texts: int = 1024  # the most texts one Router.Embed call may carry
+    # Semantic routes: the similarity a request needs to match a route that has no threshold of its
+    # own (FitRoutes fits one per route); at startup, re-embed stored routes written by another embedder.
+    route_threshold: float = 0.5
+    reembed_routes: bool = False
     token: str = ""  # bearer token every call must carry (health checks excepted)
     token_file: str = ""  # a file whose first line is the token (not visible in ps, unlike --token)
     tls_cert: str = ""
@@ -55,6 +64,12 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         if not isinstance(value, str):
             raise bad
         return value
+    if t in ("bool", bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        raise bad
     if isinstance(value, bool):
         raise bad
     try:
@@ -97,7 +112,12 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
         cfg = replace(cfg, **{k: _coerce(k, v, "flags") for k, v in flags.items() if v is not None})
     if cfg.workers < 1:
         raise InvalidArgument("workers", f"must be at least 1, got {cfg.workers}")
-    for name in ("max_message_bytes", "batch_max_requests", "batch_max_cells"):
+    if not 0.0 <= cfg.route_threshold <= 1.0:
+        raise InvalidArgument("route_threshold", f"must be in [0, 1], got {cfg.route_threshold}")
+    if not 2 <= cfg.embedder_max_seq_length <= 512:
+        raise InvalidArgument("embedder_max_seq_length", f"must be in 2..512, got {cfg.embedder_max_seq_length}")
+    for name in ("max_message_bytes", "batch_max_requests", "batch_max_cells", "embedder_threads",
+                 "embed_max_texts"):
         if getattr(cfg, name) < 1:
             raise InvalidArgument(name, f"must be at least 1, got {getattr(cfg, name)}")
     if cfg.max_message_bytes > 2**31 - 1:  # grpc takes an int32

@@ -32,6 +32,7 @@ from routerd.api.servicers import (
     AnalyticsServicer,
     FeedbackServicer,
     RouterServicer,
+    RoutesServicer,
     register,
 )
 from routerd.config import Config
@@ -44,7 +45,7 @@ from routerd.store.base import open_store
 
 log = logging.getLogger("routerd")
 
-SERVICES = ("AgentRegistry", "Router", "Feedback", "Analytics")
+SERVICES = ("AgentRegistry", "Router", "Feedback", "Analytics", "Routes")
 _OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
@@ -157,6 +158,9 @@ class RunningServer:
 def create_server(cfg: Config) -> RunningServer:
     Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
     token = read_token(cfg)
+    # The embedder first: a bad choice fails before the data dir is locked or the store opened.
+    embedder = make_embedder(cfg.embedder, cache_size=cfg.embedder_cache_size,
+                             max_seq_length=cfg.embedder_max_seq_length, threads=cfg.embedder_threads)
     lock = lock_store(cfg)
     try:
         store = open_store(cfg.store_url())
@@ -164,10 +168,16 @@ def create_server(cfg: Config) -> RunningServer:
         if lock is not None:
             lock.release()
         raise
-    embedder = make_embedder(cfg.embedder)
     policy = BreakerPolicy(consecutive_failures=cfg.breaker_failures, cooldown_s=cfg.breaker_cooldown_s)
-    engine = Engine(store, embedder, policy=policy, batch_max_requests=cfg.batch_max_requests,
-                    batch_max_cells=cfg.batch_max_cells)
+    try:
+        engine = Engine(store, embedder, policy=policy, batch_max_requests=cfg.batch_max_requests,
+                        batch_max_cells=cfg.batch_max_cells, embed_max_texts=cfg.embed_max_texts,
+                        route_threshold=cfg.route_threshold, reembed_routes=cfg.reembed_routes)
+    except BaseException:
+        store.close()
+        if lock is not None:
+            lock.release()
+        raise
     interceptors = [BearerTokenInterceptor(token)] if token else []
     executor = futures.ThreadPoolExecutor(max_workers=cfg.workers)
     server = grpc.server(executor, interceptors=interceptors,
@@ -175,7 +185,8 @@ def create_server(cfg: Config) -> RunningServer:
                                   ("grpc.max_send_message_length", cfg.max_message_bytes)])
     for servicer, service in ((AgentRegistryServicer(engine), "AgentRegistry"),
                               (RouterServicer(engine, cfg.max_message_bytes), "Router"),
-                              (FeedbackServicer(engine), "Feedback"), (AnalyticsServicer(engine), "Analytics")):
+                              (FeedbackServicer(engine), "Feedback"), (AnalyticsServicer(engine), "Analytics"),
+                              (RoutesServicer(engine), "Routes")):
         register(server, servicer, service)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from routerd.domain import AgentRecord, AgentSpec, CostModel, OutcomeRecord
+from routerd.domain import AgentRecord, AgentSpec, CostModel, OutcomeRecord, RouteConditions, RouteRecord, RouteSpec
 from routerd.engine.decision import Decision
 from routerd.engine.health import BreakerPolicy
 from routerd.engine.query import RouteQuery
@@ -135,6 +135,8 @@ def query_from_proto(r: pb.RouteRequest) -> RouteQuery:
         input_tokens=r.input_tokens if r.HasField("input_tokens") else None,
         output_tokens=r.output_tokens if r.HasField("output_tokens") else None,
         context=dict(r.context) if r.context else {},
+        infer_capabilities=r.infer_capabilities,
+        capability_threshold=r.capability_threshold if r.HasField("capability_threshold") else None,
     )
 
 
@@ -153,7 +155,8 @@ def decision_to_proto(d: Decision, max_alternatives: int | None = None, *,
         confidence=d.confidence, estimated_cost=d.estimated_cost, estimated_latency_ms=d.estimated_latency_ms,
         expected_quality=d.expected_quality, similarity=d.similarity,
         reasoning=d.reasoning if reasoning else "", model_version=d.model_version, decided_at=ts_,
-        objective=d.objective)
+        objective=d.objective, route_name=d.route_name or "", route_similarity=d.route_similarity,
+        inferred_capabilities=list(d.inferred_capabilities))
     if max_alternatives != 0:
         add = out.alternatives.add
         for a in d.alternatives(max_alternatives):
@@ -171,19 +174,23 @@ def decision_to_proto(d: Decision, max_alternatives: int | None = None, *,
 _DECISION_FIXED = 160  # id, routed, 6 doubles, model version, decided_at, objective, tags and lengths
 _REASONING_FIXED = 420  # the reasoning text without agent names (every format it has, numbers at their widest)
 _ALTERNATIVE_FIXED = 56  # entry tag and length, score, feasible, 3 doubles, tags and lengths of name and reason
+_ROUTE_NOTE_FIXED = 200  # the route's part of the reasoning, without names and the target's reason
 _REASON_FIXED = 128  # the longest reason without capability names ("estimated cost $... exceeds ...")
 
 
-def decision_size_bound(r: pb.RouteRequest, n_agents: int, name_bytes: int) -> int:
+def decision_size_bound(r: pb.RouteRequest, n_agents: int, name_bytes: int, capability_bytes: int = 0) -> int:
     """An upper bound of the serialized size of the decision ``decision_to_proto`` renders for ``r``
     against ``n_agents`` agents whose names have at most ``name_bytes`` bytes: what it asks for
-    (``max_alternatives``, ``omit_reasoning``) times what each part can take at most."""
+    (``max_alternatives``, ``omit_reasoning``) times what each part can take at most.
+    ``capability_bytes`` bounds what infer_capabilities can add: the agents' distinct capability tags,
+    2 bytes each more."""
     alternatives = n_agents if not r.HasField("max_alternatives") else min(max(r.max_alternatives, 0), n_agents)
     required = r.constraints.required_capabilities
-    reason = max(_REASON_FIXED, 24 + sum(len(c.encode()) + 2 for c in required))
-    size = _DECISION_FIXED + name_bytes
+    inferred = capability_bytes if r.infer_capabilities else 0
+    reason = max(_REASON_FIXED, 24 + sum(len(c.encode()) + 2 for c in required) + inferred) + name_bytes
+    size = _DECISION_FIXED + 2 * name_bytes + 2 * inferred  # the route's name, the inferred field and note
     if not r.omit_reasoning:
-        size += _REASONING_FIXED + 2 * name_bytes
+        size += _REASONING_FIXED + _ROUTE_NOTE_FIXED + reason + 5 * name_bytes
     return size + alternatives * (_ALTERNATIVE_FIXED + name_bytes + reason)
 
 
@@ -196,3 +203,90 @@ def outcome_to_proto(o: OutcomeRecord) -> pb.Outcome:
     if o.cost is not None:
         out.cost = o.cost
     return out
+
+
+# -- embeddings and semantic routes ---------------------------------------------------------------
+
+def vectors_from_proto(vectors: Sequence[pb.Vector], field: str) -> np.ndarray | None:
+    """(m, d) float32 of repeated Vector, None when none were given; ragged rows are an error."""
+    if not vectors:
+        return None
+    widths = {len(v.values) for v in vectors}
+    if len(widths) != 1:
+        raise InvalidArgument(field, f"every vector must have the same dimension, got {sorted(widths)}")
+    return np.array([np.asarray(v.values, dtype=np.float32) for v in vectors], dtype=np.float32)
+
+
+def embedding_from_proto(values: Sequence[float]) -> np.ndarray | None:
+    return np.asarray(values, dtype=np.float32) if len(values) else None
+
+
+def conditions_from_proto(c: pb.RouteConditions) -> RouteConditions:
+    return RouteConditions(
+        active_from_minute=c.active_from_minute if c.HasField("active_from_minute") else None,
+        active_until_minute=c.active_until_minute if c.HasField("active_until_minute") else None,
+        user_tiers=tuple(c.user_tiers),
+        rate_limit_per_minute=c.rate_limit_per_minute if c.HasField("rate_limit_per_minute") else None)
+
+
+def route_spec_from_proto(r: pb.SemanticRoute) -> RouteSpec:
+    return RouteSpec(name=r.name, utterances=tuple(r.utterances), description=r.description,
+                     target_agent=r.target_agent or None, priority=r.priority,
+                     threshold=r.threshold if r.HasField("threshold") else None, group=r.group or None,
+                     conditions=conditions_from_proto(r.conditions))
+
+
+def route_to_proto(rec: RouteRecord, default_threshold: float, *, utterances: bool = True) -> pb.SemanticRoute:
+    s, c = rec.spec, rec.spec.conditions
+    cond = pb.RouteConditions(user_tiers=list(c.user_tiers))
+    if c.active_from_minute is not None:
+        cond.active_from_minute = c.active_from_minute
+    if c.active_until_minute is not None:
+        cond.active_until_minute = c.active_until_minute
+    if c.rate_limit_per_minute is not None:
+        cond.rate_limit_per_minute = c.rate_limit_per_minute
+    out = pb.SemanticRoute(
+        name=s.name, description=s.description, target_agent=s.target_agent or "", priority=s.priority,
+        utterances=list(s.utterances) if utterances else [], group=s.group or "", conditions=cond,
+        effective_threshold=s.threshold if s.threshold is not None else default_threshold, fitted=s.fitted,
+        utterance_count=len(s.utterances), created_at=ts(rec.created_at), updated_at=ts(rec.updated_at))
+    if s.threshold is not None:
+        out.threshold = s.threshold
+    return out
+
+
+# The SemanticRoute fields UpdateRoute may set, and how each is read from the message.
+_ROUTE_PATHS: Mapping[str, Any] = {
+    "description": lambda r: r.description,
+    "target_agent": lambda r: r.target_agent or None,
+    "priority": lambda r: r.priority,
+    "threshold": lambda r: r.threshold if r.HasField("threshold") else None,
+    "group": lambda r: r.group or None,
+    "conditions": lambda r: conditions_from_proto(r.conditions),
+    "utterances": lambda r: tuple(r.utterances),
+}
+
+
+def route_patch_from_update(req: pb.UpdateRouteRequest) -> dict[str, Any]:
+    """The fields an UpdateRoute sets: those in update_mask, else every field set in `route`
+    (a threshold is cleared back to the default only by naming it in the mask)."""
+    r = req.route
+    if req.update_mask.paths:
+        paths = list(req.update_mask.paths)
+    else:
+        paths = [f.name for f, _ in r.ListFields() if f.name in _ROUTE_PATHS]
+    patch: dict[str, Any] = {}
+    for p in paths:
+        if p == "name":
+            raise InvalidArgument("update_mask", "a route's name cannot be changed")
+        if p not in _ROUTE_PATHS:
+            raise InvalidArgument("update_mask", f"unknown field {shown(p)}; valid: {', '.join(_ROUTE_PATHS)}")
+        patch[p] = _ROUTE_PATHS[p](r)
+    return patch
+
+
+def match_to_proto(m: Any) -> pb.RouteMatch:
+    s = m.spec
+    return pb.RouteMatch(route=s.name, similarity=float(m.similarity), confidence=float(m.confidence),
+                         target_agent=s.target_agent or "", group=s.group or "", priority=s.priority,
+                         threshold=float(m.threshold))

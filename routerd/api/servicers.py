@@ -20,11 +20,17 @@ from routerd.api.convert import (
     agent_to_proto,
     decision_size_bound,
     decision_to_proto,
+    embedding_from_proto,
+    match_to_proto,
     outcome_to_proto,
     patch_from_update,
     query_from_proto,
+    route_patch_from_update,
+    route_spec_from_proto,
+    route_to_proto,
     spec_from_proto,
     time_from_proto,
+    vectors_from_proto,
 )
 from routerd.client import FIELD_KEY
 from routerd.config import Config
@@ -172,7 +178,11 @@ class RouterServicer(pbg.RouterServicer):
     def _check_reply_size(self, requests: Sequence[pb.RouteRequest], field: str) -> None:
         table = self.engine.table()
         name_bytes = max((len(n.encode()) for n in table.names), default=0)
-        per_request = [decision_size_bound(r, len(table), name_bytes) + 6 for r in requests]  # + entry tag, length
+        route_names = self.engine.routes.routes.names
+        name_bytes = max(name_bytes, max((len(n.encode()) for n in route_names), default=0))
+        caps = (sum(len(c.encode()) + 2 for c in frozenset().union(*table.capabilities))
+                if any(r.infer_capabilities for r in requests) else 0)
+        per_request = [decision_size_bound(r, len(table), name_bytes, caps) + 6 for r in requests]  # + tag, length
         total = sum(per_request)
         if total <= self.max_message_bytes:
             return
@@ -203,6 +213,96 @@ class RouterServicer(pbg.RouterServicer):
             batch_budget=request.batch_budget if request.HasField("batch_budget") else None)
         return pb.BatchRouteResponse(decisions=[decision_to_proto(d, limit, reasoning=not r.omit_reasoning)
                                                 for d, limit, r in zip(ds, limits, request.requests, strict=True)])
+
+
+    @translate_errors
+    def Embed(self, request: pb.EmbedRequest, context: grpc.ServicerContext) -> pb.EmbedResponse:
+        vectors = self.engine.embed(list(request.texts))
+        e = self.engine.embedder
+        return pb.EmbedResponse(vectors=[pb.Vector(values=v) for v in vectors.tolist()], embedder=e.name, dim=e.dim)
+
+    @translate_errors
+    def SemanticRoute(self, request: pb.SemanticRouteRequest,
+                      context: grpc.ServicerContext) -> pb.SemanticRouteResponse:
+        result = self.engine.semantic_route(request.query, embedding_from_proto(request.embedding), request.top_k,
+                                            dict(request.context))
+        return pb.SemanticRouteResponse(
+            matches=[match_to_proto(m) for m in result.matches],
+            out_of_scope_probability=result.out_of_scope_probability,
+            blocked=[pb.BlockedRoute(route=b.name, similarity=b.similarity, reason=b.reason) for b in result.blocked])
+
+    @translate_errors
+    def Classify(self, request: pb.ClassifyRequest, context: grpc.ServicerContext) -> pb.ClassifyResponse:
+        c = self.engine.classify(request.text, embedding_from_proto(request.embedding), request.top_k)
+        return pb.ClassifyResponse(
+            categories=[pb.Category(name=x.name, kind=x.kind, probability=x.probability) for x in c.categories],
+            capabilities=[pb.CapabilityNeed(capability=x.capability, probability=x.probability)
+                          for x in c.capabilities],
+            top_category=c.top_category or "", confidence=c.confidence,
+            out_of_scope_probability=c.out_of_scope_probability)
+
+
+class RoutesServicer(pbg.RoutesServicer):
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.catalog = engine.routes
+
+    def _route(self, rec: Any, utterances: bool = True) -> pb.SemanticRoute:
+        return route_to_proto(rec, self.catalog.default_threshold, utterances=utterances)
+
+    @translate_errors
+    def CreateRoute(self, request: pb.CreateRouteRequest, context: grpc.ServicerContext) -> pb.SemanticRoute:
+        vectors = vectors_from_proto(request.route.utterance_embeddings, "route.utterance_embeddings")
+        return self._route(self.catalog.create(route_spec_from_proto(request.route), vectors,
+                                               replace=request.replace))
+
+    @translate_errors
+    def UpdateRoute(self, request: pb.UpdateRouteRequest, context: grpc.ServicerContext) -> pb.SemanticRoute:
+        patch = (route_patch_from_update(request)
+                 if request.update_mask.paths or request.HasField("route") else {})
+        vectors = vectors_from_proto(request.route.utterance_embeddings, "route.utterance_embeddings")
+        if vectors is not None and "utterances" not in patch:
+            raise errors.InvalidArgument("route.utterance_embeddings",
+                                         "give them with the utterances they embed (update utterances)")
+        return self._route(self.catalog.update(request.name, patch, add=list(request.add_utterances),
+                                               remove=list(request.remove_utterances), vectors=vectors))
+
+    @translate_errors
+    def DeleteRoute(self, request: pb.DeleteRouteRequest, context: grpc.ServicerContext) -> pb.DeleteRouteResponse:
+        return pb.DeleteRouteResponse(route=self._route(self.catalog.delete(request.name), utterances=False))
+
+    @translate_errors
+    def GetRoute(self, request: pb.GetRouteRequest, context: grpc.ServicerContext) -> pb.SemanticRoute:
+        return self._route(self.catalog.get(request.name))
+
+    @translate_errors
+    def ListRoutes(self, request: pb.ListRoutesRequest, context: grpc.ServicerContext) -> pb.ListRoutesResponse:
+        recs, token = self.catalog.list_page(request.page_size, request.page_token)
+        return pb.ListRoutesResponse(routes=[self._route(r, request.include_utterances) for r in recs],
+                                     next_page_token=token)
+
+    @translate_errors
+    def FitRoutes(self, request: pb.FitRoutesRequest, context: grpc.ServicerContext) -> pb.FitRoutesResponse:
+        ex = request.examples
+        objective = request.objective or "accuracy"
+        result = self.catalog.fit(
+            [e.text for e in ex], [embedding_from_proto(e.embedding) for e in ex], [e.route or None for e in ex],
+            objective=objective,
+            min_out_of_scope_recall=(request.min_out_of_scope_recall
+                                     if request.HasField("min_out_of_scope_recall") else 0.0),
+            dry_run=request.dry_run)
+        return pb.FitRoutesResponse(
+            routes=[pb.RouteFit(route=f.route, threshold_before=f.threshold_before, threshold_after=f.threshold_after,
+                                support=f.support, precision_before=f.precision_before,
+                                recall_before=f.recall_before, precision_after=f.precision_after,
+                                recall_after=f.recall_after) for f in result.routes],
+            before=_fit_metrics(result.before), after=_fit_metrics(result.after), applied=not request.dry_run,
+            objective=objective)
+
+
+def _fit_metrics(m: Any) -> pb.FitMetrics:
+    return pb.FitMetrics(in_scope_accuracy=m.in_scope_accuracy, out_of_scope_recall=m.out_of_scope_recall,
+                         accuracy=m.accuracy, macro_f1=m.macro_f1, calibration_error=m.calibration_error)
 
 
 def _page_token(key: tuple[float, str]) -> str:

@@ -60,6 +60,7 @@ class Decision:
     route_similarity: float = 0.0
     route_note: str = ""  # why the route's target was or was not used
     inferred_capabilities: tuple[str, ...] = ()
+    by_route: bool = False  # the route's target was chosen instead of the best utility
 
     @property
     def routed(self) -> bool:
@@ -73,6 +74,8 @@ class Decision:
             return explain(self, i)
         t, c = self.table, self.chosen
         gap = self.utility[c] - self.utility[i] if c >= 0 else 0.0
+        if self.by_route and gap < 0:
+            return f"not route {self.route_name}'s target (utility {-gap:.4f} above it)"
         why = []
         if self.quality[i] < self.quality[c]:
             why.append("lower quality")
@@ -114,8 +117,12 @@ class Decision:
     def reasoning(self) -> str:
         t = self.table
         n = len(t.names)
-        how = (f"willingness_to_pay ${self.query.willingness_to_pay:g} per unit of quality"
-               if self.query.willingness_to_pay else f"objective {self.objective}")
+        if self.by_route:
+            how = f"semantic route {self.route_name}"
+        elif self.query.willingness_to_pay:
+            how = f"willingness_to_pay ${self.query.willingness_to_pay:g} per unit of quality"
+        else:
+            how = f"objective {self.objective}"
         if not self.routed:
             if n == 0:
                 return "no agent is registered"
@@ -123,12 +130,19 @@ class Decision:
             for code, k in zip(*np.unique(self.codes, return_counts=True), strict=True):
                 counts[BY_CODE[int(code)].name] = int(k)
             parts = ", ".join(f"{k}: {v}" for k, v in counts.items())
-            return f"no feasible agent among {n} ({parts}){self.budget_note}; see alternatives for each reason"
+            return (f"no feasible agent among {n} ({parts}){self.budget_note}{self._inferred_note}{self.route_note}; "
+                    "see alternatives for each reason")
         c = self.chosen
         nf = int((self.codes == OK).sum())
         text = (f"chose {t.names[c]} by {how}: expected quality {self.quality[c]:.3f}, estimated cost "
                 f"${self.cost[c]:.6g}, expected latency {t.latency[c]:.0f} ms; {nf} of {n} agents feasible")
-        if nf > 1:
+        if nf > 1 and not self.by_route:
             r = int(self.ranked_feasible()[0])
             text += f"; runner-up {t.names[r]} by {self.utility[c] - self.utility[r]:.4f} utility"
-        return text + self.budget_note
+        return text + self.budget_note + self._inferred_note + self.route_note
+
+    @property
+    def _inferred_note(self) -> str:
+        if not self.inferred_capabilities:
+            return ""
+        return f"; inferred required capabilities: {', '.join(self.inferred_capabilities)}"

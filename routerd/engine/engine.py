@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
 
 from routerd.domain import AgentRecord
 from routerd.engine.analytics import RoutingStats, routing_stats
@@ -21,28 +23,46 @@ from routerd.engine.quality import QualityModel
 from routerd.engine.query import RouteQuery, validate_query
 from routerd.engine.registry import Registry
 from routerd.engine.router import Router
+from routerd.engine.routes import RouteCatalog
 from routerd.engine.table import AgentTable
+from routerd.engine.validation import TEXT_MAX, check_text
 from routerd.errors import BatchTooLarge, InvalidArgument
 from routerd.model.embedders import Embedder
+from routerd.semantic import Classification, MatchResult
 from routerd.store.base import Store
 
 BATCH_MAX = 100_000  # default of Config.batch_max_requests
+EMBED_MAX = 1024  # default of Config.embed_max_texts
+ROUTE_THRESHOLD = 0.5  # default of Config.route_threshold
+TOP_K_MAX = 100
 BATCH_CELLS_MAX = 5_000_000  # default of Config.batch_max_cells: requests x agents of one batch
 CHUNK_CELLS = 1 << 19  # a batch is routed in chunks of about this many cells (bounds the temporaries)
+
+
+def _top_k(value: int, default: int, maximum: int) -> int:
+    if value == 0:
+        return default
+    if not 0 < value <= maximum:
+        raise InvalidArgument("top_k", f"must be in 1..{maximum} (0 means {default}), got {value}")
+    return value
 
 
 class Engine:
     def __init__(self, store: Store, embedder: Embedder, *, policy: BreakerPolicy | None = None,
                  clock: Callable[[], float] = time.time,
                  model: QualityModel | None = None, batch_max_requests: int = BATCH_MAX,
-                 batch_max_cells: int = BATCH_CELLS_MAX):
+                 batch_max_cells: int = BATCH_CELLS_MAX, embed_max_texts: int = EMBED_MAX,
+                 route_threshold: float = ROUTE_THRESHOLD, reembed_routes: bool = False):
         self.store = store
         self.embedder = embedder
         self.policy = policy or BreakerPolicy()
         self.clock = clock
         self.batch_max_requests = batch_max_requests
         self.batch_max_cells = batch_max_cells
+        self.embed_max_texts = embed_max_texts
         self.registry = Registry(store, embedder, clock)
+        self.routes = RouteCatalog(store, embedder, self.registry, default_threshold=route_threshold, clock=clock,
+                                   reembed=reembed_routes)
         self.router = Router(embedder, model)
         self.windows = AgentWindows()
         self._table: AgentTable | None = None
@@ -54,6 +74,7 @@ class Engine:
         self.decisions = DecisionLog(store)
         self.feedback = Feedback(store, self.registry, self.decisions, self.windows, self.policy, clock)
         self.record_outcome = self.feedback.record_outcome
+        self.table()  # embeds the agents' capability texts now, not in the first request
         self.list_outcomes = self.feedback.list_outcomes
 
     # -- routing ------------------------------------------------------------------------------
@@ -70,7 +91,8 @@ class Engine:
 
     def route(self, query: RouteQuery) -> Decision:
         validate_query(query, self.embedder.dim)
-        d = self.router.route(self.table(), (query,), now=self.clock())[0]
+        d = self.router.route(self.table(), (query,), now=self.clock(), routes=self.routes.routes,
+                              limiter=self.routes.limiter)[0]
         self.decisions.append((d,))
         return d
 
@@ -99,7 +121,8 @@ class Engine:
         ds: list[Decision] = []
         remaining = batch_budget
         for start in range(0, len(queries), step):
-            chunk = self.router.route(table, queries[start:start + step], now=now, batch_budget=remaining)
+            chunk = self.router.route(table, queries[start:start + step], now=now, batch_budget=remaining,
+                                      routes=self.routes.routes, limiter=self.routes.limiter)
             if remaining is not None:
                 last = chunk[-1]
                 assert last.batch_left is not None
@@ -107,6 +130,34 @@ class Engine:
             ds.extend(chunk)
         self.decisions.append(ds)
         return ds
+
+    # -- embeddings and semantic routes ---------------------------------------------------------
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            raise InvalidArgument("texts", "give at least one text")
+        if len(texts) > self.embed_max_texts:
+            raise InvalidArgument("texts", f"at most {self.embed_max_texts} texts a call (embed_max_texts), "
+                                           f"got {len(texts)}")
+        for i, t in enumerate(texts):
+            check_text(t, f"texts[{i}]", TEXT_MAX, minimum=1)
+        return self.embedder.embed(list(texts))
+
+    def _query_vector(self, text: str, embedding: np.ndarray | None, text_field: str) -> np.ndarray:
+        return self.routes.embed_queries([text], [embedding], text_field)
+
+    def semantic_route(self, text: str, embedding: np.ndarray | None, top_k: int = 0,
+                       context: Mapping[str, str] | None = None) -> MatchResult:
+        k = _top_k(top_k, 3, TOP_K_MAX)
+        vector = self._query_vector(text, embedding, "query")
+        tier = (context or {}).get("user_tier")
+        return self.routes.routes.match(vector, k, now=self.clock(), user_tiers=[tier],
+                                        limiter=self.routes.limiter, consume=True)[0]
+
+    def classify(self, text: str, embedding: np.ndarray | None, top_k: int = 0) -> Classification:
+        k = _top_k(top_k, 10, 1000)
+        vector = self._query_vector(text, embedding, "text")
+        caps = {r.name: list(r.spec.capabilities) for r in self.registry.snapshot()[1]}
+        return self.routes.routes.classify(vector[0], k, caps)
 
     def remove_agent(self, name: str) -> AgentRecord:
         rec = self.registry.remove(name)

@@ -44,6 +44,9 @@ class RouteQuery:
     input_tokens: int | None = None
     output_tokens: int | None = None
     context: Mapping[str, str] = field(default_factory=dict)
+    # Add the classifier's capabilities (probability >= capability_threshold) to the requirements.
+    infer_capabilities: bool = False
+    capability_threshold: float | None = None
 
     @property
     def has_embedding(self) -> bool:
@@ -89,6 +92,8 @@ def validate_query(q: RouteQuery, dim: int, prefix: str = "") -> RouteQuery:
         raise InvalidArgument(f"{c}excluded_agents", f"has {len(q.excluded_agents)} entries; at most {EXCLUDED_MAX}")
     for i, name in enumerate(q.excluded_agents):
         check_text(name, f"{c}excluded_agents[{i}]", NAME_MAX)
+    if q.capability_threshold is not None:
+        check_number(q.capability_threshold, f"{prefix}capability_threshold", strict=True, maximum=1.0)
     if q.context:
         if len(q.context) > CONTEXT_MAX_ENTRIES:
             raise InvalidArgument(f"{prefix}context", f"has {len(q.context)} entries; at most {CONTEXT_MAX_ENTRIES}")

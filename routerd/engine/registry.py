@@ -110,6 +110,7 @@ class Registry:
         spec = validate_spec(spec)
         now = self.clock()
         rec = AgentRecord(spec=spec, stats=AgentStats(), created_at=now, updated_at=now)
+        self.capability_vectors.warm([spec])
         with self._lock:
             self.store.insert_agent(rec)  # raises AgentExists before anything changes here
             self._agents[spec.name] = rec
@@ -121,6 +122,7 @@ class Registry:
         with self._lock:
             current = self.get(name)
             spec = validate_spec(apply_patch(current.spec, patch))
+            self.capability_vectors.warm([spec])
             rec = self.store.replace_agent_spec(spec, self.clock())
             self._agents[name] = rec
             self.version += 1

@@ -14,6 +14,12 @@ excluded, every required capability, max_cost, budget_remaining, max_latency_ms,
 these estimates); an infeasible agent keeps the first rule it failed as its reason. Among the
 feasible agents the highest utility wins (``routerd.engine.objectives``), first of equals.
 
+Semantic routes (``routerd.semantic``): when routes exist, every request is matched first. With
+``infer_capabilities`` the classifier's capabilities above the threshold join the requirements. A
+request whose best route clears its threshold and conditions prefers the route's target agent when
+that agent is feasible (the decision's confidence is then the match's calibrated probability);
+otherwise the scorer's choice stands and the reasoning says why the target was not used.
+
 There is one path: the estimates, the quality matrix and the static rules are computed the same way
 for one request or many; the bound rules, utility, argmax and confidence then run in the compiled
 kernel for a single request (``routerd.engine.kernel``) and in numpy for a batch, the same formulas.
@@ -21,9 +27,11 @@ kernel for a single request (``routerd.engine.kernel``) and in numpy for a batch
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +43,9 @@ from routerd.engine.quality import ObservedQuality, QualityModel
 from routerd.engine.query import RouteQuery
 from routerd.engine.table import AgentTable
 from routerd.model.embedders import Embedder
+from routerd.semantic import RateLimiter, RouteSet
+
+CAPABILITY_THRESHOLD = 0.5  # default of RouteRequest.capability_threshold
 
 
 class Router:
@@ -45,15 +56,96 @@ class Router:
         self.model: QualityModel = model or ObservedQuality()
 
     def route(self, table: AgentTable, queries: Sequence[RouteQuery], *, now: float | None = None,
-              batch_budget: float | None = None) -> list[Decision]:
+              batch_budget: float | None = None, routes: RouteSet | None = None,
+              limiter: RateLimiter | None = None) -> list[Decision]:
         now = time.time() if now is None else now
+        embeddings = None
+        matched: list[Any] | None = None
+        inferred: list[tuple[str, ...]] | None = None
+        if routes is not None and len(routes):
+            embeddings = self._embeddings(queries)
+            queries, inferred = self._infer_capabilities(table, routes, queries, embeddings)
+            matched = routes.match(embeddings, 1, now=now, user_tiers=[q.context.get("user_tier") for q in queries],
+                                   limiter=limiter, consume=True)
+        prefer = None
+        if matched is not None:
+            prefer = np.array([table.index.get(r.matches[0].spec.target_agent or "", -1) if r.matches else -1
+                               for r in matched])
+        decisions = self._route(table, queries, now, batch_budget, embeddings, prefer)
+        if matched is not None:
+            for i, (d, result) in enumerate(zip(decisions, matched, strict=True)):
+                if inferred is not None:
+                    d.inferred_capabilities = inferred[i]
+                if result.matches:
+                    self._prefer_target(d, result.matches[0], embeddings[i] if embeddings is not None else None)
+        return decisions
+
+    @staticmethod
+    def _infer_capabilities(table: AgentTable, routes: RouteSet, queries: Sequence[RouteQuery],
+                            embeddings: np.ndarray) -> tuple[Sequence[RouteQuery], list[tuple[str, ...]] | None]:
+        if not any(q.infer_capabilities for q in queries):
+            return queries, None
+        caps = {name: sorted(c) for name, c in zip(table.names, table.capabilities, strict=True)}
+        out = list(queries)
+        inferred: list[tuple[str, ...]] = [()] * len(queries)
+        for i, q in enumerate(queries):
+            if not q.infer_capabilities:
+                continue
+            threshold = q.capability_threshold if q.capability_threshold is not None else CAPABILITY_THRESHOLD
+            need = routes.classify(embeddings[i], len(routes), caps).capabilities
+            have = set(q.required_capabilities)
+            added = tuple(c.capability for c in need if c.probability >= threshold and c.capability not in have)
+            if added:
+                inferred[i] = added
+                out[i] = dataclasses.replace(q, required_capabilities=(*q.required_capabilities, *added))
+        return out, inferred
+
+    def _prefer_target(self, d: Decision, match: Any, embedding: np.ndarray | None) -> None:
+        """Record the route ``d``'s request matched; choose its target agent when that is feasible."""
+        spec, t = match.spec, d.table
+        d.route_name, d.route_similarity = spec.name, float(match.similarity)
+        how = f"route {spec.name} matched (similarity {match.similarity:.3f} >= threshold {match.threshold:.3f})"
+        target = spec.target_agent
+        if not target:
+            d.route_note = f"; {how}, it names no target agent"
+            return
+        i = t.index.get(target)
+        if i is None:
+            d.route_note = f"; {how}, its target {target} is not registered: the scorer chose"
+            return
+        if d.codes[i] != OK:
+            d.route_note = f"; {how}, its target {target} was not used ({d.reason_for(i)}): the scorer chose"
+            return
+        if d.chosen == i:
+            d.route_note = f"; {how}, its target {target} is also the scorer's choice"
+            d.confidence = max(d.confidence, float(match.confidence))
+            return
+        d.route_note = f"; {how}: routed to its target {target}"
+        if d.chosen >= 0:
+            d.route_note += f" over the scorer's choice {t.names[d.chosen]} ({d.objective})"
+        d.by_route = True
+        d.chosen, d.ranked = i, None
+        d.agent_name = target
+        d.confidence = float(match.confidence)
+        d.estimated_cost = float(d.cost[i])
+        d.estimated_latency_ms = float(t.latency[i])
+        d.expected_quality = float(d.quality[i])
+        if embedding is not None:
+            norm = float(np.linalg.norm(embedding))
+            d.similarity = float(embedding @ t.cap_embeddings[i]) / norm if norm > 0 else 0.0
+
+    def _route(self, table: AgentTable, queries: Sequence[RouteQuery], now: float, batch_budget: float | None,
+               embeddings: np.ndarray | None, prefer: np.ndarray | None = None) -> list[Decision]:
+        """The scorer's decisions. ``prefer`` (a route's target per request, -1 for none) only matters
+        under a batch budget: a feasible preferred agent is what the request spends from it."""
         n, a = len(queries), len(table)
         version = self.model.version
         if a == 0:
             empty = np.zeros(0)
             return [Decision(new_decision_id(), now, q.objective, None, 0.0, 0.0, 0.0, 0.0, 0.0, version,
                              q, table, empty, empty, empty, empty.astype(np.int8), -1) for q in queries]
-        embeddings = self._embeddings(queries) if self.model.needs_embeddings else None
+        if embeddings is None and self.model.needs_embeddings:
+            embeddings = self._embeddings(queries)
         quality = self.model.predict(table, embeddings, n)
         cost = self._cost(table, queries)
         codes = static_codes(table, queries, now)
@@ -78,8 +170,11 @@ class Router:
                     masked[i, over] = -np.inf
                     chosen[i] = int(np.argmax(masked[i]))
                     notes[i] = f"; batch budget left ${remaining:.6g}"
-                if np.isfinite(masked[i, chosen[i]]):
-                    remaining -= float(cost[i, chosen[i]])
+                spend = chosen[i]
+                if prefer is not None and prefer[i] >= 0 and np.isfinite(masked[i, prefer[i]]):
+                    spend = prefer[i]  # the route's target will be chosen (Router._prefer_target)
+                if np.isfinite(masked[i, spend]):
+                    remaining -= float(cost[i, spend])
         rows = np.arange(n)
         best = masked[rows, chosen]
         routed = np.isfinite(best)

@@ -52,6 +52,17 @@ class CapabilityVectors:
         self._by_text: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
+    def warm(self, specs: Sequence[AgentSpec]) -> None:
+        """Embed the specs' capability texts now (outside any caller's lock), so the next table build
+        does not: with a neural embedder that is milliseconds an agent."""
+        texts = [t for t in dict.fromkeys(capability_text(s) for s in specs)]
+        with self._lock:
+            missing = [t for t in texts if t not in self._by_text]
+        if missing:
+            vectors = self.embedder.embed(missing)
+            with self._lock:
+                self._by_text.update(zip(missing, vectors, strict=True))
+
     def matrix(self, specs: Sequence[AgentSpec]) -> np.ndarray:
         texts = [capability_text(s) for s in specs]
         with self._lock:

@@ -13,7 +13,14 @@ from pathlib import Path
 import grpc
 import pytest
 
-from routerd.api.servicers import AgentRegistryServicer, AnalyticsServicer, FeedbackServicer, RouterServicer, register
+from routerd.api.servicers import (
+    AgentRegistryServicer,
+    AnalyticsServicer,
+    FeedbackServicer,
+    RouterServicer,
+    RoutesServicer,
+    register,
+)
 from routerd.client import error_field
 from routerd.config import Config
 from routerd.engine.engine import Engine
@@ -60,7 +67,7 @@ def limited(tmp_path: Path) -> Iterator[Client]:
     """routerd's servicers over an Engine with small limits from a Config, the server's message
     sizes from the same Config."""
     cfg = Config(data_dir=str(tmp_path), max_message_bytes=256 * 1024, batch_max_requests=100,
-                 batch_max_cells=2000)
+                 batch_max_cells=2000, embedder="hashing")
     store = open_store(cfg.store_url())
     engine = Engine(store, make_embedder(cfg.embedder), batch_max_requests=cfg.batch_max_requests,
                     batch_max_cells=cfg.batch_max_cells)
@@ -69,7 +76,8 @@ def limited(tmp_path: Path) -> Iterator[Client]:
                                             ("grpc.max_send_message_length", cfg.max_message_bytes)])
     for servicer, service in ((AgentRegistryServicer(engine), "AgentRegistry"),
                               (RouterServicer(engine, cfg.max_message_bytes), "Router"),
-                              (FeedbackServicer(engine), "Feedback"), (AnalyticsServicer(engine), "Analytics")):
+                              (FeedbackServicer(engine), "Feedback"), (AnalyticsServicer(engine), "Analytics"),
+                              (RoutesServicer(engine), "Routes")):
         register(server, servicer, service)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()

@@ -41,11 +41,14 @@ class InProcessRouterd:
     """routerd's server built by ``create_server`` in this process, on a free port.
 
     ``settings`` are Config fields (``token``, ``store``, ``workers``, ...). ``stop`` drains it, closes
-    its engine and store, and checks that every thread it started has ended."""
+    its engine and store, and checks that every thread it started has ended. The embedder is the
+    hashing one unless ``embedder`` says otherwise (MiniLM costs milliseconds a text; the tests of
+    the default embedder ask for it)."""
 
     def __init__(self, data_dir: Path, **settings: Any):
         self.data_dir = Path(data_dir)
-        self.config = Config(**{"listen": "127.0.0.1:0", "data_dir": str(self.data_dir), **settings})
+        self.config = Config(**{"listen": "127.0.0.1:0", "data_dir": str(self.data_dir), "embedder": "hashing",
+                                **settings})
         self.running: RunningServer | None = None
         self.port = 0
         self._threads_before: set[threading.Thread] = set()
@@ -88,7 +91,7 @@ class InProcessRouterd:
 
 class RouterdProcess:
     """``python -m routerd serve`` on a free port (read from its "listening on" line), SERVING before
-    ``start`` returns."""
+    ``start`` returns. With the hashing embedder unless ``extra_args`` or ``env`` name one."""
 
     def __init__(self, data_dir: Path, *, store: str | None = None, token: str | None = None,
                  extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
@@ -117,6 +120,8 @@ class RouterdProcess:
             cmd += ["--token", self.token]
         cmd += list(self.extra_args)
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", **self.env}
+        if "--embedder" not in self.extra_args and "TINYDANCER_EMBEDDER" not in self.env:
+            cmd += ["--embedder", "hashing"]
         env.pop("TINYDANCER_TOKEN", None)
         with self.stderr_path.open("a") as err:
             self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
@@ -133,6 +138,7 @@ class RouterdProcess:
         deadline = time.monotonic() + timeout
         while not found:
             if self.proc.poll() is not None:
+                self._close_pipe()
                 raise RuntimeError(f"routerd exited with {self.proc.returncode}: {self.stderr()}")
             if time.monotonic() > deadline:
                 self.kill9()

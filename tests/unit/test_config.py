@@ -19,7 +19,7 @@ def toml(tmp_path: Path, text: str) -> str:
 def test_defaults() -> None:
     cfg = load_config(env={})
     assert cfg == Config()
-    assert cfg.listen == "127.0.0.1:50051" and cfg.workers == 16 and cfg.embedder == "hashing"
+    assert cfg.listen == "127.0.0.1:50051" and cfg.workers == 16 and cfg.embedder == "minilm"
 
 
 def test_precedence(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -94,9 +95,10 @@ class MiniLMEmbedder:
         start = time.perf_counter()
         model = _verified(MODEL_PACKAGE, MODEL_SHA256, "model.onnx")
         vocab = _verified(TOKENIZER_PACKAGE, TOKENIZER_SHA256, "model", "tokenizer.json")
-        import onnxruntime as ort  # type: ignore[import-untyped]  # it ships no type information
+        ort = _import_onnxruntime()
         from tokenizers import Tokenizer
 
+        ort.set_default_logger_severity(3)  # its warnings are not routerd's; errors still show
         tokenizer = Tokenizer.from_str(vocab.decode())
         tokenizer.no_padding()  # the file pads every text to 128; batches are padded here, to their longest
         tokenizer.enable_truncation(self.max_seq_length)
@@ -183,3 +185,26 @@ class MiniLMEmbedder:
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         unit: np.ndarray = pooled / np.maximum(norms, 1e-12)
         return unit.astype(np.float32, copy=False)
+
+
+def _import_onnxruntime() -> Any:
+    """onnxruntime with its telemetry off. Importing it writes a warning straight to file
+    descriptor 2 when it cannot persist a telemetry device id (a service user without a writable
+    HOME), so stderr is pointed at /dev/null for the import alone; a failed import still raises."""
+    import sys
+
+    if "onnxruntime" not in sys.modules:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 2)
+                import onnxruntime  # type: ignore[import-untyped]  # noqa: F401  (no type information)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    import onnxruntime as ort
+
+    if hasattr(ort, "disable_telemetry_events"):
+        ort.disable_telemetry_events()
+    return ort
