@@ -3,8 +3,11 @@
 -- is safe to run again: roles are cluster-wide and created only when missing.
 --
 --   tinydancer_reader   read agents, decisions (route: tinydancer.route, route_batch, route_embedded),
---                       capability matches and statistics; the ruvector_* read functions
---   tinydancer_writer   tinydancer_reader, plus agent writes (INSERT/UPDATE/DELETE tinydancer.agents) and
+--                       capability matches and statistics; read semantic routes, match and classify
+--                       requests and embed texts (routes, semantic_matches, classifications, embeddings;
+--                       tinydancer.semantic_route, classify, embed); the ruvector_* read functions
+--   tinydancer_writer   tinydancer_reader, plus agent writes (INSERT/UPDATE/DELETE tinydancer.agents),
+--                       route writes (INSERT/UPDATE/DELETE tinydancer.routes, ruvector_create_route) and
 --                       outcomes (INSERT/SELECT tinydancer.outcomes, tinydancer.record_outcome, the
 --                       ruvector_* write functions)
 --
@@ -30,8 +33,8 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON ROLE tinydancer_reader IS 'Tiny Dancer: read agents, route requests, read capability matches and statistics';
-COMMENT ON ROLE tinydancer_writer IS 'Tiny Dancer: tinydancer_reader plus agent writes and outcomes';
+COMMENT ON ROLE tinydancer_reader IS 'Tiny Dancer: read agents and routes, route, match and classify requests, read capability matches and statistics';
+COMMENT ON ROLE tinydancer_writer IS 'Tiny Dancer: tinydancer_reader plus agent and route writes and outcomes';
 
 -- Nothing for PUBLIC: functions are executable by PUBLIC unless revoked.
 REVOKE ALL ON SCHEMA tinydancer FROM PUBLIC;
@@ -52,12 +55,13 @@ $$;
 -- tinydancer_reader. tinydancer.batches is a staging table in the session's backend (route_batch and
 -- route_embedded INSERT the arrays they route there, RETURNING the handle); it writes nothing to routerd.
 GRANT USAGE ON SCHEMA tinydancer TO tinydancer_reader;
-GRANT SELECT ON tinydancer.agents, tinydancer.decisions, tinydancer.capability_matches, tinydancer.stats
+GRANT SELECT ON tinydancer.agents, tinydancer.decisions, tinydancer.capability_matches, tinydancer.stats,
+                tinydancer.routes, tinydancer.semantic_matches, tinydancer.classifications, tinydancer.embeddings
     TO tinydancer_reader;
 GRANT INSERT, SELECT (handle) ON tinydancer.batches TO tinydancer_reader;
 
 -- tinydancer_writer (and, through membership, everything above)
-GRANT INSERT, UPDATE, DELETE ON tinydancer.agents TO tinydancer_writer;
+GRANT INSERT, UPDATE, DELETE ON tinydancer.agents, tinydancer.routes TO tinydancer_writer;
 GRANT SELECT, INSERT ON tinydancer.outcomes TO tinydancer_writer;
 
 -- Functions: the writers' by name, every other one (the routing and read functions, and the internal
@@ -66,7 +70,7 @@ DO $$
 DECLARE
     writes constant text[] := ARRAY['record_outcome', 'ruvector_register_agent', 'ruvector_register_agent_full',
                                     'ruvector_update_agent_metrics', 'ruvector_remove_agent',
-                                    'ruvector_set_agent_active', 'ruvector_clear_agents'];
+                                    'ruvector_set_agent_active', 'ruvector_clear_agents', 'ruvector_create_route'];
     f record;
 BEGIN
     FOR f IN SELECT p.oid::regprocedure AS sig, p.proname = ANY(writes) AS writes

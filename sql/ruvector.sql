@@ -545,6 +545,90 @@ COMMENT ON FUNCTION public.ruvector_route(text, text, text[], float8, float8, fl
        'with the reasons when no agent is feasible';
 
 -- ---------------------------------------------------------------------------------------------
+-- Semantic routing and classification (the integration plan's "Semantic Routing" and "Batch Routing")
+-- ---------------------------------------------------------------------------------------------
+
+-- The embedding of a text by routerd's embedder: real[] (float4[]), unit length, 384 dimensions by default.
+CREATE OR REPLACE FUNCTION public.ruvector_embed(text text)
+RETURNS real[]
+LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
+    SELECT tinydancer.embed($1)
+$$;
+COMMENT ON FUNCTION public.ruvector_embed(text)
+    IS 'The embedding of a text by routerd''s embedder (real[], unit length, 384 dimensions by default)';
+
+-- The plan's form: ruvector_create_route(name := ..., description := ..., embedding := ruvector_embed(...),
+-- target_agent := ..., priority := ...). A route here has example utterances; this one has a single
+-- utterance, its description, whose vector is `embedding` when given (routerd embeds the description
+-- otherwise). target_agent must be a registered agent (or NULL for none); a taken name is an ERROR
+-- (the seed's map silently replaced it). Returns true.
+CREATE OR REPLACE FUNCTION public.ruvector_create_route(
+    name text,
+    description text,
+    target_agent text DEFAULT NULL,
+    priority integer DEFAULT 0,
+    embedding real[] DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+BEGIN
+    IF ruvector_create_route.description IS NULL OR btrim(ruvector_create_route.description) = '' THEN
+        RAISE EXCEPTION 'ruvector_create_route: description must not be empty: it is the route''s utterance'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Describe the requests the route is for, e.g. description := ''Handle customer support '
+                         'inquiries''; for several example utterances INSERT INTO tinydancer.routes (name, utterances, ...).';
+    END IF;
+    IF array_ndims(ruvector_create_route.embedding) > 1 THEN
+        RAISE EXCEPTION 'ruvector_create_route: embedding must be one vector, not % dimensions',
+                array_ndims(ruvector_create_route.embedding)
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass embedding := ruvector_embed(''...'').';
+    END IF;
+    INSERT INTO tinydancer.routes (name, description, target_agent, priority, utterances, utterance_embeddings)
+    VALUES (ruvector_create_route.name, ruvector_create_route.description, ruvector_create_route.target_agent,
+            coalesce(ruvector_create_route.priority, 0), ARRAY[ruvector_create_route.description],
+            ruvector_create_route.embedding);
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION public.ruvector_create_route(text, text, text, integer, real[])
+    IS 'Create a semantic route whose one utterance is its description (embedded by routerd, or given as embedding); '
+       'ERROR if the name is taken, the target agent unknown or a value invalid; true otherwise';
+
+-- The seed's columns (route_name, similarity, target_agent, confidence), best first. confidence is
+-- the calibrated probability that the route is the right one (not the seed's similarity x priority);
+-- no row when nothing clears its threshold (out of scope).
+CREATE OR REPLACE FUNCTION public.ruvector_semantic_route(query text, top_k integer DEFAULT 3)
+RETURNS TABLE (route_name text, similarity float8, target_agent text, confidence float8)
+LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
+    SELECT s.route_name, s.similarity, s.target_agent, s.confidence FROM tinydancer.semantic_route($1, $2) s
+$$;
+COMMENT ON FUNCTION public.ruvector_semantic_route(text, integer)
+    IS 'The top_k semantic routes a query matches (route_name, similarity, target_agent, calibrated confidence), '
+       'best first; no row when it is out of scope';
+
+-- The seed's keys: classifications (the 10 most probable routes as [name, probability] pairs, most
+-- probable first, as the seed's serde output of Vec<(String, f32)>), top_category and confidence (the most probable
+-- route and its probability; null when out of scope is likelier). Added: out_of_scope_probability,
+-- groups (as [name, probability] pairs) and capabilities ([tag, probability] pairs, multi-label).
+CREATE OR REPLACE FUNCTION public.ruvector_classify_request(request text)
+RETURNS jsonb
+LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
+    SELECT jsonb_build_object(
+               'classifications', coalesce(jsonb_agg(jsonb_build_array(c.category, c.probability) ORDER BY c.rank)
+                                           FILTER (WHERE c.kind = 'route'), '[]'),
+               'top_category', min(c.top_category),
+               'confidence', min(c.confidence) FILTER (WHERE c.top_category IS NOT NULL),
+               'out_of_scope_probability', min(c.probability) FILTER (WHERE c.kind = 'out_of_scope'),
+               'groups', coalesce(jsonb_agg(jsonb_build_array(c.category, c.probability) ORDER BY c.rank)
+                                  FILTER (WHERE c.kind = 'group'), '[]'),
+               'capabilities', coalesce(jsonb_agg(jsonb_build_array(c.category, c.probability) ORDER BY c.rank)
+                                        FILTER (WHERE c.kind = 'capability'), '[]'))
+      FROM tinydancer.classifications_of($1) c
+$$;
+COMMENT ON FUNCTION public.ruvector_classify_request(text)
+    IS 'Classify a request as jsonb: classifications ([route, probability] pairs), top_category, confidence '
+       '(null when out of scope is likelier), out_of_scope_probability, groups, capabilities';
+
+-- ---------------------------------------------------------------------------------------------
 -- Statistics and maintenance
 -- ---------------------------------------------------------------------------------------------
 

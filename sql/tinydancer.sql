@@ -200,3 +200,114 @@ LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
 $$;
 COMMENT ON FUNCTION tinydancer.record_outcome(text, float8, boolean, float8, float8, integer, integer, text)
     IS 'Record the outcome of a decision: latency, success, quality, cost, tokens';
+
+-- ---------------------------------------------------------------------------------------------
+-- Routing by meaning (issue 9): embeddings, semantic routes, classification
+-- ---------------------------------------------------------------------------------------------
+
+CREATE FUNCTION tinydancer._routes_check() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM tinydancer._flat('column utterances', NEW.utterances);
+    PERFORM tinydancer._flat('column user_tiers', NEW.user_tiers);
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION tinydancer._routes_check() IS 'Internal: utterances and user_tiers of a route are flat arrays';
+CREATE TRIGGER flat_arrays BEFORE INSERT OR UPDATE ON tinydancer.routes
+    FOR EACH ROW EXECUTE FUNCTION tinydancer._routes_check();
+
+-- The embedding of one text by routerd's embedder (unit length; 384 dimensions by default).
+CREATE FUNCTION tinydancer.embed(text text) RETURNS float4[]
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+    result float4[];
+BEGIN
+    IF embed.text IS NULL THEN
+        RAISE EXCEPTION 'tinydancer.embed: text must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the text to embed.';
+    END IF;
+    SELECT e.embedding INTO result FROM tinydancer.embeddings e WHERE e.text = embed.text;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION tinydancer.embed(text)
+    IS 'The embedding of a text by routerd''s embedder, as float4[] (unit length; tinydancer.embeddings also gives '
+       'the embedder''s name and dimension)';
+
+-- The semantic routes a request matches, best first: no row when nothing clears its threshold (out
+-- of scope). user_tier is checked against the routes' user_tiers.
+CREATE FUNCTION tinydancer.semantic_route(query text, top_k integer DEFAULT 3, user_tier text DEFAULT NULL)
+RETURNS TABLE (route_name text, similarity float8, confidence float8, target_agent text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+BEGIN
+    IF semantic_route.query IS NULL THEN
+        RAISE EXCEPTION 'tinydancer.semantic_route: query must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the text of the request to match.';
+    END IF;
+    IF semantic_route.top_k IS NULL THEN
+        RAISE EXCEPTION 'tinydancer.semantic_route: top_k must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'top_k is 1..100 (default 3).';
+    END IF;
+    IF semantic_route.user_tier IS NULL THEN
+        RETURN QUERY
+            SELECT m.route_name, m.similarity, m.confidence, m.target_agent FROM tinydancer.semantic_matches m
+             WHERE m.query = semantic_route.query AND m.top_k = semantic_route.top_k
+             ORDER BY m.rank;
+    ELSE
+        RETURN QUERY
+            SELECT m.route_name, m.similarity, m.confidence, m.target_agent FROM tinydancer.semantic_matches m
+             WHERE m.query = semantic_route.query AND m.top_k = semantic_route.top_k
+               AND m.user_tier = semantic_route.user_tier
+             ORDER BY m.rank;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tinydancer.semantic_route(text, integer, text)
+    IS 'The top_k semantic routes a request matches, best first, with similarity and a calibrated confidence; '
+       'no row when it is out of scope';
+
+-- The rows of tinydancer.classifications for one text (see fdw/tables/classifications.py): kinds route,
+-- group, out_of_scope and capability. NULL top_k is routerd's default (10 categories).
+CREATE FUNCTION tinydancer.classifications_of(text text, top_k integer DEFAULT NULL)
+RETURNS SETOF tinydancer.classifications
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+BEGIN
+    IF classifications_of.text IS NULL THEN
+        RAISE EXCEPTION 'tinydancer.classify: text must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the text of the request to classify.';
+    END IF;
+    IF classifications_of.top_k IS NULL THEN  -- `top_k = NULL` would match nothing
+        RETURN QUERY SELECT * FROM tinydancer.classifications c WHERE c.text = classifications_of.text;
+    ELSE
+        RETURN QUERY SELECT * FROM tinydancer.classifications c
+                      WHERE c.text = classifications_of.text AND c.top_k = classifications_of.top_k;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tinydancer.classifications_of(text, integer)
+    IS 'The classifier''s rows for a text: routes, groups, out_of_scope and capabilities, each with a probability';
+
+-- What the classifier says about a text, as jsonb:
+--   {"top_category": route or null (out of scope is likelier), "confidence": its probability (or out of scope's),
+--    "out_of_scope_probability": p,
+--    "categories": [{"name", "kind": "route" | "group", "probability"}, ...] (routes, then groups),
+--    "capabilities": [{"name", "probability"}, ...] (capabilities of routes' target agents, multi-label)}
+CREATE FUNCTION tinydancer.classify(text text, top_k integer DEFAULT NULL) RETURNS jsonb
+LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
+    SELECT jsonb_build_object(
+               'top_category', min(c.top_category),
+               'confidence', min(c.confidence),
+               'out_of_scope_probability', min(c.probability) FILTER (WHERE c.kind = 'out_of_scope'),
+               'categories', coalesce(jsonb_agg(jsonb_build_object('name', c.category, 'kind', c.kind,
+                                                                   'probability', c.probability)
+                                                ORDER BY c.kind = 'group', c.rank)
+                                      FILTER (WHERE c.kind IN ('route', 'group')), '[]'),
+               'capabilities', coalesce(jsonb_agg(jsonb_build_object('name', c.category, 'probability', c.probability)
+                                                  ORDER BY c.rank)
+                                        FILTER (WHERE c.kind = 'capability'), '[]'))
+      FROM tinydancer.classifications_of($1, $2) c
+$$;
+COMMENT ON FUNCTION tinydancer.classify(text, integer)
+    IS 'Classify a request: top_category, confidence, out_of_scope_probability, categories (routes and groups with '
+       'probabilities, at most top_k) and the capabilities it needs (each with a probability), as jsonb';

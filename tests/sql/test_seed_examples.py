@@ -261,7 +261,7 @@ SELECT * FROM ruvector_route_multi(
 );
 """
 
-# "SQL Interface" > "Semantic Routing" (only out-of-scope functions)
+# "SQL Interface" > "Semantic Routing"
 P_SEMANTIC_ROUTING = """\
 -- Create semantic routes (like function calling)
 SELECT ruvector_create_route(
@@ -321,7 +321,7 @@ SELECT * FROM ruvector_route(
 );
 """
 
-# "SQL Interface" > "Batch Routing" (only out-of-scope functions)
+# "SQL Interface" > "Batch Routing"
 P_BATCH_ROUTING = """\
 -- Route multiple requests efficiently
 SELECT * FROM ruvector_batch_route(
@@ -393,22 +393,12 @@ NOT_VERBATIM: tuple[NotVerbatim, ...] = (
                 "neither seed defines (not in scope)", None),
     NotVerbatim(PLAN, "SQL Interface > Basic Routing", "ruvector_route_multi(",
                 "ruvector_route_multi (multi-agent routing) is out of scope for now", errors.UndefinedFunction),
-    NotVerbatim(PLAN, "SQL Interface > Semantic Routing", "ruvector_create_route(\n    name := 'customer_support'",
-                "ruvector_create_route and ruvector_embed (semantic routes) are out of scope for now",
-                errors.UndefinedFunction),
-    NotVerbatim(PLAN, "SQL Interface > Semantic Routing", "ruvector_create_route(\n    name := 'technical_docs'",
-                "ruvector_create_route and ruvector_embed (semantic routes) are out of scope for now",
-                errors.UndefinedFunction),
-    NotVerbatim(PLAN, "SQL Interface > Semantic Routing", "ruvector_semantic_route(",
-                "ruvector_semantic_route is out of scope for now", errors.UndefinedFunction),
     NotVerbatim(PLAN, "SQL Interface > Cost Optimization", "ruvector_routing_analytics(",
                 "ruvector_routing_analytics (analytics) is out of scope for now", errors.UndefinedFunction),
     NotVerbatim(PLAN, "SQL Interface > Cost Optimization", "ruvector_optimize_budget(",
                 "ruvector_optimize_budget (budget) is out of scope for now", errors.UndefinedFunction),
     NotVerbatim(PLAN, "SQL Interface > Batch Routing", "ruvector_batch_route(",
                 "ruvector_batch_route (batch) is out of scope for now", errors.UndefinedFunction),
-    NotVerbatim(PLAN, "SQL Interface > Batch Routing", "ruvector_classify_request(",
-                "ruvector_classify_request (classification) is out of scope for now", errors.UndefinedFunction),
 )
 
 
@@ -820,13 +810,7 @@ def test_plan_cost_optimization(sql: SQL) -> None:
     assert all("remaining budget" in a["reason"] for a in row["alternatives"])
 
 
-def test_plan_out_of_scope_blocks_are_not_defined(sql: SQL) -> None:
-    """The plan's Semantic Routing and Batch Routing blocks use only functions that come later."""
-    sql.q("CREATE TEMP TABLE pending_requests (request_id integer, content text)")
-    res = run_block(sql, PLAN, "SQL Interface > Semantic Routing")
-    assert len(res.ran) == 3 and all(isinstance(r.error, errors.UndefinedFunction) for r in res.ran)
-    res = run_block(sql, PLAN, "SQL Interface > Batch Routing")
-    assert len(res.ran) == 2 and all(isinstance(r.error, errors.UndefinedFunction) for r in res.ran)
+# The plan's Semantic Routing and Batch Routing blocks: tests/sql/test_seed_semantic.py.
 
 
 # ---------------------------------------------------------------------------------------------
