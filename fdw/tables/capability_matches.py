@@ -53,8 +53,10 @@ class CapabilityMatches(TinyDancer):
     def get_path_keys(self) -> list[tuple[tuple[str, ...], int]]:
         # Every input a join may supply, largest first (see fdw.tables.decisions: Multicorn2 passes
         # only the clauses of the key that wins, the first added of equal cost).
-        return [(("capability", "top_k", "active_only"), 10), (("capability", "top_k"), 10),
-                (("capability", "active_only"), 10), (("capability",), 10)]
+        # 1 row a key, as decisions: a larger figure times many outer rows passes GUARD, and the
+        # planner then drops the parameterized path for the plain scan, which has no capability.
+        return [(("capability", "top_k", "active_only"), 1), (("capability", "top_k"), 1),
+                (("capability", "active_only"), 1), (("capability",), 1)]
 
     def execute(self, quals: list[Any], columns: Any, sortkeys: Any = None, limit: Any = None,
                 offset: Any = None, **kw: Any) -> Iterator[Row]:

@@ -328,6 +328,15 @@ def test_capability_matches_echo_their_inputs() -> None:
     assert CapabilityMatches.COLUMNS.names[:3] == ("capability", "top_k", "active_only")
 
 
+def test_every_path_key_declares_one_row() -> None:
+    """A path key's rows times the outer rows is the join's estimate: past fdw.tables.base.GUARD the
+    planner prefers the plain scan, which has no inputs and fails. One row a key keeps the
+    parameterized path up to GUARD outer rows for every table (it was 10 for capability_matches)."""
+    for name in TABLES:
+        t = table(name, FakeClient())
+        assert all(rows == 1 for _, rows in t.get_path_keys()), name
+
+
 def test_stats_row() -> None:
     s = pb.RoutingStatsResponse(agents=4, decisions=9, model_version="m")
     rows = list(table("stats", FakeClient(RoutingStats=s)).execute([], {"agents", "mean_quality", "model_version"}))
