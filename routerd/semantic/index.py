@@ -1,4 +1,4 @@
-"""Nearest-utterance search: one ``Index`` protocol, an exact numpy index and an HNSW index (usearch).
+"""Nearest-utterance search: one ``Index`` protocol, an exact numpy index and an HNSW index (faiss).
 
 An index holds unit vectors under int64 ids and answers "the k most similar ids to each query" with
 their cosine similarities, best first. ``RouteSet`` searches its utterance matrix exactly (a matrix
@@ -10,13 +10,14 @@ measures it), and through ``HnswIndex`` beyond.
 (``is_ready``) the route set keeps answering exactly, so a large route set serves from the first
 request. It is shared by successive route-set snapshots: changes add and delete ids (never reused),
 and a snapshot ignores ids it does not know. A readers-writer lock lets queries run together while a
-change waits for them (and they for it).
+change waits for them (and they for it). faiss was chosen over usearch by measurement
+(bench/bench_semantic.py: at equal recall, about half the query time and a faster build).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,6 +28,7 @@ HNSW_CONNECTIVITY = 16
 HNSW_EXPANSION_ADD = 128
 HNSW_EXPANSION_SEARCH = 128
 BUILD_BATCH = 2_048
+COMPACT_AT = 0.3  # rebuild the HNSW graph when this share of it is deleted
 
 
 class Index(Protocol):
@@ -151,25 +153,54 @@ class _ReadWriteLock:
 
 
 class HnswIndex:
-    """Approximate search over a usearch HNSW graph (inner product over unit float32 vectors, so the
-    similarity is the cosine; vectors are stored unquantised so that the similarities are exact for
-    the ids returned). Thread-safe."""
+    """Approximate search over a faiss HNSW graph (inner product over unit float32 vectors, so the
+    similarity is the cosine; vectors are stored unquantised, so the similarities of the ids returned
+    are exact). Thread-safe.
+
+    faiss's HNSW cannot remove a vector, so a deleted id is a tombstone: its slot answers -1 (callers
+    ask for more than they need and drop it). When tombstones pass ``compact_at`` of the graph, a new
+    graph of the live vectors is built in a background thread while the old one keeps answering;
+    changes made meanwhile are replayed onto the new one before it takes over."""
 
     def __init__(self, dim: int, *, connectivity: int = HNSW_CONNECTIVITY, expansion_add: int = HNSW_EXPANSION_ADD,
-                 expansion_search: int = HNSW_EXPANSION_SEARCH, build_threads: int = 0):
-        from usearch.index import Index as _UsearchIndex  # imported here: only large route sets need it
-
+                 expansion_search: int = HNSW_EXPANSION_SEARCH, build_threads: int = 0,
+                 compact_at: float = COMPACT_AT):
         self.dim = dim
         self.expansion_search = expansion_search
-        self._index = _UsearchIndex(ndim=dim, metric="ip", dtype="f32", connectivity=connectivity,
-                                    expansion_add=expansion_add, expansion_search=expansion_search)
+        self._params = (connectivity, expansion_add)
         self._build_threads = build_threads
+        self._compact_at = compact_at
+        self._index = self._new_graph()
+        self._labels = np.empty(0, dtype=np.int64)  # graph slot -> id; -1 once deleted
+        self._live = 0
         self._lock = _ReadWriteLock()
         self._ready = threading.Event()
         self._ready.set()
-        self._deleted: set[int] = set()
-        self._builder: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._deleted: set[int] = set()  # ids deleted while a background build ran
+        self._oplog: list[tuple[str, np.ndarray, np.ndarray | None]] | None = None  # changes during compaction
+        self.compactions = 0
+
+    def _new_graph(self) -> Any:
+        import faiss  # imported here: only large route sets need it
+
+        graph = faiss.IndexHNSWFlat(self.dim, self._params[0], faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = self._params[1]
+        graph.hnsw.efSearch = self.expansion_search
+        return graph
+
+    def _with_build_threads(self, fn: Any) -> None:
+        import faiss
+
+        if not self._build_threads:
+            fn()
+            return
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(self._build_threads)
+        try:
+            fn()
+        finally:
+            faiss.omp_set_num_threads(before)
 
     def build(self, ids: np.ndarray, vectors: np.ndarray, *, background: bool) -> None:
         """Add everything in ``ids``/``vectors``; with ``background`` in a daemon thread (``is_ready``
@@ -184,23 +215,21 @@ class HnswIndex:
         def run() -> None:
             try:
                 for lo in range(0, len(ids), BUILD_BATCH):
+                    batch, vecs = ids[lo:lo + BUILD_BATCH], vectors[lo:lo + BUILD_BATCH]
                     self._lock.acquire_write()
                     try:
-                        batch = ids[lo:lo + BUILD_BATCH]
                         # an id deleted while the build ran must not come back
                         keep = np.fromiter((int(i) not in self._deleted for i in batch), bool, len(batch))
-                        if keep.any():
-                            self._index.add(batch[keep], vectors[lo:lo + BUILD_BATCH][keep],
-                                            threads=self._build_threads)
+                        self._add_locked(batch[keep], vecs[keep])
                     finally:
                         self._lock.release_write()
             except BaseException as e:  # surfaced by wait(); the route set keeps answering exactly
                 self._error = e
             finally:
+                self._deleted.clear()
                 self._ready.set()
 
-        self._builder = threading.Thread(target=run, name="semantic-hnsw-build", daemon=True)
-        self._builder.start()
+        threading.Thread(target=run, name="semantic-hnsw-build", daemon=True).start()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for a background build; True when the index is ready. A failed build raises its error."""
@@ -209,13 +238,21 @@ class HnswIndex:
             raise RuntimeError("building the HNSW index failed") from self._error
         return done
 
+    def _add_locked(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        self._with_build_threads(lambda: self._index.add(vectors))
+        self._labels = np.concatenate([self._labels, ids])
+        self._live += len(ids)
+        if self._oplog is not None:
+            self._oplog.append(("add", ids, vectors))
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return
         self._lock.acquire_write()
         try:
-            self._index.add(np.asarray(ids, dtype=np.int64), np.ascontiguousarray(vectors, dtype=np.float32),
-                            threads=self._build_threads)
+            self._add_locked(np.asarray(ids, dtype=np.int64), np.ascontiguousarray(vectors, dtype=np.float32))
         finally:
             self._lock.release_write()
 
@@ -225,36 +262,94 @@ class HnswIndex:
             return
         self._lock.acquire_write()
         try:
-            self._deleted.update(int(i) for i in ids)
-            present = np.fromiter((i in self._index for i in ids.tolist()), bool, len(ids))
-            if present.any():
-                self._index.remove(ids[present])
+            if not self._ready.is_set():
+                self._deleted.update(ids.tolist())
+            slots = np.isin(self._labels, ids) & (self._labels >= 0)
+            self._labels[slots] = -1
+            self._live -= int(slots.sum())
+            if self._oplog is not None:
+                self._oplog.append(("delete", ids, None))
+            compact = (self._oplog is None and self._ready.is_set()
+                       and len(self._labels) - self._live > self._compact_at * max(1, len(self._labels)))
         finally:
             self._lock.release_write()
+        if compact:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Rebuild the graph from the live vectors in a thread; swap it in when done."""
+        self._lock.acquire_read()
+        try:
+            live = np.flatnonzero(self._labels >= 0)
+            vectors = self._index.storage.reconstruct_n(0, self._index.ntotal)[live]
+            labels = self._labels[live]
+        finally:
+            self._lock.release_read()
+        self._lock.acquire_write()
+        self._oplog = []
+        self._lock.release_write()
+
+        def run() -> None:
+            graph = self._new_graph()
+            try:
+                self._with_build_threads(lambda: graph.add(vectors))
+            except BaseException:  # keep the old graph, tombstones and all
+                self._lock.acquire_write()
+                self._oplog = None
+                self._lock.release_write()
+                raise
+            self._lock.acquire_write()
+            try:
+                new_labels = labels
+                for op, ids, vecs in self._oplog or []:
+                    if op == "add":
+                        graph.add(vecs)
+                        new_labels = np.concatenate([new_labels, ids])
+                    else:
+                        new_labels = np.where(np.isin(new_labels, ids), -1, new_labels)
+                self._index, self._labels = graph, new_labels
+                self._live = int((new_labels >= 0).sum())
+                self._oplog = None
+                self.compactions += 1
+            finally:
+                self._lock.release_write()
+
+        threading.Thread(target=run, name="semantic-hnsw-compact", daemon=True).start()
 
     def query(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         n = vectors.shape[0]
         sims, ids = _pad(k, n)
         self._lock.acquire_read()
         try:
-            if len(self._index) == 0:
+            if self._index.ntotal == 0:
                 return sims, ids
-            if k > self._index.expansion_search:  # HNSW needs ef >= k; it only ever grows
-                self._index.expansion_search = k  # type: ignore[misc]  # usearch's setter confuses mypy
-            found = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32), k, threads=1)
+            if k > self._index.hnsw.efSearch:  # HNSW needs ef >= k; it only ever grows
+                self._index.hnsw.efSearch = k
+            dist, slots = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+            labels = np.where(slots >= 0, self._labels[np.maximum(slots, 0)], -1)
         finally:
             self._lock.release_read()
-        keys = np.asarray(found.keys, dtype=np.int64).reshape(n, -1)
-        dist = np.asarray(found.distances, dtype=np.float32).reshape(n, -1)
-        counts = np.asarray(getattr(found, "counts", [keys.shape[1]])).reshape(n)
-        width = keys.shape[1]
-        valid = np.arange(width)[None, :] < counts[:, None]
-        sims[:, :width] = np.where(valid, 1.0 - dist, -np.inf)  # usearch's "ip" distance is 1 - dot
-        ids[:, :width] = np.where(valid, keys, -1)
-        return sims, ids
+        found = labels >= 0
+        sims[:, :] = np.where(found, dist, -np.inf)
+        ids[:, :] = labels
+        order = np.argsort(~found, axis=1, kind="stable")  # tombstones last, best first otherwise
+        return np.take_along_axis(sims, order, axis=1), np.take_along_axis(ids, order, axis=1)
 
     def is_ready(self) -> bool:
         return self._ready.is_set() and self._error is None
 
+    @property
+    def tombstones(self) -> int:
+        return len(self._labels) - self._live
+
+    def wait_compacted(self, timeout: float = 60.0) -> bool:
+        """Wait until no compaction runs (for tests and benchmarks)."""
+        import time
+
+        end = time.monotonic() + timeout
+        while self._oplog is not None and time.monotonic() < end:
+            time.sleep(0.01)
+        return self._oplog is None
+
     def __len__(self) -> int:
-        return len(self._index)
+        return self._live

@@ -385,9 +385,22 @@ class RouteSet:
         np.maximum.at(out, (rows[valid], route[valid]), sims[valid])
         return out
 
-    def _exact_route_max(self, q: np.ndarray, route: int) -> float:
-        lo = self._starts[route]
-        return float((self._matrix[lo:lo + self._counts[route]] @ q).max())
+    def _exact_route_max(self, q: np.ndarray, qi: np.ndarray, routes: np.ndarray) -> np.ndarray:
+        """The exact nearest-utterance similarity of request ``qi[k]`` (a row of ``q``) to route
+        ``routes[k]``, for every k: the routes' rows gathered, one dot product each, a max per pair."""
+        out = np.empty(len(qi), dtype=np.float32)
+        counts = self._counts[routes]
+        k = 0
+        while k < len(qi):
+            # bound the gathered rows (and so the memory) per step
+            end = k + max(1, int(np.searchsorted(np.cumsum(counts[k:]), 1 << 18, side="right")))
+            c = counts[k:end]
+            first = np.repeat(self._starts[routes[k:end]] - np.concatenate([[0], np.cumsum(c)[:-1]]), c)
+            rows = first + np.arange(int(c.sum()))
+            dots = np.einsum("ij,ij->i", self._matrix[rows], q[np.repeat(qi[k:end], c)])
+            out[k:end] = np.maximum.reduceat(dots, np.concatenate([[0], np.cumsum(c)[:-1]]))
+            k = end
+        return out
 
     def _ranked(self, emb: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(similarity, nearest-utterance similarity, route index), each (n, width), best first."""
@@ -416,8 +429,9 @@ class RouteSet:
                     est = self._alpha * np.where(seen, utt, floor) + (1.0 - self._alpha) * proto
                     top = np.argpartition(-est, width - 1, axis=1)[:, :width] if width < r \
                         else np.broadcast_to(all_ids, (len(q), r))
-                    for i, j in zip(*np.nonzero(~np.take_along_axis(seen, top, axis=1)), strict=True):
-                        utt[i, top[i, j]] = self._exact_route_max(q[i], int(top[i, j]))
+                    qi, col = np.nonzero(~np.take_along_axis(seen, top, axis=1))
+                    routes = top[qi, col]
+                    utt[qi, routes] = self._exact_route_max(q, qi, routes)
                 seen = np.isfinite(utt)
                 fused = np.where(seen, self._alpha * np.where(seen, utt, 0.0) + (1.0 - self._alpha) * proto, -np.inf)
             else:

@@ -111,3 +111,34 @@ def test_changes_keep_the_shared_index_in_line() -> None:
     # a threshold-only change keeps the index untouched and the answers the same
     same = new.with_changes([new.get("route-04")])
     assert same.predict(probe[None])[0].tolist() == new.predict(probe[None])[0].tolist()
+
+
+def test_hnsw_compacts_after_many_deletes() -> None:
+    x = _clustered(10, 30)
+    ann = HnswIndex(32)
+    ann.build(np.arange(300), x, background=False)
+    ann.delete(np.arange(0, 60))
+    assert ann.tombstones == 60 and ann.compactions == 0  # 20 %: below the rebuild point
+    ann.delete(np.arange(60, 120))  # 40 %: a background rebuild of the live vectors
+    ann.add(np.array([1000]), x[:1])  # changes during the rebuild are replayed onto the new graph
+    assert ann.wait_compacted(30)
+    assert ann.compactions == 1 and ann.tombstones == 0 and len(ann) == 181
+    _, ids = ann.query(x[:1], 5)
+    assert ids[0, 0] == 1000 and not set(ids[0].tolist()) & set(range(120))
+    exact = ExactIndex(32)
+    exact.add(np.arange(120, 300), x[120:])
+    _, e = exact.query(x[150:160], 5)
+    _, a = ann.query(x[150:160], 5)
+    assert np.mean([len(set(p) & set(q)) / 5 for p, q in zip(e, a, strict=True)]) >= 0.9
+
+
+def test_exact_fill_in_is_the_nearest_utterance_similarity() -> None:
+    world = Synthetic(routes=25, per_route=30, seed=11)
+    rs = RouteSet(world.records, default_threshold=0.5)
+    q, _ = world.sample(40)
+    rng = np.random.default_rng(0)
+    qi, routes = rng.integers(40, size=300), rng.integers(25, size=300)
+    from routerd.semantic.linear import segment_max
+
+    full = segment_max(q @ rs._matrix.T, rs._starts)
+    assert np.allclose(rs._exact_route_max(q, qi, routes), full[qi, routes], atol=1e-6)
