@@ -517,6 +517,7 @@ def status(st: Stack) -> bool:
 
 # Every SQL snippet of the README is one of these (tests/unit/test_readme_sql.py checks); the demo
 # runs them in one psql session, in order. True: print the result as one block per row (psql \x).
+DEMO_ROUTES = ("coding", "web_lookup")
 DEMO_AGENTS = ("gpt-4o", "claude-3-5-sonnet", "gpt-4o-mini", "llama-3.1-8b", "web-search", "code-interpreter")
 DEMO: tuple[tuple[str, str, bool], ...] = (
     ("Register agents: LLMs priced per 1k tokens, tools per call", """
@@ -565,6 +566,33 @@ WITH d AS (SELECT decision_id FROM tinydancer.route('Summarize this support tick
 SELECT o.agent_name, o.latency_ms, o.success, o.quality, o.cost
 FROM d, tinydancer.record_outcome(d.decision_id, latency_ms => 420, quality => 0.9, cost => 0.0002) o;
 """, False),
+    ("Semantic routes: intents with example requests, each preferring an agent", """
+INSERT INTO tinydancer.routes (name, description, target_agent, group_name, threshold, utterances)
+VALUES ('coding', 'Programming help', 'claude-3-5-sonnet', 'engineering', 0.4,
+        ARRAY['write a function that parses dates', 'fix this null pointer exception',
+              'refactor this class into smaller functions', 'why does my python loop never end',
+              'add unit tests for this module']),
+       ('web_lookup', 'Fresh facts from the web', 'web-search', 'research', 0.4,
+        ARRAY['what is the weather in paris tomorrow', 'latest news about the stock market',
+              'who won the game last night', 'current price of bitcoin', 'opening hours of the louvre today']);
+""", False),
+    ("Match requests to routes (no route: out of scope)", """
+SELECT q.request, m.route_name, round(m.similarity::numeric, 3) AS similarity,
+       round(m.confidence::numeric, 3) AS confidence, m.target_agent
+FROM unnest(ARRAY['my python script crashes with a KeyError', 'will it rain in london this weekend',
+                  'write me a haiku about autumn leaves']) AS q(request)
+LEFT JOIN tinydancer.semantic_matches m ON m.query = q.request AND m.top_k = 1;
+""", False),
+    ("Classify a request: routes, groups and the capabilities it needs, with probabilities", """
+SELECT kind, category, round(probability::numeric, 3) AS probability
+FROM tinydancer.classifications
+WHERE text = 'my python script crashes with a KeyError' AND probability > 0.001
+ORDER BY kind, probability DESC;
+""", False),
+    ("The target agent of a matched route is preferred when it is feasible", """
+SELECT agent_name, route_name, round(route_similarity::numeric, 3) AS route_similarity, reasoning
+FROM tinydancer.route('my python script crashes with a KeyError', optimize_for => 'cost');
+""", True),
     ("Statistics", """
 SELECT * FROM tinydancer.stats;
 """, True),
@@ -584,6 +612,7 @@ def demo(st: Stack) -> None:
     running = up(st)
     # Start from the example agents as they are defined here, so the demo can run again.
     with psycopg.connect(running.dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM tinydancer.routes WHERE name = ANY(%s)", (list(DEMO_ROUTES),))
         conn.execute("DELETE FROM tinydancer.agents WHERE name = ANY(%s)", (list(DEMO_AGENTS),))
     p = subprocess.run([str(PG_BIN / "psql"), "-X", "--echo-queries", "-d", running.dsn, "-f", "-"],
                        input=demo_script(), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
