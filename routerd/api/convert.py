@@ -153,9 +153,9 @@ def decision_to_proto(d: Decision, max_alternatives: int | None = None, *,
     out = pb.RouteDecision(
         decision_id=d.decision_id, routed=d.agent_name is not None, agent_name=d.agent_name or "",
         confidence=d.confidence, estimated_cost=d.estimated_cost, estimated_latency_ms=d.estimated_latency_ms,
-        expected_quality=d.expected_quality, similarity=d.similarity,
+        expected_quality=d.expected_quality, similarity=cosine(d.similarity),
         reasoning=d.reasoning if reasoning else "", model_version=d.model_version, decided_at=ts_,
-        objective=d.objective, route_name=d.route_name or "", route_similarity=d.route_similarity,
+        objective=d.objective, route_name=d.route_name or "", route_similarity=cosine(d.route_similarity),
         inferred_capabilities=list(d.inferred_capabilities))
     if max_alternatives != 0:
         add = out.alternatives.add
@@ -285,8 +285,15 @@ def route_patch_from_update(req: pb.UpdateRouteRequest) -> dict[str, Any]:
     return patch
 
 
-def match_to_proto(m: Any) -> pb.RouteMatch:
+def cosine(x: float) -> float:
+    """A float32 cosine as the proto's [-1, 1] (rounding can put a unit vector's at 1.0000001)."""
+    return min(1.0, max(-1.0, float(x)))
+
+
+def match_to_proto(m: Any, default_threshold: float) -> pb.RouteMatch:
     s = m.spec
-    return pb.RouteMatch(route=s.name, similarity=float(m.similarity), confidence=float(m.confidence),
+    # The threshold as declared, not its float32 copy in the search arrays.
+    threshold = s.threshold if s.threshold is not None else default_threshold
+    return pb.RouteMatch(route=s.name, similarity=cosine(m.similarity), confidence=float(m.confidence),
                          target_agent=s.target_agent or "", group=s.group or "", priority=s.priority,
-                         threshold=float(m.threshold))
+                         threshold=threshold)

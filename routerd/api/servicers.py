@@ -18,6 +18,7 @@ from google.protobuf.message_factory import GetMessageClass
 from routerd import errors
 from routerd.api.convert import (
     agent_to_proto,
+    cosine,
     decision_size_bound,
     decision_to_proto,
     embedding_from_proto,
@@ -227,9 +228,10 @@ class RouterServicer(pbg.RouterServicer):
         result = self.engine.semantic_route(request.query, embedding_from_proto(request.embedding), request.top_k,
                                             dict(request.context))
         return pb.SemanticRouteResponse(
-            matches=[match_to_proto(m) for m in result.matches],
+            matches=[match_to_proto(m, self.engine.routes.default_threshold) for m in result.matches],
             out_of_scope_probability=result.out_of_scope_probability,
-            blocked=[pb.BlockedRoute(route=b.name, similarity=b.similarity, reason=b.reason) for b in result.blocked])
+            blocked=[pb.BlockedRoute(route=b.name, similarity=cosine(b.similarity), reason=b.reason)
+                     for b in result.blocked])
 
     @translate_errors
     def Classify(self, request: pb.ClassifyRequest, context: grpc.ServicerContext) -> pb.ClassifyResponse:

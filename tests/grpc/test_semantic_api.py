@@ -107,11 +107,12 @@ def test_create_with_given_embeddings(routed: Client) -> None:
     v = np.zeros(384, np.float32)
     v[7] = 2.0  # not unit length: routerd normalises
     r = routed.routes.CreateRoute(pb.CreateRouteRequest(route=route(
-        "given", ["seven"], utterance_embeddings=[pb.Vector(values=v.tolist())], threshold=0.9)))
+        "given", ["seven"], utterance_embeddings=[pb.Vector(values=v.tolist())], threshold=0.6)))
     assert r.utterance_count == 1
     q = v / 2
     m = routed.router.SemanticRoute(pb.SemanticRouteRequest(embedding=q.tolist(), top_k=1))
     assert [x.route for x in m.matches] == ["given"] and m.matches[0].similarity == pytest.approx(1.0, abs=1e-5)
+    assert m.matches[0].similarity <= 1.0 and m.matches[0].threshold == 0.6  # not float32's 0.6000000238
 
 
 @pytest.mark.parametrize("bad, field", [
