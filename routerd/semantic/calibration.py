@@ -6,7 +6,9 @@ routes' utterances (softmax over 20 x the cosine to each prototype, L-BFGS from 
 towards them), which separates routes whose utterances overlap better than any single utterance
 does. The similarity is then ``w * nearest-utterance cosine + (1 - w) * prototype cosine``, ``w``
 (``utterance_weight``) chosen by cross-validation on the labelled examples. A route whose utterances
-changed after the fit uses its centroid as prototype until the next fit (``fingerprint``).
+changed after the fit uses its centroid as prototype until the next fit (``fingerprint``), and a
+route without a threshold of its own (one added after the fit) uses the fitted global threshold
+(``global_threshold``): thresholds resolve route -> fit -> configured default.
 
 **Confidence.** The probability that route r is the right answer is a softmax over the routes most
 similar to the request (``CANDIDATES``) and one "none" class:
@@ -60,6 +62,9 @@ class Calibration:
     prototypes: Mapping[str, RoutePrototype] = field(default_factory=dict)
     embedder: str = ""
     dim: int = 0
+    # the fitted global threshold: what a route without a threshold of its own uses (a route added
+    # after the fit); None: the configured default
+    global_threshold: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (vectors as base64 of little-endian float32)."""
@@ -70,6 +75,7 @@ class Calibration:
             "utterance_weight": self.utterance_weight,
             "embedder": self.embedder,
             "dim": self.dim,
+            "global_threshold": self.global_threshold,
             "prototypes": {
                 name: {"fingerprint": p.fingerprint,
                        "vector": base64.b64encode(np.asarray(p.vector, dtype="<f4").tobytes()).decode("ascii")}
@@ -95,6 +101,7 @@ class Calibration:
         slope = number("slope", 1e-6, SLOPE_MAX)
         null_logit = number("null_logit", -NULL_LOGIT_MAX, NULL_LOGIT_MAX)
         weight = number("utterance_weight", 0.0, 1.0)
+        global_threshold = None if data.get("global_threshold") is None else number("global_threshold", 0.0, 1.0)
         embedder, dim = data.get("embedder", ""), data.get("dim", 0)
         if not isinstance(embedder, str):
             raise InvalidArgument(f"{field_name}.embedder", "must be text")
@@ -117,7 +124,7 @@ class Calibration:
                 raise InvalidArgument(where, f"vector must be {dim} finite values")
             prototypes[str(name)] = RoutePrototype(entry["fingerprint"], vec.astype(np.float32))
         return cls(slope=slope, null_logit=null_logit, utterance_weight=weight, prototypes=prototypes,
-                   embedder=embedder, dim=dim)
+                   embedder=embedder, dim=dim, global_threshold=global_threshold)
 
 
 def fit_confidence(margins: np.ndarray, labels: np.ndarray, *, iterations: int = 50) -> tuple[float, float]:

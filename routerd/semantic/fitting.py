@@ -52,7 +52,7 @@ from routerd.semantic.calibration import (
     per_route_precision_recall,
 )
 from routerd.semantic.linear import centroids, cosine_softmax_prototypes, ranked, segment_max
-from routerd.semantic.matcher import RouteSet, route_fingerprint
+from routerd.semantic.matcher import RouteSet
 from routerd.semantic.spec import check_embeddings
 
 OBJECTIVES = ("accuracy", "f1")
@@ -414,10 +414,9 @@ def fit_routes(routes: RouteSet, embeddings: np.ndarray, labels: Sequence[str | 
 
     prototypes: dict[str, RoutePrototype] = {}
     if best_w < 1.0:
-        prototypes = {name: RoutePrototype(route_fingerprint(rec.vectors), protos[i])
-                      for i, (name, rec) in enumerate(zip(routes.names, routes.records, strict=True))}
+        prototypes = {name: RoutePrototype(routes.fingerprint(name), protos[i]) for i, name in enumerate(routes.names)}
     calibration = Calibration(slope=slope, null_logit=null_logit, utterance_weight=best_w, prototypes=prototypes,
-                              embedder=routes.embedder, dim=routes.dim)
+                              embedder=routes.embedder, dim=routes.dim, global_threshold=float(theta_g))
     thresholds = {name: float(theta[i]) for i, name in enumerate(routes.names)}
     fitted = routes.with_changes(
         [replace(rec, spec=replace(rec.spec, threshold=thresholds[rec.spec.name], fitted=True))

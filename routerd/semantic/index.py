@@ -26,7 +26,7 @@ from routerd.semantic.linear import unit_rows
 EXACT_MAX_UTTERANCES = 5_000
 HNSW_CONNECTIVITY = 16
 HNSW_EXPANSION_ADD = 128
-HNSW_EXPANSION_SEARCH = 128
+HNSW_EXPANSION_SEARCH = 64  # ef; queries for more neighbours than this raise it to k
 BUILD_BATCH = 2_048
 COMPACT_AT = 0.3  # rebuild the HNSW graph when this share of it is deleted
 

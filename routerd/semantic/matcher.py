@@ -44,7 +44,7 @@ from routerd.domain import RouteRecord, RouteSpec
 from routerd.errors import InvalidArgument, RouteNotFound
 from routerd.semantic.calibration import CANDIDATES, Calibration
 from routerd.semantic.index import EXACT_MAX_UTTERANCES, ExactIndex, HnswIndex
-from routerd.semantic.linear import centroids, ranked, segment_max, softmax_with_null, unit_rows
+from routerd.semantic.linear import ranked, segment_max, softmax_with_null, unit_rows
 from routerd.semantic.spec import CLASSIFY_TOP_K_MAX, check_embeddings, check_top_k, in_window
 
 RATE_WINDOW_S: Final = 60.0
@@ -181,6 +181,9 @@ class _Lineage:
         self.next_id = itertools.count()
         self.ann: HnswIndex | None = None
         self.ann_blocks: dict[int, int] = {}  # id block base -> count, of what ``ann`` holds
+        # per id block (a route's vectors, as they were): its fingerprint and centroid, computed once
+        self.fingerprints: dict[int, str] = {}
+        self.centroids: dict[int, np.ndarray] = {}
 
     def ids(self, n: int) -> int:
         with self.lock:
@@ -244,20 +247,28 @@ class RouteSet:
                                      for s in self._specs], dtype=np.float32)
         self._priority = np.array([s.priority for s in self._specs], dtype=np.int64)
         cal = calibration or Calibration()
+        if cal.global_threshold is not None:
+            # thresholds resolve route -> the fitted global threshold -> the configured default: a
+            # route added after a fit starts where the fit put the routes it had no evidence for
+            self._thresholds = np.array([s.threshold if s.threshold is not None else cal.global_threshold
+                                         for s in self._specs], dtype=np.float32)
         self._slope, self._null_logit = cal.slope, cal.null_logit
         self._alpha = cal.utterance_weight if records else 1.0
-        self._fingerprints: tuple[str, ...] = ()
-        self._prototypes: np.ndarray | None = None
-        if self._alpha < 1.0:
-            self._fingerprints = tuple(route_fingerprint(v) for v in vectors)
-            cents = centroids(self._matrix, self._starts)
-            for i, (name, fp) in enumerate(zip(names, self._fingerprints, strict=True)):
-                proto = cal.prototypes.get(name)
-                if proto is not None and proto.fingerprint == fp and proto.vector.shape == (self.dim,):
-                    cents[i] = proto.vector
-            self._prototypes = unit_rows(cents)
         self._lineage = _lineage or _Lineage()
         self._bases = self._assign_ids(_previous)
+        self._base_order = np.argsort(self._bases)
+        self._sorted_bases = self._bases[self._base_order]
+        self._prototypes: np.ndarray | None = None
+        if self._alpha < 1.0:
+            protos = np.empty((len(records), self.dim), dtype=np.float32)
+            for i, name in enumerate(names):
+                proto = cal.prototypes.get(name)
+                if proto is not None and proto.fingerprint == self._fingerprint_of(i) \
+                        and proto.vector.shape == (self.dim,):
+                    protos[i] = proto.vector
+                else:
+                    protos[i] = self._centroid_of(i)
+            self._prototypes = unit_rows(protos)
         self._exact = ExactIndex.over(self._row_ids(), self._matrix)
         self._ann: HnswIndex | None = None
         if len(self._matrix) > exact_max_utterances:
@@ -277,7 +288,30 @@ class RouteSet:
                 bases[i] = previous._bases[j]
             else:
                 bases[i] = self._lineage.ids(len(rec.spec.utterances))
+        lin = self._lineage
+        with lin.lock:
+            if len(lin.fingerprints) + len(lin.centroids) > 4 * len(bases) + 64:  # forget replaced routes
+                keep = set(bases.tolist())
+                lin.fingerprints = {b: v for b, v in lin.fingerprints.items() if b in keep}
+                lin.centroids = {b: v for b, v in lin.centroids.items() if b in keep}
         return bases
+
+    def _rows(self, i: int) -> np.ndarray:
+        return self._matrix[self._starts[i]:self._starts[i] + self._counts[i]]
+
+    def _fingerprint_of(self, i: int) -> str:
+        base = int(self._bases[i])
+        fp = self._lineage.fingerprints.get(base)
+        if fp is None:
+            fp = self._lineage.fingerprints[base] = route_fingerprint(self._rows(i))
+        return fp
+
+    def _centroid_of(self, i: int) -> np.ndarray:
+        base = int(self._bases[i])
+        c = self._lineage.centroids.get(base)
+        if c is None:
+            c = self._lineage.centroids[base] = unit_rows(self._rows(i).astype(np.float64).sum(axis=0))
+        return c
 
     def _row_ids(self) -> np.ndarray:
         return np.repeat(self._bases - self._starts, self._counts) + np.arange(len(self._matrix))
@@ -350,7 +384,11 @@ class RouteSet:
         return float(self._thresholds[i])
 
     def fingerprint(self, name: str) -> str:
-        return route_fingerprint(self.get(name).vectors)
+        """The hash of a route's vectors that a learned prototype must carry to be used."""
+        i = self._index_of.get(name)
+        if i is None:
+            raise RouteNotFound(name)
+        return self._fingerprint_of(i)
 
     @property
     def uses_ann(self) -> bool:
@@ -375,8 +413,7 @@ class RouteSet:
         sims, ids = ann.query(q, k)
         out = np.full((len(q), len(self._records)), -np.inf, dtype=np.float32)
         # ids of this snapshot are blocks [base, base + count); others belong to newer snapshots
-        order = np.argsort(self._bases)
-        sorted_bases = self._bases[order]
+        order, sorted_bases = self._base_order, self._sorted_bases
         pos = np.searchsorted(sorted_bases, ids, side="right") - 1
         route = order[np.maximum(pos, 0)]
         offset = ids - self._bases[route]
@@ -389,6 +426,11 @@ class RouteSet:
         """The exact nearest-utterance similarity of request ``qi[k]`` (a row of ``q``) to route
         ``routes[k]``, for every k: the routes' rows gathered, one dot product each, a max per pair."""
         out = np.empty(len(qi), dtype=np.float32)
+        if len(qi) <= 64:  # a few pairs (one request): matrix-vector products on views, no gathering
+            for k, (i, r) in enumerate(zip(qi.tolist(), routes.tolist(), strict=True)):
+                lo = self._starts[r]
+                out[k] = (self._matrix[lo:lo + self._counts[r]] @ q[i]).max()
+            return out
         counts = self._counts[routes]
         k = 0
         while k < len(qi):

@@ -397,10 +397,11 @@ def test_probabilities_cover_only_the_candidates() -> None:
 def test_calibration_json_round_trip() -> None:
     vec = unit(np.arange(1, DIM + 1, dtype=np.float32))
     cal = Calibration(slope=31.5, null_logit=-0.25, utterance_weight=0.25,
-                      prototypes={"billing": RoutePrototype("abc", vec)}, embedder="e", dim=DIM)
+                      prototypes={"billing": RoutePrototype("abc", vec)}, embedder="e", dim=DIM,
+                      global_threshold=0.375)
     back = Calibration.from_dict(json.loads(json.dumps(cal.to_dict())))
     got = (back.slope, back.null_logit, back.utterance_weight, back.embedder, back.dim)
-    assert got == (31.5, -0.25, 0.25, "e", DIM)
+    assert got == (31.5, -0.25, 0.25, "e", DIM) and back.global_threshold == 0.375
     assert back.prototypes["billing"].fingerprint == "abc"
     assert np.array_equal(back.prototypes["billing"].vector, vec)
 
@@ -410,6 +411,7 @@ def test_calibration_json_round_trip() -> None:
     ({"slope": float("nan")}, "calibration.slope"),
     ({"slope": 0}, "calibration.slope"),
     ({"utterance_weight": 1.5}, "calibration.utterance_weight"),
+    ({"global_threshold": -1}, "calibration.global_threshold"),
     ({"null_logit": "x"}, "calibration.null_logit"),
     ({"prototypes": {"r": {"fingerprint": "f", "vector": "!!"}}}, "calibration.prototypes['r']"),
     ({"prototypes": {"r": {"fingerprint": "f", "vector": "AAAAAA=="}}}, "calibration.prototypes['r']"),

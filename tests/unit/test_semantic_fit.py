@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -92,6 +92,16 @@ def test_fitted_calibration_survives_json(world: Synthetic) -> None:
     p1, c1 = res.route_set.predict(xt)
     p2, c2 = again.predict(xt)
     assert np.array_equal(p1, p2) and np.allclose(c1, c2)
+
+
+def test_a_route_added_after_the_fit_uses_the_fitted_global_threshold(world: Synthetic) -> None:
+    x, y = world.sample(300)
+    res = fit_routes(_routes(world, default=0.9), x, y)
+    assert res.calibration.global_threshold == pytest.approx(res.global_threshold)
+    extra = Synthetic(routes=1, per_route=10, seed=99).records[0]
+    grown = res.route_set.with_changes([replace(extra, spec=replace(extra.spec, name="newcomer"))])
+    assert grown.threshold("newcomer") == pytest.approx(res.global_threshold)
+    assert grown.threshold(rs_name := world.names[0]) == pytest.approx(res.thresholds[rs_name])
 
 
 def test_fit_is_deterministic(world: Synthetic) -> None:
