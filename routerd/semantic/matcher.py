@@ -424,28 +424,21 @@ class RouteSet:
 
     def _exact_route_max(self, q: np.ndarray, qi: np.ndarray, routes: np.ndarray) -> np.ndarray:
         """The exact nearest-utterance similarity of request ``qi[k]`` (a row of ``q``) to route
-        ``routes[k]``, for every k: the routes' rows gathered, one dot product each, a max per pair."""
+        ``routes[k]``, for every k. One matrix-vector product on a view of the route's rows per pair:
+        gathering the rows instead copies them, which costs more than the products."""
         out = np.empty(len(qi), dtype=np.float32)
-        if len(qi) <= 64:  # a few pairs (one request): matrix-vector products on views, no gathering
-            for k, (i, r) in enumerate(zip(qi.tolist(), routes.tolist(), strict=True)):
-                lo = self._starts[r]
-                out[k] = (self._matrix[lo:lo + self._counts[r]] @ q[i]).max()
-            return out
-        counts = self._counts[routes]
-        k = 0
-        while k < len(qi):
-            # bound the gathered rows (and so the memory) per step
-            end = k + max(1, int(np.searchsorted(np.cumsum(counts[k:]), 1 << 18, side="right")))
-            c = counts[k:end]
-            first = np.repeat(self._starts[routes[k:end]] - np.concatenate([[0], np.cumsum(c)[:-1]]), c)
-            rows = first + np.arange(int(c.sum()))
-            dots = np.einsum("ij,ij->i", self._matrix[rows], q[np.repeat(qi[k:end], c)])
-            out[k:end] = np.maximum.reduceat(dots, np.concatenate([[0], np.cumsum(c)[:-1]]))
-            k = end
+        starts, counts, matrix = self._starts, self._counts, self._matrix
+        for k, (i, r) in enumerate(zip(qi.tolist(), routes.tolist(), strict=True)):
+            lo = starts[r]
+            out[k] = (matrix[lo:lo + counts[r]] @ q[i]).max()
         return out
 
     def _ranked(self, emb: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(similarity, nearest-utterance similarity, route index), each (n, width), best first."""
+        """(similarity, nearest-utterance similarity, route index), each (n, width), best first. With
+        prototypes alone (utterance weight 0) no utterance is searched and the nearest-utterance
+        similarity is NaN (``match`` computes it for the routes it reports)."""
+        if self._prototypes is not None and self._alpha == 0.0:
+            return self._ranked_by_prototypes(emb, width)
         n, r = len(emb), len(self._records)
         width = min(width, r)
         s_out = np.empty((n, width), np.float32)
@@ -483,6 +476,13 @@ class RouteSet:
             u_out[lo:lo + step] = np.take_along_axis(utt, idx, axis=1)
         r_out[~np.isfinite(s_out)] = -1
         return s_out, u_out, r_out
+
+    def _ranked_by_prototypes(self, emb: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        assert self._prototypes is not None
+        r = len(self._records)
+        proto = (emb @ self._prototypes.T).astype(np.float32)
+        s, idx = ranked(proto, np.broadcast_to(np.arange(r), proto.shape), self._priority, min(width, r))
+        return s, np.full(s.shape, np.nan, dtype=np.float32), idx
 
     def _probabilities(self, s: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Confidence of every ranked column and the out-of-scope probability, per request."""
@@ -555,7 +555,10 @@ class RouteSet:
                     if len(blocked) < top_k:
                         blocked.append(BlockedRoute(spec.name, sim, reason))
                     continue
-                matches.append(RouteMatch(spec, sim, float(p[i, j]), float(thresholds[i, j]), float(u[i, j])))
+                utt = float(u[i, j])
+                if utt != utt:  # not computed for the ranking (prototypes alone): compute it now
+                    utt = float(self._exact_route_max(emb, np.array([i]), idx[i, j:j + 1])[0])
+                matches.append(RouteMatch(spec, sim, float(p[i, j]), float(thresholds[i, j]), utt))
             results.append(MatchResult(tuple(matches), tuple(blocked), float(p_null[i])))
         return results
 

@@ -432,3 +432,16 @@ def test_stale_prototype_falls_back_to_the_centroid(three: RouteSet) -> None:
     fresh = Calibration(utterance_weight=0.0, dim=DIM,
                         prototypes={"billing": RoutePrototype(three.fingerprint("billing"), far)})
     assert _match(_set(*three.records, calibration=fresh, default=0.5), far).top.name == "billing"
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.5])
+def test_blended_similarity(three: RouteSet, weight: float) -> None:
+    rs = _set(*three.records, calibration=Calibration(utterance_weight=weight, dim=DIM), default=0.0)
+    q = blend(axis(0), axis(9), 0.85)
+    m = _match(rs, q).matches[0]
+    utterances = np.asarray(three.get("billing").vectors)
+    centroid = unit(utterances.sum(axis=0))  # no learned prototype: the centroid stands in
+    assert m.name == "billing"
+    assert m.utterance_similarity == pytest.approx(float((utterances @ q).max()), abs=1e-5)
+    assert m.similarity == pytest.approx(weight * m.utterance_similarity + (1 - weight) * float(centroid @ q),
+                                         abs=1e-5)
