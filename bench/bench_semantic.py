@@ -41,6 +41,7 @@ from eval_clinc150 import DATA, embed_all  # noqa: E402
 
 from routerd.domain import RouteRecord, RouteSpec  # noqa: E402
 from routerd.semantic import Calibration, ExactIndex, HnswIndex, RouteSet  # noqa: E402
+from routerd.semantic.index import HNSW_EXPANSION_SEARCH  # noqa: E402
 
 PER_ROUTE = 100
 NOON = 12 * 3600.0
@@ -246,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     for n_utt, c in report["choice"].items():
         parts = [f"{lib}: build {v['build_s']:.1f} s, p50 {v['p50_us']:.0f} us, recall@10 {v['recall_at_10']:.4f}"
                  for lib, v in c.items()]
-        print(f"HNSW libraries at {n_utt} utterances (k=64, ef=128): " + "; ".join(parts))
+        print(f"HNSW at {n_utt} utterances, k=64 (usearch, faiss: ef 128; HnswIndex: its ef, "
+              f"{HNSW_EXPANSION_SEARCH}): " + "; ".join(parts))
     return 0
 
 

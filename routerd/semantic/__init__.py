@@ -1,6 +1,6 @@
 """Semantic routes: validation, nearest-utterance search, matching, classification and fitting.
 
-Pure Python and numpy (usearch for the HNSW index of large route sets); no gRPC, no SQL.
+Pure Python and numpy (faiss-cpu for the HNSW index of large route sets); no gRPC, no SQL.
 
 - ``spec``: ``validate_route`` and the other input checks, with the limits.
 - ``linear``: the math (similarities, top-k, softmax, calibration error, L-BFGS).

@@ -54,7 +54,7 @@ def test_fit_improves_accuracy_and_generalises(world: Synthetic) -> None:
 
 def test_fit_f1_objective(world: Synthetic) -> None:
     rs = _routes(world, default=0.2)
-    x, y = world.sample(500, oos_share=0.3)
+    x, y = world.sample(300, oos_share=0.3)
     res = fit_routes(rs, x, y, objective="f1")
     assert res.after.macro_f1 > res.before.macro_f1
     assert res.objective == "f1"
