@@ -54,6 +54,10 @@ bench: install
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_routing.py
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_sql.py
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_durability.py --seconds 2
+	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_embedding.py
+	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_semantic.py
+	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_semantic_grpc.py
+	OPENBLAS_NUM_THREADS=1 $(PY) bench/eval_clinc150.py
 
 # The local stack (devstack/, `python -m devstack` from this directory): PostgreSQL with the bridge
 # and routerd under .tinydancer/ (TINYDANCER_STATE_DIR), on ports TINYDANCER_PG_PORT (54329) and

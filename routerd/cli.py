@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from routerd.client import Stubs, bearer, open_channel
+from routerd.client import Stubs, bearer, error_field, open_channel
 from routerd.errors import InvalidArgument, TinyDancerError
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 
@@ -202,7 +203,7 @@ def _routes(args: argparse.Namespace) -> int:
             else:
                 print(f"{got.name}: {got.utterance_count} utterances, threshold {got.effective_threshold:.3f}")
         if not args.json:
-            print(f"imported {len(routes)} routes")
+            print(f"imported {len(routes)} route{'' if len(routes) == 1 else 's'}")
     elif args.routes_cmd == "list":
         req = pb.ListRoutesRequest(page_size=1000)
         while True:
@@ -220,16 +221,24 @@ def _routes(args: argparse.Namespace) -> int:
     elif args.routes_cmd == "remove":
         _print(c.call(c.routes.DeleteRoute, pb.DeleteRouteRequest(name=args.name)), args.json)
     elif args.routes_cmd == "fit":
-        examples = []
+        examples, lines = [], []
         for n, item in _jsonl(args.file):
             if not isinstance(item, dict) or not isinstance(item.get("text"), str) or \
                     not (item.get("route") is None or isinstance(item.get("route"), str)):
                 raise InvalidArgument(f"{args.file}:{n}", 'each line must be {"text": ..., "route": NAME or null}')
             examples.append(pb.LabelledExample(text=item["text"], route=item.get("route") or ""))
+            lines.append(n)
         fit = pb.FitRoutesRequest(examples=examples, objective=args.objective or "", dry_run=args.dry_run)
         if args.min_oos_recall is not None:
             fit.min_out_of_scope_recall = args.min_oos_recall
-        resp = c.call(c.routes.FitRoutes, fit)
+        try:
+            resp = c.call(c.routes.FitRoutes, fit)
+        except grpc.RpcError as e:
+            where = re.match(r"examples\[(\d+)\]", error_field(e) or "")
+            if where is None or int(where[1]) >= len(lines):
+                raise
+            print(f"error: {args.file}:{lines[int(where[1])]}: {e.code().name}: {e.details()}", file=sys.stderr)
+            return 1
         if args.json:
             _print(resp, True)
         else:
@@ -273,6 +282,16 @@ def _classify(args: argparse.Namespace) -> int:
     c = Client(args)
     _print(c.call(c.router.Classify, pb.ClassifyRequest(text=args.text, top_k=args.top_k)), args.json)
     return 0
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -374,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("match", parents=[client], help="match texts to semantic routes (one JSON line each)")
     m.add_argument("file", help='one text a line, as a JSON string or {"text": ...}; - for stdin')
-    m.add_argument("--top-k", type=int, default=3)
+    m.add_argument("--top-k", type=_positive, default=3, help="1..100 (default 3)")
     m.set_defaults(func=_match)
 
     e = sub.add_parser("embed", parents=[client], help="embed texts (one JSON line each)")
@@ -383,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cl = sub.add_parser("classify", parents=[client], help="categories and capabilities of a text")
     cl.add_argument("text")
-    cl.add_argument("--top-k", type=int, default=0)
+    cl.add_argument("--top-k", type=_positive, default=10, help="1..1000 (default 10)")
     cl.set_defaults(func=_classify)
     return p
 

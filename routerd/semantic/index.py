@@ -138,8 +138,12 @@ class _ReadWriteLock:
             if not self._readers:
                 self._cond.notify_all()
 
-    def acquire_write(self) -> None:
+    def acquire_write(self, *, polite: bool = False) -> None:
+        """``polite`` (the background build, which takes the lock batch after batch): wait until no
+        other writer is waiting first, so a route change is not held until the whole build is done."""
         with self._cond:
+            while polite and self._writers_waiting:
+                self._cond.wait()
             self._writers_waiting += 1
             while self._writer or self._readers:
                 self._cond.wait()
@@ -216,7 +220,7 @@ class HnswIndex:
             try:
                 for lo in range(0, len(ids), BUILD_BATCH):
                     batch, vecs = ids[lo:lo + BUILD_BATCH], vectors[lo:lo + BUILD_BATCH]
-                    self._lock.acquire_write()
+                    self._lock.acquire_write(polite=True)
                     try:
                         # an id deleted while the build ran must not come back
                         keep = np.fromiter((int(i) not in self._deleted for i in batch), bool, len(batch))

@@ -137,7 +137,7 @@ def test_import_list_and_remove(cli: Cli, api: Client, tmp_path: Path) -> None:
     created = by["billing"]["created_at"]
     again = [{"name": "billing", "utterances": ["where is my invoice", "pay my invoice"], "priority": 1}]
     assert cli("routes", "import", str(jsonl(tmp_path / "again.jsonl", again))).stdout.splitlines() == [
-        "billing: 2 utterances, threshold 0.500", "imported 1 routes"]
+        "billing: 2 utterances, threshold 0.500", "imported 1 route"]
     got = api.routes.GetRoute(pb.GetRouteRequest(name="billing"), timeout=10)
     assert list(got.utterances) == ["where is my invoice", "pay my invoice"] and got.priority == 1
     assert got.target_agent == "" and got.group == "" and got.description == "" and not got.HasField("threshold")
@@ -229,9 +229,11 @@ def test_match_bad_input(imported: Cli, tmp_path: Path) -> None:
     # Lines are answered as they are read: the two before the bad one are printed, then the error.
     assert bad.returncode == 2 and f"{f}:3" in bad.stderr and "JSON string or" in bad.stderr, bad.stderr
     assert [x["matches"][0]["route"] for x in json_lines(bad.stdout)] == ["order-tracking", "account-access"]
-    for top_k in ("101", "-1"):
+    bad = imported("match", str(f), "--top-k", "101", check=False)
+    assert bad.returncode == 1 and "INVALID_ARGUMENT: top_k" in bad.stderr, bad.stderr
+    for top_k in ("0", "-1"):  # refused before any call (gRPC's 0 would mean the default, 3)
         bad = imported("match", str(f), "--top-k", top_k, check=False)
-        assert bad.returncode == 1 and "INVALID_ARGUMENT: top_k" in bad.stderr, bad.stderr
+        assert bad.returncode == 2 and "--top-k: must be at least 1" in bad.stderr, bad.stderr
     f.write_text('""\n')
     bad = imported("match", str(f), check=False)
     assert bad.returncode == 1 and "INVALID_ARGUMENT: query" in bad.stderr, bad.stderr
@@ -292,8 +294,6 @@ def test_fit_bad_input(imported: Cli, tmp_path: Path) -> None:
         assert bad.returncode == 2 and f"{f}:2" in bad.stderr and '{"text": ..., "route": NAME or null}' in bad.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="h6-bugs.md #3: routes fit names an unknown route's example examples[i], "
-                                       "not FILE:LINE")
 def test_fit_unknown_route_names_the_file_line(imported: Cli, tmp_path: Path) -> None:
     # Like every other line error of the CLI: the operator is pointed at the line, blank lines counted.
     f = tmp_path / "labelled.jsonl"

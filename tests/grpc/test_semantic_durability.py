@@ -143,8 +143,6 @@ def test_a_100k_utterance_route_set_survives_kill9(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="h6-bugs.md #1: a write after a restart on a large route set waits for the "
-                                       "whole background HNSW build")
 def test_a_write_right_after_restarting_a_large_set_is_not_held_by_the_ann_build(tmp_path: Path) -> None:
     data = tmp_path / "r"
     seed_store(data, range(VIA_GRPC[0]))  # 95,000 utterances: past EXACT_MAX_UTTERANCES, so HNSW is built
