@@ -609,10 +609,10 @@ class RouteSet:
                     groups[spec.group] = groups.get(spec.group, 0.0) + prob
                 for cap in caps_of.get(spec.target_agent, ()) if spec.target_agent is not None else ():
                     need[cap] += prob
-            cats = [Category(n, "route", v) for n, v in routes.items()] + \
-                   [Category(n, "group", v) for n, v in groups.items()]
-            chosen = sorted(cats, key=lambda c: (-c.probability, c.kind, c.name))[:top_k]
-            chosen.sort(key=lambda c: (c.kind != "route", -c.probability, c.name))
+            # top_k applies to each kind: a group's probability is at least its routes', so one
+            # cut over both could leave the routes out.
+            chosen = [Category(n, kind, v) for kind, found in (("route", routes), ("group", groups))
+                      for n, v in sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]]
             best = max(routes.items(), key=lambda kv: (kv[1], kv[0]), default=("", 0.0))
             oos = float(p_null[i])
             top, conf = (best[0], best[1]) if best[1] >= oos and best[0] else ("", oos)

@@ -264,3 +264,9 @@ def test_startup_mismatch_is_a_clear_cli_error(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         proc.start(timeout=30)
     assert "embedder" in proc.stderr() and "--reembed-routes" in proc.stderr()
+
+
+def test_classify_top_k_applies_to_routes_and_groups_each(routed: Client) -> None:
+    # A group's probability is at least its routes': one cut over both would leave the routes out.
+    c = routed.router.Classify(pb.ClassifyRequest(text="refund my last payment please", top_k=1))
+    assert [(x.kind, x.name) for x in c.categories] == [("route", "billing"), ("group", "customer")]

@@ -374,7 +374,7 @@ def test_classification_probabilities(three: RouteSet) -> None:
     assert need["payments"] == pytest.approx(routes["billing"]) and need["invoices"] == pytest.approx(routes["billing"])
     assert c.top_category == "billing" and c.confidence == pytest.approx(routes["billing"])
     top1 = rs.classify(q, 1, caps)
-    assert len(top1.categories) == 1
+    assert [(x.kind, x.name) for x in top1.categories] == [("route", "billing"), ("group", "finance")]  # per kind
 
 
 def test_classification_out_of_scope(three: RouteSet) -> None:
