@@ -8,7 +8,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,15 @@ class Client(Stubs):
 
     def call(self, method: Any, request: Any) -> Any:
         return method(request, timeout=self.timeout, metadata=self.metadata)
+
+    def pages(self, method: Any, request: Any, items: str) -> Iterator[Any]:
+        """Every item (the response field ``items``) of a paged list call, page after page."""
+        while True:
+            resp = self.call(method, request)
+            yield from getattr(resp, items)
+            if not resp.next_page_token:
+                return
+            request.page_token = resp.next_page_token
 
 
 def _print(msg: Any, as_json: bool) -> None:
@@ -85,19 +94,14 @@ def _agents(args: argparse.Namespace) -> int:
         _print(c.call(c.registry.RegisterAgent, pb.RegisterAgentRequest(agent=spec)), args.json)
     elif args.agents_cmd == "list":
         req = pb.ListAgentsRequest(capability=args.capability or "", agent_type=args.type or "", page_size=1000)
-        while True:
-            resp = c.call(c.registry.ListAgents, req)
-            for a in resp.agents:
-                if args.json:
-                    _print(a, True)
-                else:
-                    m = a.metrics
-                    print(f"{a.spec.name:30} {a.spec.agent_type:10} active={a.spec.active!s:5} "
-                          f"health={m.health:9} requests={m.total_requests:<6} "
-                          f"quality={m.expected_quality:.3f} caps={','.join(a.spec.capabilities)}")
-            if not resp.next_page_token:
-                break
-            req.page_token = resp.next_page_token
+        for a in c.pages(c.registry.ListAgents, req, "agents"):
+            if args.json:
+                _print(a, True)
+            else:
+                m = a.metrics
+                print(f"{a.spec.name:30} {a.spec.agent_type:10} active={a.spec.active!s:5} "
+                      f"health={m.health:9} requests={m.total_requests:<6} "
+                      f"quality={m.expected_quality:.3f} caps={','.join(a.spec.capabilities)}")
     elif args.agents_cmd == "remove":
         _print(c.call(c.registry.RemoveAgent, pb.RemoveAgentRequest(name=args.name)), args.json)
     return 0
@@ -205,19 +209,13 @@ def _routes(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"imported {len(routes)} route{'' if len(routes) == 1 else 's'}")
     elif args.routes_cmd == "list":
-        req = pb.ListRoutesRequest(page_size=1000)
-        while True:
-            resp = c.call(c.routes.ListRoutes, req)
-            for r in resp.routes:
-                if args.json:
-                    _print(r, True)
-                else:
-                    print(f"{r.name:30} utterances={r.utterance_count:<6} threshold={r.effective_threshold:.3f}"
-                          f"{' (fitted)' if r.fitted else ''} target={r.target_agent or '-'} "
-                          f"priority={r.priority} group={r.group or '-'}")
-            if not resp.next_page_token:
-                break
-            req.page_token = resp.next_page_token
+        for r in c.pages(c.routes.ListRoutes, pb.ListRoutesRequest(page_size=1000), "routes"):
+            if args.json:
+                _print(r, True)
+            else:
+                print(f"{r.name:30} utterances={r.utterance_count:<6} threshold={r.effective_threshold:.3f}"
+                      f"{' (fitted)' if r.fitted else ''} target={r.target_agent or '-'} "
+                      f"priority={r.priority} group={r.group or '-'}")
     elif args.routes_cmd == "remove":
         _print(c.call(c.routes.DeleteRoute, pb.DeleteRouteRequest(name=args.name)), args.json)
     elif args.routes_cmd == "fit":

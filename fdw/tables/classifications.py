@@ -27,9 +27,9 @@ from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from fdw.errors import fail
-from fdw.tables.base import GUARD, Column, Columns, Row, TinyDancer, inputs_from_quals, read_only
+from fdw.tables.base import Column, Columns, Row, TinyDancer, inputs_from_quals, read_only
 from fdw.tables.routes import FieldHints, float_array
-from fdw.tables.semantic_matches import any_texts, check_top_k, text_keys
+from fdw.tables.semantic_matches import any_texts, check_top_k, text_keys, text_rel_size
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 
 INPUTS = ("text", "top_k", "text_embedding")
@@ -78,13 +78,7 @@ class Classifications(TinyDancer):
         read_only("classifications", "The classifier learns from the routes: change tinydancer.routes.")
 
     def get_rel_size(self, quals: list[Any], columns: Any) -> tuple[int, int]:
-        for q in quals:
-            if q.field_name == "text" and q.is_list_operator and isinstance(q.value, list):
-                return (max(10 * len(q.value), 1), 1)
-        for q in quals:
-            if q.field_name in ("text", "text_embedding") and q.operator == "=":
-                return (10, GUARD // 10)
-        return (GUARD, 1)
+        return text_rel_size(quals, "text", "text_embedding", 10)  # about 10 rows a text
 
     def get_path_keys(self) -> list[tuple[tuple[str, ...], int]]:
         return list(self.PATH_KEYS)

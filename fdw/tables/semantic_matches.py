@@ -41,6 +41,20 @@ EMBEDDING_HINT = ("query_embedding is the request's embedding: the embedder's di
                   "tinydancer.embed), finite values.")
 
 
+def text_rel_size(quals: Iterable[Any], column: str, embedding_column: str, per_text: int) -> tuple[int, int]:
+    """The (rows, width) estimate of a table answering ``per_text`` rows for each text given in
+    ``column`` (one, or an ``= ANY`` array) or for an embedding; as decisions, GUARD without one
+    (fdw.tables.base.GUARD), so the planner never picks a scan that has no input."""
+    quals = list(quals)
+    for q in quals:
+        if q.field_name == column and q.is_list_operator and isinstance(q.value, list):
+            return (max(per_text * len(q.value), 1), 1)
+    for q in quals:
+        if q.field_name in (column, embedding_column) and q.operator == "=":
+            return (per_text, GUARD // per_text)
+    return (GUARD, 1)
+
+
 def any_texts(quals: Iterable[Any], column: str, table: str) -> tuple[list[str] | None, list[Any]]:
     """The distinct texts of ``column = ANY(array)`` quals (in order; several intersect), and the other
     quals; texts is None without such a qual."""
@@ -103,14 +117,7 @@ class SemanticMatches(TinyDancer):
         read_only("semantic_matches", "Change the routes: INSERT, UPDATE or DELETE tinydancer.routes.")
 
     def get_rel_size(self, quals: list[Any], columns: Any) -> tuple[int, int]:
-        # As decisions (fdw.tables.base.GUARD): about 3 matches a query.
-        for q in quals:
-            if q.field_name == "query" and q.is_list_operator and isinstance(q.value, list):
-                return (max(3 * len(q.value), 1), 1)
-        for q in quals:
-            if q.field_name in ("query", "query_embedding") and q.operator == "=":
-                return (3, GUARD // 3)
-        return (GUARD, 1)
+        return text_rel_size(quals, "query", "query_embedding", 3)  # about 3 matches a query
 
     def get_path_keys(self) -> list[tuple[tuple[str, ...], int]]:
         return list(self.PATH_KEYS)
