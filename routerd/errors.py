@@ -10,6 +10,7 @@
     │   ├── AgentExists
     │   └── RouteExists
     ├── FailedPrecondition     the request is valid but the state forbids it     → FAILED_PRECONDITION
+    │   └── NotFittedError     a model used before it was fitted (also a ValueError)
     ├── Unauthenticated        missing or wrong bearer token                     → UNAUTHENTICATED
     ├── StoreUnavailable       the store cannot be reached or written            → UNAVAILABLE
     └── BatchTooLarge          a batch whose work or reply passes a limit; ``field`` → RESOURCE_EXHAUSTED
@@ -77,6 +78,10 @@ class RouteExists(AlreadyExists):
 
 class FailedPrecondition(TinyDancerError):
     pass
+
+
+class NotFittedError(FailedPrecondition, ValueError):
+    """A model used before ``fit`` (scikit-learn's ``NotFittedError`` also subclasses ValueError)."""
 
 
 class Unauthenticated(TinyDancerError):

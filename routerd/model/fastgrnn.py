@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from routerd.errors import InvalidArgument
+from routerd.errors import InvalidArgument, NotFittedError
 from routerd.model import heads as hd
 from routerd.model.training import Params, train
 
@@ -44,10 +44,6 @@ HEAD_KEYS = ("V", "c", "M", "w_e", "b_e")
 __all__ = ["AgentHeads", "FastGRNNInference", "FastGRNNRouter", "NotFittedError", "check_sequences",
            "encoder_backward", "encoder_forward", "generic_agent", "init_params", "model_loss", "pad_sequences",
            "quantize_int8"]
-
-
-class NotFittedError(ValueError):
-    """A model used before ``fit`` (scikit-learn's ``NotFittedError`` also subclasses ValueError)."""
 
 
 # --------------------------------------------------------------------------------------------- cell

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from routerd import errors
 from routerd.errors import InvalidArgument
 from routerd.model import heads as hd
 from routerd.model.fastgrnn import (
@@ -147,6 +148,7 @@ def test_not_fitted_error() -> None:
         with pytest.raises(NotFittedError):
             call()
     assert issubclass(NotFittedError, ValueError)
+    assert NotFittedError is errors.NotFittedError and issubclass(NotFittedError, errors.FailedPrecondition)
 
 
 def test_init_only_stores_and_params_round_trip() -> None:
