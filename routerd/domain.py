@@ -133,6 +133,46 @@ class DecisionRecord:
     confidence: float | None
     model_version: str
     route_name: str | None = None  # the semantic route the request matched
+    request_embedding: bytes | None = None  # the caller's embedding, float32 little-endian, when it sent one
+
+
+# -- the learned quality model (routerd.engine.learning) -------------------------------------------
+
+MODEL_STATUSES: tuple[str, ...] = ("training", "live", "candidate", "rejected", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecord:
+    """One version of the quality model: what it was trained on, how it scored, whether it is live.
+    ``weights`` (the model file's bytes) is None while training, after a failure, and in listings."""
+
+    version: int
+    created_at: float
+    status: str
+    source: str  # "dataset:<name>" or "outcomes"
+    fingerprint: str  # of the training data
+    embedder: str
+    dim: int
+    features: str  # routerd.model.features.FEATURES of the recipe it was trained on
+    agents: tuple[str, ...] = ()
+    metrics: dict[str, float] = field(default_factory=dict)
+    reason: str = ""  # why it was promoted, rejected or failed
+    parent: int | None = None  # the version live when its training started
+    finished_at: float | None = None
+    promoted_at: float | None = None
+    weights: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingOutcome:
+    """An outcome joined to the decision it reports on: what the model learns from."""
+
+    decision_id: str
+    request_text: str
+    request_embedding: bytes | None
+    agent_name: str
+    quality: float  # the outcome's quality, else 1.0 for a success and 0.0 for a failure
+    recorded_at: float
 
 
 # -- semantic routes (routerd.semantic) ---------------------------------------------------------

@@ -5,12 +5,14 @@
     ├── NotFound               an agent, route, decision that does not exist    → NOT_FOUND
     │   ├── AgentNotFound
     │   ├── RouteNotFound
-    │   └── DecisionNotFound
+    │   ├── DecisionNotFound
+    │   └── ModelNotFound
     ├── AlreadyExists          a duplicate registration                          → ALREADY_EXISTS
     │   ├── AgentExists
     │   └── RouteExists
     ├── FailedPrecondition     the request is valid but the state forbids it     → FAILED_PRECONDITION
-    │   └── NotFittedError     a model used before it was fitted (also a ValueError)
+    │   ├── NotFittedError     a model used before it was fitted (also a ValueError)
+    │   └── TrainingInProgress another training of the model is running
     ├── Unauthenticated        missing or wrong bearer token                     → UNAUTHENTICATED
     ├── StoreUnavailable       the store cannot be reached or written            → UNAVAILABLE
     └── BatchTooLarge          a batch whose work or reply passes a limit; ``field`` → RESOURCE_EXHAUSTED
@@ -58,6 +60,13 @@ class DecisionNotFound(NotFound):
         super().__init__(f"{field}: no decision with id {decision_id!r}")
 
 
+class ModelNotFound(NotFound):
+    def __init__(self, version: int | str, field: str = "version"):
+        self.version = version
+        self.field = field
+        super().__init__(f"{field}: no model version {version}")
+
+
 class AlreadyExists(TinyDancerError):
     pass
 
@@ -82,6 +91,13 @@ class FailedPrecondition(TinyDancerError):
 
 class NotFittedError(FailedPrecondition, ValueError):
     """A model used before ``fit`` (scikit-learn's ``NotFittedError`` also subclasses ValueError)."""
+
+
+class TrainingInProgress(FailedPrecondition):
+    def __init__(self, version: int, started_at: str):
+        self.version = version
+        super().__init__(f"model version {version} is training (started {started_at}); one training runs "
+                         f"at a time: wait for it (routerd model list shows its status)")
 
 
 class Unauthenticated(TinyDancerError):

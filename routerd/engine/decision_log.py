@@ -28,12 +28,24 @@ from collections.abc import Sequence
 from routerd.domain import DecisionRecord
 from routerd.engine.decision import Decision
 from routerd.errors import DecisionNotFound, StoreUnavailable
+from routerd.model.features import HEAD_CHARS, TAIL_CHARS
 from routerd.store.base import Store
 
 log = logging.getLogger(__name__)
 
 RECENT_DECISIONS = 100_000  # decisions remembered in memory for outcome lookups
-REQUEST_TEXT_MAX = 1000  # characters of the request kept in the log
+REQUEST_TEXT_MAX = HEAD_CHARS + TAIL_CHARS + 1  # characters of the request kept in the log
+ELISION = "\n…\n"
+
+
+def logged_text(text: str) -> str:
+    """The request text the log keeps: all of it when short, else its head and its tail around an
+    elision mark, so the model trained from outcomes sees the chunks it is served
+    (``routerd.model.features.chunks`` of the kept text equals that of the full text)."""
+    text = text.replace("\x00", "")
+    if len(text) <= REQUEST_TEXT_MAX:
+        return text
+    return text[:HEAD_CHARS] + ELISION + text[-TAIL_CHARS:]
 
 
 class _Group:
@@ -109,10 +121,11 @@ class DecisionLog:
         routed = d.agent_name is not None
         return DecisionRecord(
             d.decision_id, d.decided_at, d.agent_name, d.objective,
-            d.query.text[:REQUEST_TEXT_MAX].replace("\x00", ""),
+            logged_text(d.query.text),
             d.estimated_cost if routed else None, d.estimated_latency_ms if routed else None,
             d.expected_quality if routed else None, d.confidence if routed else None, d.model_version,
-            d.route_name)
+            d.route_name,
+            d.query.embedding.astype("<f4").tobytes() if d.query.has_embedding else None)
 
     def lookup(self, decision_id: str) -> tuple[str | None, float | None]:
         """The agent a decision routed to (None: routed nowhere) and its estimated cost."""

@@ -34,12 +34,14 @@ from routerd.domain import (
     CostModel,
     DecisionRecord,
     HealthUpdate,
+    ModelRecord,
     OutcomeRecord,
     RouteConditions,
+    TrainingOutcome,
     RouteRecord,
     RouteSpec,
 )
-from routerd.errors import AgentExists, AgentNotFound, RouteExists, RouteNotFound
+from routerd.errors import AgentExists, AgentNotFound, ModelNotFound, RouteExists, RouteNotFound
 
 T = TypeVar("T")
 
@@ -160,7 +162,10 @@ def outcome_from_row(row: Sequence[Any]) -> OutcomeRecord:
 
 
 def decision_from_row(row: Sequence[Any]) -> DecisionRecord:
-    return DecisionRecord(**dict(zip(DECISION_COLUMNS, row, strict=True)))
+    values = dict(zip(DECISION_COLUMNS, row, strict=True))
+    if values["request_embedding"] is not None:
+        values["request_embedding"] = bytes(values["request_embedding"])
+    return DecisionRecord(**values)
 
 
 ROUTE_COLUMNS = (
@@ -180,6 +185,12 @@ def route_values(record: RouteRecord) -> tuple[Any, ...]:
             vectors.shape[1], vectors.tobytes(), record.created_at, record.updated_at)
 
 
+def model_values(record: ModelRecord) -> tuple[Any, ...]:
+    return (record.version, record.created_at, record.status, record.source, record.fingerprint, record.embedder,
+            record.dim, record.features, json.dumps(list(record.agents), ensure_ascii=False),
+            json.dumps(record.metrics), record.reason, record.parent, record.finished_at, record.promoted_at)
+
+
 def route_from_row(row: Sequence[Any]) -> RouteRecord:
     (name, description, target_agent, priority, threshold, fitted, group, conditions, utterances, embedder,
      dim, vectors, created_at, updated_at) = row
@@ -191,6 +202,22 @@ def route_from_row(row: Sequence[Any]) -> RouteRecord:
                                    c["rate_limit_per_minute"]))
     matrix = np.frombuffer(bytes(vectors), dtype="<f4").reshape(-1, int(dim)).astype(np.float32, copy=False)
     return RouteRecord(spec, matrix, embedder, created_at, updated_at)
+
+
+MODEL_COLUMNS = (
+    "version", "created_at", "status", "source", "fingerprint", "embedder", "dim", "features", "agents",
+    "metrics", "reason", "parent", "finished_at", "promoted_at",
+)
+
+
+def model_from_row(row: Sequence[Any], weights: Any = None) -> ModelRecord:
+    values = dict(zip(MODEL_COLUMNS, row, strict=True))
+    values["version"] = int(values["version"])
+    values["dim"] = int(values["dim"])
+    values["parent"] = None if values["parent"] is None else int(values["parent"])
+    values["agents"] = tuple(json.loads(values["agents"]))
+    values["metrics"] = json.loads(values["metrics"])
+    return ModelRecord(**values, weights=None if weights is None else bytes(weights))
 
 
 # -- SQL ----------------------------------------------------------------------------------------
@@ -415,6 +442,82 @@ class SQLStore(ABC, Generic[C]):
         for key, value in values.items():
             tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = ?",
                        (key, value, value))
+
+    # -- model versions -----------------------------------------------------------------------
+    def insert_model(self, record: ModelRecord) -> int:
+        """Store ``record`` under the next version number (its own ``version`` is ignored); return it."""
+        def run(tx: Tx) -> int:
+            row = tx.one("SELECT COALESCE(MAX(version), 0) FROM models")
+            version = int(row[0] if row else 0) + 1
+            values = model_values(record)
+            tx.execute(f"INSERT INTO models ({_cols(MODEL_COLUMNS)}, weights) VALUES ({_marks(MODEL_COLUMNS)}, ?)",
+                       (version, *values[1:], record.weights))
+            return version
+
+        return self._transact(run)
+
+    def finish_model(self, record: ModelRecord, *, live: bool) -> None:
+        """Write a finished training's result (status, metrics, reason, weights); with ``live``, in the
+        same transaction the version live until now becomes 'retired' and this one 'live'."""
+        def run(tx: Tx) -> None:
+            if live:
+                tx.execute("UPDATE models SET status = 'retired' WHERE status = 'live'")
+            sets = ", ".join(f"{c} = ?" for c in MODEL_COLUMNS[1:])
+            n = tx.execute(f"UPDATE models SET {sets}, weights = ? WHERE version = ?",
+                           (*model_values(record)[1:], record.weights, record.version))
+            if n == 0:
+                raise ModelNotFound(record.version)
+
+        self._transact(run)
+
+    def promote_model(self, version: int | None, promoted_at: float, *, rollback: bool = False) -> None:
+        """Make ``version`` the live model (None: none is live) in one transaction; the one live until
+        now becomes 'rolled_back' with ``rollback``, else 'retired'."""
+        def run(tx: Tx) -> None:
+            if version is not None:
+                row = tx.one("SELECT status, weights IS NOT NULL FROM models WHERE version = ?", (version,))
+                if row is None:
+                    raise ModelNotFound(version)
+            tx.execute("UPDATE models SET status = ? WHERE status = 'live'", ("rolled_back" if rollback else "retired",))
+            if version is not None:
+                sql = "UPDATE models SET status = 'live'" + ("" if rollback else ", promoted_at = ?") + " WHERE version = ?"
+                tx.execute(sql, (version,) if rollback else (promoted_at, version))
+
+        self._transact(run)
+
+    def get_model(self, version: int, *, weights: bool = True) -> ModelRecord | None:
+        cols = _cols(MODEL_COLUMNS) + (", weights" if weights else "")
+        row = self._transact(lambda tx: tx.one(f"SELECT {cols} FROM models WHERE version = ?", (version,)),
+                             write=False)
+        if row is None:
+            return None
+        return model_from_row(row[:len(MODEL_COLUMNS)], row[-1] if weights else None)
+
+    def list_models(self) -> list[ModelRecord]:
+        rows = self._transact(lambda tx: tx.rows(f"SELECT {_cols(MODEL_COLUMNS)} FROM models ORDER BY version"),
+                              write=False)
+        return [model_from_row(row) for row in rows]
+
+    def fail_unfinished_models(self, reason: str, finished_at: float) -> int:
+        """Mark trainings that never finished (their routerd stopped) as failed; return how many."""
+        return self._transact(lambda tx: tx.execute(
+            "UPDATE models SET status = 'failed', reason = ?, finished_at = ? WHERE status = 'training'",
+            (reason, finished_at)))
+
+    def training_outcomes(self, *, limit: int, since: float | None = None) -> list[TrainingOutcome]:
+        """The most recent ``limit`` outcomes that name a logged decision (oldest first)."""
+        sql = ("SELECT o.decision_id, d.request_text, d.request_embedding, o.agent_name, o.quality, o.success, "
+               "o.recorded_at FROM outcomes o JOIN decisions d ON d.decision_id = o.decision_id")
+        params: list[Any] = []
+        if since is not None:
+            sql += " WHERE o.recorded_at > ?"
+            params.append(since)
+        sql += " ORDER BY o.recorded_at DESC, o.outcome_id DESC LIMIT ?"
+        params.append(max(limit, 0))
+        rows = self._transact(lambda tx: tx.rows(sql, params), write=False)
+        return [TrainingOutcome(did, text, None if emb is None else bytes(emb), agent,
+                                float(q) if q is not None else float(bool(ok)), float(at))
+                for did, text, emb, agent, q, ok, at in reversed(rows)]
 
     # -- outcomes -----------------------------------------------------------------------------
     def record_outcome(self, outcome: OutcomeRecord, health: HealthUpdate) -> AgentStats:

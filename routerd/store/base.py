@@ -19,8 +19,10 @@ from routerd.domain import (
     AgentStats,
     DecisionRecord,
     HealthUpdate,
+    ModelRecord,
     OutcomeRecord,
     RouteRecord,
+    TrainingOutcome,
 )
 
 
@@ -100,6 +102,29 @@ class Store(Protocol):
         strictly after the ``after`` key when given (for paging)."""
 
     def count_outcomes(self) -> int: ...
+
+    # -- model versions (routerd.engine.learning) ---------------------------------------------
+    def insert_model(self, record: ModelRecord) -> int:
+        """Store ``record`` under the next version number (1, 2, …); return the number."""
+
+    def finish_model(self, record: ModelRecord, *, live: bool) -> None:
+        """Write a finished training (by ``record.version``); with ``live`` it becomes the live
+        version and the previous live one 'retired', in one transaction. ``ModelNotFound`` if absent."""
+
+    def promote_model(self, version: int | None, promoted_at: float, *, rollback: bool = False) -> None:
+        """Make ``version`` live (None: no model is live); the previous live one becomes 'retired'
+        ('rolled_back' with ``rollback``, which also keeps ``version``'s promoted_at)."""
+
+    def get_model(self, version: int, *, weights: bool = True) -> ModelRecord | None: ...
+
+    def list_models(self) -> list[ModelRecord]:
+        """Every version, oldest first, without weights."""
+
+    def fail_unfinished_models(self, reason: str, finished_at: float) -> int:
+        """Mark trainings left 'training' by a stopped routerd as 'failed'."""
+
+    def training_outcomes(self, *, limit: int, since: float | None = None) -> list[TrainingOutcome]:
+        """The latest ``limit`` outcomes naming a logged decision (recorded after ``since``), oldest first."""
 
     # -- decision log -------------------------------------------------------------------------
     def append_decisions(self, records: Sequence[DecisionRecord]) -> None:
