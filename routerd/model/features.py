@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from routerd.errors import InvalidArgument
 from routerd.model.embedders import Embedder
 
 FEATURES = "head-tail/1"
@@ -59,7 +60,7 @@ def request_sequences(embedder: Embedder, texts: Sequence[str | None],
             mask[i, 0] = True
             continue
         if text is None:
-            raise ValueError(f"request {i} has neither text nor embedding")
+            raise InvalidArgument(f"texts[{i}]", "the request has neither text nor embedding")
         for j, chunk in enumerate(chunks(text)):
             todo.append(chunk)
             where.append((i, j))
