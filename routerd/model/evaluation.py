@@ -186,6 +186,24 @@ def curve_at(q_hat: np.ndarray, c_hat: np.ndarray, q_true: np.ndarray, c_true: n
                  np.asarray(wtps, dtype=np.float64))
 
 
+def chosen_calibration(q_hat: np.ndarray, c_hat: np.ndarray, q_true: np.ndarray, wtps: Sequence[float] | None = None,
+                       n_bins: int = 15) -> float:
+    """Expected calibration error of the predicted quality of the agent routerd CHOSE, pooled over the
+    W of ``wtps`` (default: ``wtp_grid(q_hat, c_hat, 25)``): equal-width bins on [0, 1],
+    Σ_b (n_b / N) |mean q̂_b − mean q_b| over every (W, request) pair."""
+    q = _matrix(q_hat, "q_hat")
+    qt = _matrix(q_true, "q_true", q.shape)
+    ws = wtp_grid(q, c_hat, 25) if wtps is None else np.asarray(wtps, dtype=np.float64)
+    rows = np.arange(q.shape[0])
+    picks = [decide(q, c_hat, float(w)) for w in ws]
+    p = np.concatenate([q[rows, k] for k in picks])
+    y = np.concatenate([qt[rows, k] for k in picks])
+    bins = np.minimum((np.clip(p, 0.0, 1.0) * n_bins).astype(np.int64), n_bins - 1)
+    counts = np.bincount(bins, minlength=n_bins)
+    gap = np.abs(np.bincount(bins, weights=p, minlength=n_bins) - np.bincount(bins, weights=y, minlength=n_bins))
+    return float(gap[counts > 0].sum() / p.size)
+
+
 # -- hulls, areas, fractions -----------------------------------------------------------------------
 
 def pareto(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:

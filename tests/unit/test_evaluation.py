@@ -218,3 +218,16 @@ def test_plot(tmp_path: Path) -> None:
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", data[16:24]) == (300, 200)
+
+
+def test_chosen_calibration_by_hand() -> None:
+    # Two agents; the cheap one is always chosen at small W, the dear one at large W.
+    q_hat = np.array([[0.2, 0.9], [0.2, 0.9]])
+    c_hat = np.array([[1.0, 2.0], [1.0, 2.0]])
+    q_true = np.array([[0.0, 1.0], [1.0, 1.0]])
+    # W = 1: 0.2 − 1 > 0.9 − 2, both requests get agent 0 (predicted 0.2, true mean 0.5): ECE 0.3.
+    assert ev.chosen_calibration(q_hat, c_hat, q_true, [1.0]) == pytest.approx(0.3)
+    # W = 10: agent 1 (predicted 0.9, true 1.0): ECE 0.1; both W pooled: (0.6 + 0.2) / 4.
+    assert ev.chosen_calibration(q_hat, c_hat, q_true, [10.0]) == pytest.approx(0.1)
+    assert ev.chosen_calibration(q_hat, c_hat, q_true, [1.0, 10.0]) == pytest.approx(0.2)
+    assert ev.chosen_calibration(q_true, c_hat, q_true) == pytest.approx(0.0)
