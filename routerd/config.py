@@ -33,6 +33,11 @@ class Config:
     # own (FitRoutes fits one per route); at startup, re-embed stored routes written by another embedder.
     route_threshold: float = 0.5
     reembed_routes: bool = False
+    # The learned quality model: retrain from the outcome log every retrain_interval_s seconds (0: never)
+    # once retrain_min_outcomes new outcomes have arrived; a candidate is promoted only when it beats
+    # the live model on the most recent outcomes.
+    retrain_interval_s: float = 0.0
+    retrain_min_outcomes: int = 200
     token: str = ""  # bearer token every call must carry (health checks excepted)
     token_file: str = ""  # a file whose first line is the token (not visible in ps, unlike --token)
     tls_cert: str = ""
@@ -117,7 +122,7 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
     if not 2 <= cfg.embedder_max_seq_length <= 512:
         raise InvalidArgument("embedder_max_seq_length", f"must be in 2..512, got {cfg.embedder_max_seq_length}")
     for name in ("max_message_bytes", "batch_max_requests", "batch_max_cells", "embedder_threads",
-                 "embed_max_texts"):
+                 "embed_max_texts", "retrain_min_outcomes"):
         if getattr(cfg, name) < 1:
             raise InvalidArgument(name, f"must be at least 1, got {getattr(cfg, name)}")
     if cfg.max_message_bytes > 2**31 - 1:  # grpc takes an int32

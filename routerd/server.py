@@ -31,6 +31,7 @@ from routerd.api.servicers import (
     AgentRegistryServicer,
     AnalyticsServicer,
     FeedbackServicer,
+    ModelServicer,
     RouterServicer,
     RoutesServicer,
     register,
@@ -45,7 +46,7 @@ from routerd.store.base import open_store
 
 log = logging.getLogger("routerd")
 
-SERVICES = ("AgentRegistry", "Router", "Feedback", "Analytics", "Routes")
+SERVICES = ("AgentRegistry", "Router", "Feedback", "Analytics", "Routes", "Model")
 _OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
@@ -172,7 +173,8 @@ def create_server(cfg: Config) -> RunningServer:
     try:
         engine = Engine(store, embedder, policy=policy, batch_max_requests=cfg.batch_max_requests,
                         batch_max_cells=cfg.batch_max_cells, embed_max_texts=cfg.embed_max_texts,
-                        route_threshold=cfg.route_threshold, reembed_routes=cfg.reembed_routes)
+                        route_threshold=cfg.route_threshold, reembed_routes=cfg.reembed_routes,
+                        retrain_interval_s=cfg.retrain_interval_s, retrain_min_outcomes=cfg.retrain_min_outcomes)
     except BaseException:
         store.close()
         if lock is not None:
@@ -186,7 +188,7 @@ def create_server(cfg: Config) -> RunningServer:
     for servicer, service in ((AgentRegistryServicer(engine), "AgentRegistry"),
                               (RouterServicer(engine, cfg.max_message_bytes), "Router"),
                               (FeedbackServicer(engine), "Feedback"), (AnalyticsServicer(engine), "Analytics"),
-                              (RoutesServicer(engine), "Routes")):
+                              (RoutesServicer(engine), "Routes"), (ModelServicer(engine), "Model")):
         register(server, servicer, service)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -9,7 +9,16 @@ from typing import Any
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from routerd.domain import AgentRecord, AgentSpec, CostModel, OutcomeRecord, RouteConditions, RouteRecord, RouteSpec
+from routerd.domain import (
+    AgentRecord,
+    AgentSpec,
+    CostModel,
+    ModelRecord,
+    OutcomeRecord,
+    RouteConditions,
+    RouteRecord,
+    RouteSpec,
+)
 from routerd.engine.decision import Decision
 from routerd.engine.health import BreakerPolicy
 from routerd.engine.query import RouteQuery
@@ -17,6 +26,7 @@ from routerd.engine.table import observed_quality
 from routerd.engine.validation import UPDATABLE, check_time, shown
 from routerd.errors import InvalidArgument
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
+from routerd.model import evaluation as ev
 
 _DEFAULTS = AgentSpec(name="", agent_type="")
 
@@ -297,3 +307,67 @@ def match_to_proto(m: Any, default_threshold: float) -> pb.RouteMatch:
     return pb.RouteMatch(route=s.name, similarity=cosine(m.similarity), confidence=float(m.confidence),
                          target_agent=s.target_agent or "", group=s.group or "", priority=s.priority,
                          threshold=threshold)
+
+
+# -- the learned model --------------------------------------------------------------------------
+
+def model_to_proto(m: ModelRecord) -> pb.ModelVersion:
+    out = pb.ModelVersion(
+        version=m.version, name=f"fastgrnn/{m.version}", status=m.status, source=m.source,
+        fingerprint=m.fingerprint, embedder=m.embedder, dim=m.dim, features=m.features, agents=list(m.agents),
+        metrics={k: float(v) for k, v in m.metrics.items() if v is not None and math.isfinite(v)},
+        reason=m.reason, parent=m.parent or 0, created_at=ts(m.created_at))
+    if m.finished_at is not None:
+        out.finished_at.CopyFrom(ts(m.finished_at))
+    if m.promoted_at is not None:
+        out.promoted_at.CopyFrom(ts(m.promoted_at))
+    return out
+
+
+def _opt(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+CURVE_POINTS_MAX = 1000  # points of a curve sent (evenly spaced over its sweep; the hull is sent whole)
+
+
+def evaluation_to_proto(version: str, e: ev.Evaluation, n: int, ece: float) -> pb.EvaluateResponse:
+    routers = []
+    for r in e.routers.values():
+        hx, hy = r.hull
+        keep = np.unique(np.linspace(0, r.curve.cost.size - 1, min(r.curve.cost.size, CURVE_POINTS_MAX)).astype(int))
+        routers.append(pb.RouterEvaluation(
+            name=r.name, auc=r.auc,
+            at_fraction=[pb.FractionQuality(fraction=f, quality=_opt(r.at_fraction[f])) for f in e.fractions],
+            cost_to_match_best=_opt(r.cost_to_match_best), dominance_margin=_opt(r.covered_margin),
+            cheaper_agents=list(r.cheaper_agents),
+            hull=[pb.CostQuality(cost=float(x), quality=float(y)) for x, y in zip(hx, hy, strict=True)],
+            points=[pb.CurvePoint(cost=float(c), quality=float(q), willingness_to_pay=_opt(w))
+                    for c, q, w in zip(r.curve.cost[keep], r.curve.quality[keep], r.curve.wtp[keep], strict=True)]))
+    return pb.EvaluateResponse(
+        model_version=version, requests=n,
+        single_agents=[pb.SingleAgent(name=a, cost=c, quality=q) for a, (c, q) in e.single.items()],
+        best_agent=e.best_agent, cheapest_agent=e.cheapest_agent,
+        oracle=pb.CostQuality(cost=e.oracle_point[0], quality=e.oracle_point[1]), routers=routers,
+        fractions=list(e.fractions), auc_cost_low=e.cost_range[0], auc_cost_high=e.cost_range[1],
+        calibration_error=ece)
+
+
+def evaluation_from_proto(r: pb.EvaluateResponse) -> ev.Evaluation:
+    """The client's copy of the report (``routerd eval`` prints, dumps and plots it)."""
+    nan = math.nan
+    routers = {}
+    for x in r.routers:
+        hull = (np.array([p.cost for p in x.hull]), np.array([p.quality for p in x.hull]))
+        curve = ev.Curve(x.name, np.array([p.cost for p in x.points]), np.array([p.quality for p in x.points]),
+                         np.array([p.willingness_to_pay if p.HasField("willingness_to_pay") else nan
+                                   for p in x.points]))
+        at = {f.fraction: f.quality if f.HasField("quality") else nan for f in x.at_fraction}
+        margin = x.dominance_margin if x.HasField("dominance_margin") else nan
+        routers[x.name] = ev.RouterResult(
+            x.name, curve, hull, x.auc, at, dict(at),
+            x.cost_to_match_best if x.HasField("cost_to_match_best") else nan, margin, margin,
+            tuple(x.cheaper_agents))
+    return ev.Evaluation(tuple(a.name for a in r.single_agents), {a.name: (a.cost, a.quality) for a in r.single_agents},
+                         r.best_agent, r.cheapest_agent, (r.auc_cost_low, r.auc_cost_high), tuple(r.fractions),
+                         (r.oracle.cost, r.oracle.quality), routers)

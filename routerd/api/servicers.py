@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -18,6 +18,8 @@ from google.protobuf.message_factory import GetMessageClass
 from routerd import errors
 from routerd.api.convert import (
     agent_to_proto,
+    evaluation_to_proto,
+    model_to_proto,
     cosine,
     decision_size_bound,
     decision_to_proto,
@@ -36,10 +38,12 @@ from routerd.api.convert import (
 from routerd.client import FIELD_KEY
 from routerd.config import Config
 from routerd.engine.engine import Engine
+from routerd.engine.learning import HOLDOUT_FRACTION, TrainEvent, TrainOptions
 from routerd.engine.validation import check_time, decode_page_token, encode_page_token
 from routerd.errors import BatchTooLarge
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from routerd.gen.tinydancer.v1 import tinydancer_pb2_grpc as pbg
+from routerd.model.datasets import RoutingDataset, iter_records
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +86,17 @@ def safe_deserializer(cls: Any) -> Callable[[bytes], Any]:
     return parse
 
 
+_HANDLERS = {(False, False): grpc.unary_unary_rpc_method_handler,
+             (False, True): grpc.unary_stream_rpc_method_handler,
+             (True, False): grpc.stream_unary_rpc_method_handler,
+             (True, True): grpc.stream_stream_rpc_method_handler}
+
+
 def register(server: grpc.Server, servicer: Any, service: str) -> None:
     """Add ``servicer``'s methods for ``service`` (tinydancer.v1) with ``safe_deserializer``."""
     desc = pb.DESCRIPTOR.services_by_name[service]
     handlers = {
-        m.name: grpc.unary_unary_rpc_method_handler(
+        m.name: _HANDLERS[(m.client_streaming, m.server_streaming)](
             getattr(servicer, m.name),
             request_deserializer=safe_deserializer(GetMessageClass(m.input_type)),
             response_serializer=GetMessageClass(m.output_type).SerializeToString)
@@ -107,6 +117,24 @@ def translate_errors(method: F) -> F:
         except errors.TinyDancerError as e:
             field = getattr(e, "field", None)
             if field:  # structurally, so clients need not parse the message text
+                context.set_trailing_metadata(((FIELD_KEY, field),))
+            context.abort(status_of(e), str(e))
+        except Exception:
+            log.exception("internal error in %s", method.__qualname__)
+            context.abort(grpc.StatusCode.INTERNAL, "internal error; see routerd's log")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def translate_stream_errors(method: F) -> F:
+    """``translate_errors`` for a handler that yields its responses (server streaming)."""
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            yield from method(self, request, context)
+        except errors.TinyDancerError as e:
+            field = getattr(e, "field", None)
+            if field:
                 context.set_trailing_metadata(((FIELD_KEY, field),))
             context.abort(status_of(e), str(e))
         except Exception:
@@ -367,3 +395,108 @@ class AnalyticsServicer(pbg.AnalyticsServicer):
         if s.success_rate is not None:
             out.success_rate = s.success_rate
         return out
+
+
+# -- the learned model ------------------------------------------------------------------------------
+
+def _parts(requests: Iterator[Any], options_type: str) -> tuple[Any, Iterator[Any]]:
+    """The options (the stream's first message) and an iterator over the dataset chunks after it."""
+    first = next(requests, None)
+    if first is None or isinstance(first, Malformed) or first.WhichOneof("part") != "options":
+        raise errors.InvalidArgument("options", f"the stream's first message must carry {options_type}")
+
+    def chunks() -> Iterator[Any]:
+        for i, msg in enumerate(requests, start=1):
+            if isinstance(msg, Malformed) or msg.WhichOneof("part") != "dataset":
+                raise errors.InvalidArgument("dataset", f"message {i} of the stream: after the options only "
+                                                        "dataset lines may follow")
+            yield msg.dataset
+
+    return getattr(first, "options"), chunks()
+
+
+def _dataset(chunks: Iterator[Any], name: str) -> RoutingDataset:
+    """The routing dataset of the streamed JSONL lines (errors name ``name``:LINE)."""
+    lines = (line for chunk in chunks for line in chunk.lines)
+    return RoutingDataset.from_records(iter_records(lines, name), name)  # type: ignore[arg-type]
+
+
+def train_event_to_proto(e: TrainEvent) -> pb.TrainEvent:
+    out = pb.TrainEvent(version=e.version, phase=e.phase, done=e.done, total=e.total, message=e.message)
+    if e.train_loss is not None:
+        out.train_loss = e.train_loss
+    if e.validation_loss is not None:
+        out.validation_loss = e.validation_loss
+    if e.record is not None:
+        out.model.CopyFrom(model_to_proto(e.record))
+    return out
+
+
+class ModelServicer(pbg.ModelServicer):
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.models = engine.models
+
+    @translate_stream_errors
+    def Train(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[pb.TrainEvent]:
+        opts, chunks = _parts(request_iterator, "TrainOptions")
+        name = opts.dataset_name or "dataset"
+        if opts.from_dataset:
+            dataset = _dataset(chunks, name)
+        else:
+            if next(chunks, None) is not None:
+                raise errors.InvalidArgument("dataset", "dataset lines were sent but from_dataset is false")
+            dataset = None
+        if opts.holdout_fraction < 0 or opts.max_outcomes < 0:
+            raise errors.InvalidArgument("holdout_fraction" if opts.holdout_fraction < 0 else "max_outcomes",
+                                         "must not be negative")
+        options = TrainOptions(dataset=dataset, seed=opts.seed, holdout_fraction=opts.holdout_fraction or HOLDOUT_FRACTION,
+                               max_outcomes=opts.max_outcomes or TrainOptions.max_outcomes,
+                               hyperparameters=dict(opts.hyperparameters), promote=not opts.no_promote)
+        job = self.models.start_training(options)
+        yield pb.TrainEvent(version=job.version, phase="started",
+                            message=f"training model version {job.version} in routerd")
+        if opts.detach:
+            return
+        # The client may go away: the training goes on (routerd model list shows how it ended).
+        for e in job.events():
+            if not context.is_active():
+                return
+            yield train_event_to_proto(e)
+
+    @translate_errors
+    def Evaluate(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> pb.EvaluateResponse:
+        opts, chunks = _parts(request_iterator, "EvaluateOptions")
+        dataset = _dataset(chunks, opts.dataset_name or "dataset")
+        if opts.version < 0:
+            raise errors.InvalidArgument("version", f"must be >= 0 (0: the live model), got {opts.version}")
+        version, result, ece = self.models.evaluate(dataset, opts.version or None, seed=opts.seed)
+        return evaluation_to_proto(version, result, int(dataset.complete().sum()), ece)
+
+    @translate_errors
+    def ModelInfo(self, request: pb.ModelInfoRequest, context: grpc.ServicerContext) -> pb.ModelVersion:
+        if request.version < 0:
+            raise errors.InvalidArgument("version", f"must be >= 0 (0: the live model), got {request.version}")
+        rec = self.models.info(request.version or None)
+        if rec is None:
+            raise errors.ModelNotFound("live", field="version")
+        return model_to_proto(rec)
+
+    @translate_errors
+    def ListModels(self, request: pb.ListModelsRequest, context: grpc.ServicerContext) -> pb.ListModelsResponse:
+        live = self.models.live
+        job = self.models.training
+        return pb.ListModelsResponse(models=[model_to_proto(m) for m in self.models.versions()],
+                                     live_version=live.number if live is not None else 0,
+                                     training_version=job.version if job is not None else 0)
+
+    @translate_errors
+    def Promote(self, request: pb.PromoteRequest, context: grpc.ServicerContext) -> pb.ModelVersion:
+        if request.version <= 0:
+            raise errors.InvalidArgument("version", f"must be a model version >= 1, got {request.version}")
+        return model_to_proto(self.models.promote(request.version))
+
+    @translate_errors
+    def Rollback(self, request: pb.RollbackRequest, context: grpc.ServicerContext) -> pb.RollbackResponse:
+        rec = self.models.rollback()
+        return pb.RollbackResponse(live=model_to_proto(rec)) if rec is not None else pb.RollbackResponse()

@@ -19,6 +19,7 @@ from routerd.engine.decision import Decision
 from routerd.engine.decision_log import DecisionLog
 from routerd.engine.feedback import Feedback
 from routerd.engine.health import AgentWindows, BreakerPolicy
+from routerd.engine.learning import ModelManager
 from routerd.engine.quality import QualityModel
 from routerd.engine.query import RouteQuery, validate_query
 from routerd.engine.registry import Registry
@@ -52,7 +53,8 @@ class Engine:
                  clock: Callable[[], float] = time.time,
                  model: QualityModel | None = None, batch_max_requests: int = BATCH_MAX,
                  batch_max_cells: int = BATCH_CELLS_MAX, embed_max_texts: int = EMBED_MAX,
-                 route_threshold: float = ROUTE_THRESHOLD, reembed_routes: bool = False):
+                 route_threshold: float = ROUTE_THRESHOLD, reembed_routes: bool = False,
+                 retrain_interval_s: float = 0.0, retrain_min_outcomes: int = 200):
         self.store = store
         self.embedder = embedder
         self.policy = policy or BreakerPolicy()
@@ -76,6 +78,20 @@ class Engine:
         self.record_outcome = self.feedback.record_outcome
         self.table()  # embeds the agents' capability texts now, not in the first request
         self.list_outcomes = self.feedback.list_outcomes
+        # The live learned model replaces ``model`` (a test's or the observed quality) when one exists.
+        self.models = ModelManager(store, embedder, self.registry, self.table, self._set_model, clock)
+        if model is not None and self.models.live is None:
+            self.router.model = model
+        self._stop = threading.Event()
+        self._retrainer: threading.Thread | None = None
+        if retrain_interval_s > 0:
+            self._retrainer = threading.Thread(
+                target=self.models.run_schedule, args=(retrain_interval_s, retrain_min_outcomes, self._stop),
+                name="retrain", daemon=True)
+            self._retrainer.start()
+
+    def _set_model(self, model: QualityModel) -> None:
+        self.router.model = model
 
     # -- routing ------------------------------------------------------------------------------
     def table(self) -> AgentTable:
@@ -170,6 +186,7 @@ class Engine:
         self.decisions.flush()
 
     def close(self) -> None:
+        self._stop.set()
         self.decisions.close()
 
     # -- analytics ----------------------------------------------------------------------------

@@ -6,8 +6,11 @@ For a request r and an agent a (DESIGN.md, "What a routing decision is"):
   token for English); tokens_out(r, a) = the caller's output_tokens, else a's typical_output_tokens.
 * latency(a) = a's observed p95 once it has outcomes, else its latency prior (ms).
 * cost(r, a) = tokens_in/1000·in_price + tokens_out/1000·out_price + per_call + latency/1000·per_second.
-* quality(r, a) = the ``QualityModel``'s prediction (``routerd.engine.quality``; by default the prior
-  blended with recorded outcomes, the same for every request).
+* quality(r, a) = the ``QualityModel``'s prediction: the live learned model's per-request quality
+  blended with the observed quality (``routerd.engine.learning``), else the prior blended with
+  recorded outcomes, the same for every request (``routerd.engine.quality``).
+* confidence = with a learned model, the chosen agent's quality (a calibrated P(adequate)); else the
+  softmax of the utilities (``routerd.engine.objectives.confidence``).
 
 Feasible agents pass every rule of ``routerd.engine.feasibility.RULES`` (active, circuit not open, not
 excluded, every required capability, max_cost, budget_remaining, max_latency_ms, min_quality on
@@ -139,18 +142,22 @@ class Router:
         """The scorer's decisions. ``prefer`` (a route's target per request, -1 for none) only matters
         under a batch budget: a feasible preferred agent is what the request spends from it."""
         n, a = len(queries), len(table)
-        version = self.model.version
+        model = self.model  # one model for the whole call, whatever a promotion swaps in meanwhile
+        version = model.version
         if a == 0:
             empty = np.zeros(0)
             return [Decision(new_decision_id(), now, q.objective, None, 0.0, 0.0, 0.0, 0.0, 0.0, version,
                              q, table, empty, empty, empty, empty.astype(np.int8), -1) for q in queries]
-        if embeddings is None and self.model.needs_embeddings:
+        if embeddings is None and model.needs_embeddings:
             embeddings = self._embeddings(queries)
-        quality = self.model.predict(table, embeddings, n)
+        quality = model.predict(table, queries, embeddings)
         cost = self._cost(table, queries)
         codes = static_codes(table, queries, now)
         if n == 1 and batch_budget is None:
-            return [self._decide_one(table, queries[0], cost[0], quality[0], codes[0], now, version, embeddings)]
+            d = self._decide_one(table, queries[0], cost[0], quality[0], codes[0], now, version, embeddings)
+            if model.calibrated and d.chosen >= 0:
+                d.confidence = d.expected_quality  # P(the chosen agent's answer is adequate)
+            return [d]
 
         apply_bounds(codes, queries, (cost, table.latency, quality))
         feasible = codes == OK
@@ -178,10 +185,10 @@ class Router:
         rows = np.arange(n)
         best = masked[rows, chosen]
         routed = np.isfinite(best)
-        conf = confidence(masked, best, routed)
         sims = self._similarities(table, queries, chosen, embeddings)
         est_cost = cost[rows, chosen]
         est_q = quality[rows, chosen]
+        conf = np.where(routed, est_q, 0.0) if model.calibrated else confidence(masked, best, routed)
         decisions = []
         for i, (q, c, ok) in enumerate(zip(queries, chosen.tolist(), routed.tolist(), strict=True)):
             if ok:

@@ -600,12 +600,14 @@ class PerRequestQuality:
 
     version = "test-per-request/1"
     needs_embeddings = True
+    calibrated = False
 
     def __init__(self) -> None:
         self.calls = 0
 
-    def predict(self, table, embeddings, n):  # type: ignore[no-untyped-def]
+    def predict(self, table, queries, embeddings):  # type: ignore[no-untyped-def]
         self.calls += 1
+        n = len(queries)
         assert embeddings is not None and embeddings.shape == (n, 384)
         q = np.full((n, len(table)), 0.5)
         lean = embeddings[:, 0] > 0

@@ -689,3 +689,241 @@ class RoutingStatsResponse(_message.Message):
     model_version: str
     open_circuits: int
     def __init__(self, agents: _Optional[int] = ..., active_agents: _Optional[int] = ..., decisions: _Optional[int] = ..., outcomes: _Optional[int] = ..., total_spend: _Optional[float] = ..., mean_quality: _Optional[float] = ..., success_rate: _Optional[float] = ..., model_version: _Optional[str] = ..., open_circuits: _Optional[int] = ...) -> None: ...
+
+class ModelVersion(_message.Message):
+    __slots__ = ("version", "name", "status", "source", "fingerprint", "embedder", "dim", "features", "agents", "metrics", "reason", "parent", "created_at", "finished_at", "promoted_at")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDER_FIELD_NUMBER: _ClassVar[int]
+    DIM_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    PROMOTED_AT_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    name: str
+    status: str
+    source: str
+    fingerprint: str
+    embedder: str
+    dim: int
+    features: str
+    agents: _containers.RepeatedScalarFieldContainer[str]
+    metrics: _containers.ScalarMap[str, float]
+    reason: str
+    parent: int
+    created_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    promoted_at: _timestamp_pb2.Timestamp
+    def __init__(self, version: _Optional[int] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., source: _Optional[str] = ..., fingerprint: _Optional[str] = ..., embedder: _Optional[str] = ..., dim: _Optional[int] = ..., features: _Optional[str] = ..., agents: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., reason: _Optional[str] = ..., parent: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., promoted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class TrainOptions(_message.Message):
+    __slots__ = ("from_dataset", "dataset_name", "seed", "holdout_fraction", "max_outcomes", "hyperparameters", "no_promote", "detach")
+    class HyperparametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    FROM_DATASET_FIELD_NUMBER: _ClassVar[int]
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    HOLDOUT_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    HYPERPARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    NO_PROMOTE_FIELD_NUMBER: _ClassVar[int]
+    DETACH_FIELD_NUMBER: _ClassVar[int]
+    from_dataset: bool
+    dataset_name: str
+    seed: int
+    holdout_fraction: float
+    max_outcomes: int
+    hyperparameters: _containers.ScalarMap[str, float]
+    no_promote: bool
+    detach: bool
+    def __init__(self, from_dataset: _Optional[bool] = ..., dataset_name: _Optional[str] = ..., seed: _Optional[int] = ..., holdout_fraction: _Optional[float] = ..., max_outcomes: _Optional[int] = ..., hyperparameters: _Optional[_Mapping[str, float]] = ..., no_promote: _Optional[bool] = ..., detach: _Optional[bool] = ...) -> None: ...
+
+class DatasetLines(_message.Message):
+    __slots__ = ("lines",)
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    lines: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, lines: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TrainRequest(_message.Message):
+    __slots__ = ("options", "dataset")
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    options: TrainOptions
+    dataset: DatasetLines
+    def __init__(self, options: _Optional[_Union[TrainOptions, _Mapping]] = ..., dataset: _Optional[_Union[DatasetLines, _Mapping]] = ...) -> None: ...
+
+class TrainEvent(_message.Message):
+    __slots__ = ("version", "phase", "done", "total", "train_loss", "validation_loss", "message", "model")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_LOSS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_LOSS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    phase: str
+    done: int
+    total: int
+    train_loss: float
+    validation_loss: float
+    message: str
+    model: ModelVersion
+    def __init__(self, version: _Optional[int] = ..., phase: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., train_loss: _Optional[float] = ..., validation_loss: _Optional[float] = ..., message: _Optional[str] = ..., model: _Optional[_Union[ModelVersion, _Mapping]] = ...) -> None: ...
+
+class EvaluateOptions(_message.Message):
+    __slots__ = ("version", "dataset_name", "seed")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    dataset_name: str
+    seed: int
+    def __init__(self, version: _Optional[int] = ..., dataset_name: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class EvaluateRequest(_message.Message):
+    __slots__ = ("options", "dataset")
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    options: EvaluateOptions
+    dataset: DatasetLines
+    def __init__(self, options: _Optional[_Union[EvaluateOptions, _Mapping]] = ..., dataset: _Optional[_Union[DatasetLines, _Mapping]] = ...) -> None: ...
+
+class CostQuality(_message.Message):
+    __slots__ = ("cost", "quality")
+    COST_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    cost: float
+    quality: float
+    def __init__(self, cost: _Optional[float] = ..., quality: _Optional[float] = ...) -> None: ...
+
+class CurvePoint(_message.Message):
+    __slots__ = ("cost", "quality", "willingness_to_pay")
+    COST_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    WILLINGNESS_TO_PAY_FIELD_NUMBER: _ClassVar[int]
+    cost: float
+    quality: float
+    willingness_to_pay: float
+    def __init__(self, cost: _Optional[float] = ..., quality: _Optional[float] = ..., willingness_to_pay: _Optional[float] = ...) -> None: ...
+
+class FractionQuality(_message.Message):
+    __slots__ = ("fraction", "quality")
+    FRACTION_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    fraction: float
+    quality: float
+    def __init__(self, fraction: _Optional[float] = ..., quality: _Optional[float] = ...) -> None: ...
+
+class RouterEvaluation(_message.Message):
+    __slots__ = ("name", "auc", "at_fraction", "cost_to_match_best", "dominance_margin", "cheaper_agents", "hull", "points")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AUC_FIELD_NUMBER: _ClassVar[int]
+    AT_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    COST_TO_MATCH_BEST_FIELD_NUMBER: _ClassVar[int]
+    DOMINANCE_MARGIN_FIELD_NUMBER: _ClassVar[int]
+    CHEAPER_AGENTS_FIELD_NUMBER: _ClassVar[int]
+    HULL_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    auc: float
+    at_fraction: _containers.RepeatedCompositeFieldContainer[FractionQuality]
+    cost_to_match_best: float
+    dominance_margin: float
+    cheaper_agents: _containers.RepeatedScalarFieldContainer[str]
+    hull: _containers.RepeatedCompositeFieldContainer[CostQuality]
+    points: _containers.RepeatedCompositeFieldContainer[CurvePoint]
+    def __init__(self, name: _Optional[str] = ..., auc: _Optional[float] = ..., at_fraction: _Optional[_Iterable[_Union[FractionQuality, _Mapping]]] = ..., cost_to_match_best: _Optional[float] = ..., dominance_margin: _Optional[float] = ..., cheaper_agents: _Optional[_Iterable[str]] = ..., hull: _Optional[_Iterable[_Union[CostQuality, _Mapping]]] = ..., points: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ...) -> None: ...
+
+class SingleAgent(_message.Message):
+    __slots__ = ("name", "cost", "quality")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    cost: float
+    quality: float
+    def __init__(self, name: _Optional[str] = ..., cost: _Optional[float] = ..., quality: _Optional[float] = ...) -> None: ...
+
+class EvaluateResponse(_message.Message):
+    __slots__ = ("model_version", "requests", "single_agents", "best_agent", "cheapest_agent", "oracle", "routers", "fractions", "auc_cost_low", "auc_cost_high", "calibration_error")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    SINGLE_AGENTS_FIELD_NUMBER: _ClassVar[int]
+    BEST_AGENT_FIELD_NUMBER: _ClassVar[int]
+    CHEAPEST_AGENT_FIELD_NUMBER: _ClassVar[int]
+    ORACLE_FIELD_NUMBER: _ClassVar[int]
+    ROUTERS_FIELD_NUMBER: _ClassVar[int]
+    FRACTIONS_FIELD_NUMBER: _ClassVar[int]
+    AUC_COST_LOW_FIELD_NUMBER: _ClassVar[int]
+    AUC_COST_HIGH_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_ERROR_FIELD_NUMBER: _ClassVar[int]
+    model_version: str
+    requests: int
+    single_agents: _containers.RepeatedCompositeFieldContainer[SingleAgent]
+    best_agent: str
+    cheapest_agent: str
+    oracle: CostQuality
+    routers: _containers.RepeatedCompositeFieldContainer[RouterEvaluation]
+    fractions: _containers.RepeatedScalarFieldContainer[float]
+    auc_cost_low: float
+    auc_cost_high: float
+    calibration_error: float
+    def __init__(self, model_version: _Optional[str] = ..., requests: _Optional[int] = ..., single_agents: _Optional[_Iterable[_Union[SingleAgent, _Mapping]]] = ..., best_agent: _Optional[str] = ..., cheapest_agent: _Optional[str] = ..., oracle: _Optional[_Union[CostQuality, _Mapping]] = ..., routers: _Optional[_Iterable[_Union[RouterEvaluation, _Mapping]]] = ..., fractions: _Optional[_Iterable[float]] = ..., auc_cost_low: _Optional[float] = ..., auc_cost_high: _Optional[float] = ..., calibration_error: _Optional[float] = ...) -> None: ...
+
+class ModelInfoRequest(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    def __init__(self, version: _Optional[int] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models", "live_version", "training_version")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    LIVE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_VERSION_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelVersion]
+    live_version: int
+    training_version: int
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., live_version: _Optional[int] = ..., training_version: _Optional[int] = ...) -> None: ...
+
+class PromoteRequest(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    def __init__(self, version: _Optional[int] = ...) -> None: ...
+
+class RollbackRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RollbackResponse(_message.Message):
+    __slots__ = ("live",)
+    LIVE_FIELD_NUMBER: _ClassVar[int]
+    live: ModelVersion
+    def __init__(self, live: _Optional[_Union[ModelVersion, _Mapping]] = ...) -> None: ...

@@ -1102,3 +1102,311 @@ class Analytics:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class ModelStub:
+    """Errors: Train INVALID_ARGUMENT (a malformed or empty dataset line with FILE:LINE, an agent with
+    no quality values, qualities outside [0, 1], embeddings of another embedder, a bad option),
+    FAILED_PRECONDITION (another training runs; too few outcomes); a training that fails ends with
+    status "failed" and leaves the live model as it was. Promote NOT_FOUND (unknown version),
+    FAILED_PRECONDITION (a failed or running training, another embedder). Rollback
+    FAILED_PRECONDITION (no model is live). Evaluate NOT_FOUND, FAILED_PRECONDITION (no model), an
+    agent of the dataset not registered INVALID_ARGUMENT.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Train = channel.stream_stream(
+                '/tinydancer.v1.Model/Train',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.TrainRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.TrainEvent.FromString,
+                _registered_method=True)
+        self.Evaluate = channel.stream_unary(
+                '/tinydancer.v1.Model/Evaluate',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.EvaluateRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.EvaluateResponse.FromString,
+                _registered_method=True)
+        self.ModelInfo = channel.unary_unary(
+                '/tinydancer.v1.Model/ModelInfo',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ModelInfoRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ModelVersion.FromString,
+                _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/tinydancer.v1.Model/ListModels',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
+        self.Promote = channel.unary_unary(
+                '/tinydancer.v1.Model/Promote',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.PromoteRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ModelVersion.FromString,
+                _registered_method=True)
+        self.Rollback = channel.unary_unary(
+                '/tinydancer.v1.Model/Rollback',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RollbackRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RollbackResponse.FromString,
+                _registered_method=True)
+
+
+class ModelServicer:
+    """Errors: Train INVALID_ARGUMENT (a malformed or empty dataset line with FILE:LINE, an agent with
+    no quality values, qualities outside [0, 1], embeddings of another embedder, a bad option),
+    FAILED_PRECONDITION (another training runs; too few outcomes); a training that fails ends with
+    status "failed" and leaves the live model as it was. Promote NOT_FOUND (unknown version),
+    FAILED_PRECONDITION (a failed or running training, another embedder). Rollback
+    FAILED_PRECONDITION (no model is live). Evaluate NOT_FOUND, FAILED_PRECONDITION (no model), an
+    agent of the dataset not registered INVALID_ARGUMENT.
+    """
+
+    def Train(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Evaluate(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ModelInfo(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModels(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Promote(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Rollback(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ModelServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Train': grpc.stream_stream_rpc_method_handler(
+                    servicer.Train,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.TrainRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.TrainEvent.SerializeToString,
+            ),
+            'Evaluate': grpc.stream_unary_rpc_method_handler(
+                    servicer.Evaluate,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.EvaluateRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.EvaluateResponse.SerializeToString,
+            ),
+            'ModelInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.ModelInfo,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ModelInfoRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ModelVersion.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListModelsRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'Promote': grpc.unary_unary_rpc_method_handler(
+                    servicer.Promote,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.PromoteRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ModelVersion.SerializeToString,
+            ),
+            'Rollback': grpc.unary_unary_rpc_method_handler(
+                    servicer.Rollback,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RollbackRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RollbackResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'tinydancer.v1.Model', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('tinydancer.v1.Model', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Model:
+    """Errors: Train INVALID_ARGUMENT (a malformed or empty dataset line with FILE:LINE, an agent with
+    no quality values, qualities outside [0, 1], embeddings of another embedder, a bad option),
+    FAILED_PRECONDITION (another training runs; too few outcomes); a training that fails ends with
+    status "failed" and leaves the live model as it was. Promote NOT_FOUND (unknown version),
+    FAILED_PRECONDITION (a failed or running training, another embedder). Rollback
+    FAILED_PRECONDITION (no model is live). Evaluate NOT_FOUND, FAILED_PRECONDITION (no model), an
+    agent of the dataset not registered INVALID_ARGUMENT.
+    """
+
+    @staticmethod
+    def Train(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/tinydancer.v1.Model/Train',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.TrainRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.TrainEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Evaluate(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/tinydancer.v1.Model/Evaluate',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.EvaluateRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.EvaluateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ModelInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Model/ModelInfo',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ModelInfoRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ModelVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Model/ListModels',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListModelsRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Promote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Model/Promote',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.PromoteRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ModelVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Rollback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Model/Rollback',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RollbackRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RollbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
