@@ -32,13 +32,18 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(load_config(flags, config_file=args.config))
 
 
+DEFAULT_TIMEOUT_S = 10.0
+DATASET_CHUNK_BYTES = 1 << 20  # dataset lines are streamed to routerd in messages of about this size
+
+
 class Client(Stubs):
     """routerd's stubs (routerd.client) with the command line's target, TLS CA, token and timeout."""
 
     def __init__(self, args: argparse.Namespace):
         super().__init__(open_channel(args.target, tls_ca=args.tls_ca))
         self.metadata = bearer(args.token)
-        self.timeout = args.timeout
+        self.timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUT_S
+        self.long_timeout = args.timeout  # for train and eval: none unless --timeout is given
 
     def call(self, method: Any, request: Any) -> Any:
         return method(request, timeout=self.timeout, metadata=self.metadata)
@@ -129,6 +134,10 @@ def _route_batch(args: argparse.Namespace) -> int:
                 item = {"request": item}
             if not isinstance(item, dict):
                 raise InvalidArgument(f"{args.file}:{n}", "each line must be a JSON object or string")
+            if "prompt" in item and "request" not in item:  # a routing-dataset line: route its prompt
+                if not isinstance(item["prompt"], str):
+                    raise InvalidArgument(f"{args.file}:{n}", "prompt must be a string")
+                item = {"request": item["prompt"]}
             base = _route_request(args, "")
             try:
                 json_format.ParseDict(item, base, ignore_unknown_fields=False)
@@ -282,6 +291,175 @@ def _classify(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- the learned model --------------------------------------------------------------------------
+
+def _dataset_chunks(path: str) -> Iterator[pb.DatasetLines]:
+    """The file's lines (``-``: stdin) in messages of about DATASET_CHUNK_BYTES; routerd validates them."""
+    f = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115 (closed below)
+    try:
+        lines: list[str] = []
+        size = 0
+        for line in f:
+            lines.append(line.rstrip("\r\n"))
+            size += len(line)
+            if size >= DATASET_CHUNK_BYTES:
+                yield pb.DatasetLines(lines=lines)
+                lines, size = [], 0
+        if lines:
+            yield pb.DatasetLines(lines=lines)
+    finally:
+        if f is not sys.stdin:
+            f.close()
+
+
+class Progress:
+    """A one-line progress bar on a terminal (stderr), one line per phase elsewhere."""
+
+    def __init__(self, stream: Any = None):
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.phase = ""
+
+    def update(self, e: pb.TrainEvent) -> None:
+        if e.phase == "done":
+            self.end()
+            return
+        detail = ""
+        if e.total:
+            width = 30
+            filled = int(width * min(e.done, e.total) / e.total)
+            detail = f"[{'#' * filled}{'.' * (width - filled)}] {e.done}/{e.total}"
+        if e.HasField("train_loss"):
+            detail += f" loss {e.train_loss:.4f}"
+        if e.HasField("validation_loss"):
+            detail += f" validation {e.validation_loss:.4f}"
+        line = f"model {e.version} {e.phase:10} {detail} {e.message}".rstrip()
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + line)
+            self.stream.flush()
+        elif e.phase != self.phase:
+            print(line, file=self.stream, flush=True)
+        self.phase = e.phase
+
+    def end(self) -> None:
+        if self.tty and self.phase:
+            self.stream.write("\n")
+            self.stream.flush()
+        self.phase = ""
+
+
+def _model_line(m: pb.ModelVersion, live: int = 0) -> str:
+    metrics = m.metrics
+    brier = f"brier {metrics['holdout_brier']:.4f} vs {metrics['current_brier']:.4f}" \
+        if "holdout_brier" in metrics and "current_brier" in metrics else ""
+    mark = "*" if m.version == live else " "
+    return (f"{mark}{m.version:<4} {m.status:11} {m.source[:40]:40} agents={len(m.agents):<3} {brier}  "
+            f"{m.reason}").rstrip()
+
+
+def _train(args: argparse.Namespace) -> int:
+    c = Client(args)
+    opts = pb.TrainOptions(from_dataset=args.dataset is not None, dataset_name=args.dataset or "",
+                           seed=args.seed, holdout_fraction=args.holdout or 0.0, no_promote=args.no_promote,
+                           detach=args.detach)
+    for key in ("hidden_dim", "epochs", "learning_rate", "batch_size", "patience"):
+        value = getattr(args, key)
+        if value is not None:
+            opts.hyperparameters[key] = value
+
+    def requests() -> Iterator[pb.TrainRequest]:
+        yield pb.TrainRequest(options=opts)
+        if args.dataset is not None:
+            for chunk in _dataset_chunks(args.dataset):
+                yield pb.TrainRequest(dataset=chunk)
+
+    progress = Progress()
+    final = None
+    try:
+        for e in c.model.Train(requests(), timeout=c.long_timeout, metadata=c.metadata):
+            if e.phase == "started" and args.detach:
+                print(f"model version {e.version} is training in routerd (routerd model list shows it)")
+                return 0
+            if e.HasField("model"):
+                final = e.model
+            progress.update(e)
+    finally:
+        progress.end()
+    if final is None:
+        raise TinyDancerError("routerd ended the training stream without a result: see routerd model list")
+    if args.json:
+        _print(final, True)
+    else:
+        print(_model_line(final))
+        for k in sorted(final.metrics):
+            print(f"  {k:22} {final.metrics[k]:.6g}")
+    return {"live": 0, "candidate": 0, "rejected": 3}.get(final.status, 1)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from routerd.api.convert import evaluation_from_proto
+    from routerd.model.evaluation import plot
+
+    c = Client(args)
+
+    def requests() -> Iterator[pb.EvaluateRequest]:
+        yield pb.EvaluateRequest(options=pb.EvaluateOptions(version=args.version, dataset_name=args.dataset,
+                                                            seed=args.seed))
+        for chunk in _dataset_chunks(args.dataset):
+            yield pb.EvaluateRequest(dataset=chunk)
+
+    resp = c.model.Evaluate(requests(), timeout=c.long_timeout, metadata=c.metadata)
+    report = evaluation_from_proto(resp)
+    if args.plot:
+        plot(report, args.plot)
+    if args.json:
+        _print(resp, True)
+    else:
+        print(f"{resp.model_version} on {resp.requests} requests of {args.dataset} "
+              f"(calibration error {resp.calibration_error:.4f})")
+        print(report.table())
+    return 0
+
+
+def _model(args: argparse.Namespace) -> int:
+    c = Client(args)
+    if args.model_cmd == "list":
+        resp = c.call(c.model.ListModels, pb.ListModelsRequest())
+        if args.json:
+            for m in resp.models:
+                _print(m, True)
+        else:
+            for m in resp.models:
+                print(_model_line(m, resp.live_version))
+            if not resp.live_version:
+                print("(no model is live: routing uses each agent's observed quality)")
+    elif args.model_cmd == "info":
+        _print(c.call(c.model.ModelInfo, pb.ModelInfoRequest(version=args.version)), args.json)
+    elif args.model_cmd == "promote":
+        _print(c.call(c.model.Promote, pb.PromoteRequest(version=args.version)), args.json)
+    elif args.model_cmd == "rollback":
+        resp = c.call(c.model.Rollback, pb.RollbackRequest())
+        if resp.HasField("live"):
+            _print(resp.live, args.json)
+        else:
+            print("no model is live now: routing uses each agent's observed quality")
+    return 0
+
+
+def _dataset(args: argparse.Namespace) -> int:
+    from routerd.model.datasets import convert_routellm, convert_routerbench, write_jsonl
+
+    records = convert_routerbench(args.files) if args.format == "routerbench" else convert_routellm(args.files)
+    out = sys.stdout if args.out in (None, "-") else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        n = write_jsonl(records, out)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"{n} records", file=sys.stderr)
+    return 0
+
+
 def _positive(value: str) -> int:
     try:
         n = int(value)
@@ -317,7 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument("--target", default=os.environ.get("TINYDANCER_ROUTERD", "127.0.0.1:50051"))
     client.add_argument("--token", default=os.environ.get("TINYDANCER_TOKEN", ""))
     client.add_argument("--tls-ca", help="CA certificate to verify routerd's TLS certificate")
-    client.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
+    client.add_argument("--timeout", type=float, help=f"seconds per call (default {DEFAULT_TIMEOUT_S:g}; "
+                                                      "train and eval: no limit)")
     client.add_argument("--json", action="store_true", help="one compact JSON object per line")
 
     a = sub.add_parser("agents", help="manage agents")
@@ -402,6 +581,46 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("text")
     cl.add_argument("--top-k", type=_positive, default=10, help="1..1000 (default 10)")
     cl.set_defaults(func=_classify)
+
+    tr = sub.add_parser("train", parents=[client], help="train the quality model in routerd (progress on stderr)")
+    src = tr.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", help="routing-dataset JSONL (DESIGN.md); - for stdin")
+    src.add_argument("--from-outcomes", action="store_true", help="from the outcome log")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--holdout", type=float, help="share held out for the promotion decision (default 0.2)")
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument("--hidden-dim", type=int)
+    tr.add_argument("--learning-rate", type=float)
+    tr.add_argument("--batch-size", type=int)
+    tr.add_argument("--patience", type=int)
+    tr.add_argument("--no-promote", action="store_true", help="keep a better model as a candidate")
+    tr.add_argument("--detach", action="store_true", help="return once the training has started")
+    tr.set_defaults(func=_train)
+
+    ev = sub.add_parser("eval", parents=[client], help="cost-quality evaluation of the model on a dataset")
+    ev.add_argument("--dataset", required=True, help="routing-dataset JSONL; - for stdin")
+    ev.add_argument("--version", type=int, default=0, help="model version (default: the live one)")
+    ev.add_argument("--seed", type=int, default=0, help="of the baselines' folds")
+    ev.add_argument("--plot", metavar="PNG", help="write the curves to this PNG (needs matplotlib)")
+    ev.set_defaults(func=_eval)
+
+    mo = sub.add_parser("model", help="versions of the quality model")
+    mo_sub = mo.add_subparsers(dest="model_cmd", required=True)
+    mo_sub.add_parser("list", parents=[client], help="every version; * marks the live one")
+    info = mo_sub.add_parser("info", parents=[client], help="one version (default: the live one)")
+    info.add_argument("version", type=int, nargs="?", default=0)
+    pr = mo_sub.add_parser("promote", parents=[client], help="serve this version")
+    pr.add_argument("version", type=int)
+    mo_sub.add_parser("rollback", parents=[client], help="serve the version live before this one")
+    mo.set_defaults(func=_model)
+
+    ds = sub.add_parser("dataset", help="routing datasets")
+    ds_sub = ds.add_subparsers(dest="dataset_cmd", required=True)
+    conv = ds_sub.add_parser("convert", help="convert RouterBench or RouteLLM files to routing-dataset JSONL")
+    conv.add_argument("format", choices=("routerbench", "routellm"))
+    conv.add_argument("files", nargs="+")
+    conv.add_argument("--out", help="output file (default: stdout)")
+    ds.set_defaults(func=_dataset)
     return p
 
 
