@@ -351,6 +351,10 @@ class FastGRNNRouter:
       validation_fraction   held-out share of the rows (seeded) for early stopping and calibration;
                             0 trains every epoch on every row and skips calibration
       l2                    weight decay on every weight matrix
+      embedding_head        how the agent-embedding head is trained when ``fit`` gets agent embeddings:
+                            "frozen" (default) fits it after the encoder and the per-agent head, on the
+                            encoder's fixed states, so it cannot cost the known agents anything; "joint"
+                            trains everything together on the sum of both losses (``embedding_weight``)
       embedding_weight      weight of the agent-embedding head's loss (trained jointly when ``fit`` gets
                             agent embeddings)
       embedding_l2          weight decay on the embedding head's M and w_e (keeps a new agent near the
@@ -371,7 +375,7 @@ class FastGRNNRouter:
                  sparsity_w: float = 1.0, sparsity_u: float = 1.0, learning_rate: float = 3e-3,
                  epochs: int = 60, batch_size: int = 64, patience: int = 6, validation_fraction: float = 0.15,
                  l2: float = 1e-5, embedding_weight: float = 1.0, embedding_l2: float = 0.1,
-                 standardize: bool = True,
+                 embedding_head: str = "frozen", standardize: bool = True,
                  clip_norm: float = 5.0, calibrate: bool = True, random_state: Any = None):
         self.hidden_dim = hidden_dim
         self.rank_w = rank_w
@@ -386,6 +390,7 @@ class FastGRNNRouter:
         self.l2 = l2
         self.embedding_weight = embedding_weight
         self.embedding_l2 = embedding_l2
+        self.embedding_head = embedding_head
         self.standardize = standardize
         self.clip_norm = clip_norm
         self.calibrate = calibrate
@@ -442,6 +447,8 @@ class FastGRNNRouter:
         real("embedding_weight", 0.0, 1e3)
         real("embedding_l2", 0.0, 1e3)
         real("clip_norm", 0.0, 1e9)
+        if self.embedding_head not in ("frozen", "joint"):
+            raise InvalidArgument("embedding_head", f"must be 'frozen' or 'joint', got {self.embedding_head!r}")
         if self.rank_u is not None and self.rank_u > self.hidden_dim:
             raise InvalidArgument("rank_u", f"must be at most hidden_dim ({self.hidden_dim}), got {self.rank_u}")
 
@@ -503,8 +510,10 @@ class FastGRNNRouter:
         tr_obs = obs[train_idx]
         counts = tr_obs.sum(axis=0)
         agent_mean = np.where(counts > 0, (y[train_idx] * tr_obs).sum(axis=0) / np.maximum(counts, 1), 0.5)
+        # "joint": the embedding head trains with the encoder; "frozen": after it (``_fit_embedding_head``).
+        Ej = Es if self.embedding_head == "joint" else None
         params = init_params(rng, d, self.hidden_dim, self.rank_w, self.rank_u, n_agents,
-                             None if Es is None else Es.shape[1], sq_norm, _logit(agent_mean))
+                             None if Ej is None else Ej.shape[1], sq_norm, _logit(agent_mean))
         densities: dict[str, float] = {}
         for k in ("W", "W1", "W2"):
             if k in params:
@@ -518,13 +527,13 @@ class FastGRNNRouter:
 
         def loss_and_grad(p: Params, idx: npt.NDArray[np.intp]) -> tuple[float, Params]:
             xb, mb, yb, ob = rows(train_idx[idx])
-            _, parts, g = model_loss(p, xb, mb, yb, ob, Es, self.l2, self.embedding_weight, self.embedding_l2)
+            _, parts, g = model_loss(p, xb, mb, yb, ob, Ej, self.l2, self.embedding_weight, self.embedding_l2)
             return parts["agents"] + self.embedding_weight * parts.get("embedding", 0.0), g
 
         xv, mv, yv, ov = rows(val_idx)
 
         def validate(p: Params) -> tuple[float, dict[str, float]]:
-            _, parts, _ = model_loss(p, xv, mv, yv, ov, Es, 0.0, self.embedding_weight, grad=False)
+            _, parts, _ = model_loss(p, xv, mv, yv, ov, Ej, 0.0, self.embedding_weight, grad=False)
             return parts["agents"] + self.embedding_weight * parts.get("embedding", 0.0), parts
 
         result = train(params, len(train_idx), loss_and_grad, validate if n_val else None,
@@ -532,6 +541,11 @@ class FastGRNNRouter:
                        learning_rate=float(self.learning_rate), patience=int(self.patience), densities=densities,
                        rng=rng, clip_norm=float(self.clip_norm), progress=progress)
         p = result.params
+        history = result.history
+        if Es is not None and Ej is None:
+            p, history["embedding_head_val_loss"] = self._fit_embedding_head(
+                p, xs[train_idx], None if m is None else m[train_idx], y[train_idx], obs[train_idx],
+                (xv, mv, yv, ov) if n_val else None, Es, rng)
 
         temperature = temperature_e = 1.0
         if self.calibrate and n_val:
@@ -544,9 +558,44 @@ class FastGRNNRouter:
 
         # Learned state is assigned only now: a fit that raised left the previous one intact.
         self._set_state(p, mean=mean, scale=scale, e_mean=e_mean, e_scale=e_scale, names=names, counts=obs.sum(axis=0),
-                        temperature=temperature, temperature_e=temperature_e, history=result.history,
+                        temperature=temperature, temperature_e=temperature_e, history=history,
                         best_epoch=result.best_epoch, n_iter=result.n_epochs)
         return self
+
+    def _fit_embedding_head(self, p: Params, x: F64, m: F64 | None, y: F64, obs: F64,
+                            val: tuple[F64, F64 | None, F64, F64] | None, Es: F64,
+                            rng: np.random.Generator) -> tuple[Params, list[Any]]:
+        """The agent-embedding head (M, w_e, b_e) fitted on the trained encoder's states, which stay
+        fixed, as do the per-agent head and so the mean known agent it starts from: Adam on mini-batches,
+        masked BCE + embedding_l2 · (‖M‖² + ‖w_e‖²), early stopping on the validation rows' BCE.
+        Returns the parameters with the head added and the validation loss per epoch."""
+        H = p["V"].shape[1]
+        h = encoder_forward(p, x, m)[0]
+        hv = encoder_forward(p, val[0], val[1])[0] if val is not None else None
+        v_gen = p["V"].mean(axis=0)
+        c_bar = float(p["c"].mean())
+        head: Params = {"M": rng.normal(0.0, 0.1 / math.sqrt(H), (H, Es.shape[1])), "w_e": np.zeros(Es.shape[1]),
+                        "b_e": np.array([0.0])}
+        r = float(self.embedding_l2)
+
+        def logits(e: Params, hh: F64) -> F64:
+            return hd.embedding_head_forward(hh, e["M"], v_gen, e["w_e"], e["b_e"] + c_bar, Es)
+
+        def loss_and_grad(e: Params, idx: npt.NDArray[np.intp]) -> tuple[float, Params]:
+            loss, dl = hd.masked_bce(logits(e, h[idx]), y[idx], obs[idx])
+            dM, _, dw, db, _ = hd.embedding_head_backward(h[idx], e["M"], v_gen, Es, dl)
+            return loss, {"M": dM + 2.0 * r * e["M"], "w_e": dw + 2.0 * r * e["w_e"], "b_e": db}
+
+        def validate(e: Params) -> tuple[float, dict[str, float]]:
+            assert val is not None and hv is not None
+            loss = hd.masked_bce(logits(e, hv), val[2], val[3])[0]
+            return loss, {"embedding": loss}
+
+        result = train(head, h.shape[0], loss_and_grad, validate if val is not None else None,
+                       epochs=int(self.epochs), batch_size=int(self.batch_size),
+                       learning_rate=float(self.learning_rate), patience=int(self.patience), densities={},
+                       rng=rng, clip_norm=float(self.clip_norm))
+        return {**p, **result.params}, list(result.history["val_loss"])
 
     def _set_state(self, p: Params, *, mean: F64, scale: F64, e_mean: F64 | None, e_scale: float, names: list[str],
                    counts: F64,

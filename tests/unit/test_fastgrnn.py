@@ -197,6 +197,20 @@ def test_progress_callback_and_abort_leaves_the_model(data) -> None:
     assert vals == [None, None] and no_val.temperature_ == 1.0 and no_val.n_iter_ == 2
 
 
+def test_frozen_embedding_head_costs_the_known_agents_nothing(data) -> None:
+    X, Y, _ = data
+    E = np.random.default_rng(5).normal(size=(Y.shape[1], 6))
+    plain = FastGRNNRouter(random_state=3).fit(X, Y)
+    with_e = FastGRNNRouter(random_state=3).fit(X, Y, E)
+    # the encoder and the per-agent head are trained exactly as without agent embeddings
+    np.testing.assert_array_equal(with_e.predict_quality(X[:20]), plain.predict_quality(X[:20]))
+    assert with_e.M_ is not None and plain.M_ is None
+    assert len(with_e.history_["embedding_head_val_loss"]) >= 1
+    with pytest.raises(InvalidArgument) as exc:
+        FastGRNNRouter(embedding_head="both").fit(X, Y, E)
+    assert exc.value.field == "embedding_head"
+
+
 # --------------------------------------------------------------------------------- validation
 
 
@@ -277,7 +291,8 @@ def test_learns_which_agent_is_best_per_request(fitted: FastGRNNRouter, data) ->
     assert chosen > best_constant_agent + 0.2 and chosen > 0.85
 
 
-def test_embedding_head_ranks_unseen_agents() -> None:
+@pytest.mark.parametrize("mode", ["frozen", "joint"])
+def test_embedding_head_ranks_unseen_agents(mode: str) -> None:
     rng = np.random.default_rng(1)
     n, d, d_e, agents, held_out = 1500, 16, 8, 40, 10
     P = rng.normal(size=(d, d_e))
@@ -288,7 +303,7 @@ def test_embedding_head_ranks_unseen_agents() -> None:
     prob = hd.sigmoid(2.0 * (X @ P) @ E.T + 0.5 * E[:, 0])
     Y = (rng.uniform(size=prob.shape) < prob).astype(float)
     seen, unseen = np.arange(agents - held_out), np.arange(agents - held_out, agents)
-    m = FastGRNNRouter(hidden_dim=32, random_state=0).fit(X[:1000], Y[:1000][:, seen], E[seen])
+    m = FastGRNNRouter(hidden_dim=32, embedding_head=mode, random_state=0).fit(X[:1000], Y[:1000][:, seen], E[seen])
     q = m.predict_quality_for(X[1000:], E[unseen])
     assert q.shape == (500, held_out)
 
