@@ -7,17 +7,21 @@ on the test part with ``routerd.model.evaluation`` (the W sweep with routerd's r
 estimates from the fitted price models; true quality and cost for the score).
 
 Embeddings: ``make_embedder("minilm")`` (hashing, with a warning, if it cannot be built), cached under
---cache-dir. A prompt is embedded twice, its head (what routerd embeds today: the text from the start,
-cut by the model at 256 tokens) and its tail (the last ~800 characters, where a few-shot prompt asks its
-question); short prompts have one. Views: head, tail, head+tail (concatenated); FastGRNN gets the
-(head, tail) pair as a sequence of two chunk embeddings.
+--cache-dir by the sha256 of each text. Every prompt goes through ``routerd.model.features.request_sequences``,
+the recipe routerd trains and serves with: a sequence of chunk embeddings (the head, cut by the model at
+256 tokens, and for a long prompt its tail, where a few-shot prompt asks its question). FastGRNN gets the
+sequence; k-NN and LR get a view of it: head, tail (the last chunk) or head+tail (concatenated).
 
 Routers: every single agent, random at matched cost, the cheapest-correct oracle, k-NN, per-agent
-logistic regression, the task-aware router (category means), and FastGRNN when
-``routerd.model.fastgrnn.FastGRNNRouter`` imports (``fastgrnn_predict`` is the hook).
+logistic regression, the task-aware router (category means), and FastGRNN with its default
+hyperparameters (``fastgrnn_predict``). Also reported: the Brier score and the calibration error (ECE)
+of each router's predicted quality, over every (request, agent) pair and for the agent routerd chooses
+(``evaluation.chosen_calibration``); and the agent-embedding head on agents held out of training
+(``heldout_agents``). ``--validate`` scores on a quarter of the training part instead, for choosing
+settings without looking at the test part.
 
-Run: ``python bench/eval_routing.py [--json] [--plot curve.png] [--routellm]``. Prints figures; asserts
-nothing.
+Run: ``OPENBLAS_NUM_THREADS=1 python bench/eval_routing.py [--json] [--plot curve.png] [--routellm]
+[--validate]``. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from routerd.model import evaluation as ev  # noqa: E402
+from routerd.model import features as ft  # noqa: E402
 from routerd.model.datasets import (  # noqa: E402
     RoutingDataset,
     convert_routellm,
@@ -49,10 +54,9 @@ from routerd.model.datasets import (  # noqa: E402
     fit_price_models,
     price_error,
 )
+from routerd.model.heads import expected_calibration_error  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
-TAIL_CHARS = 800
-HEAD_CHARS = 2000  # more than 256 tokens: the model's own truncation decides what the head is
 
 
 # -- split and embeddings --------------------------------------------------------------------------
@@ -72,12 +76,14 @@ def stratified_split(categories: Sequence[str | None], test_fraction: float,
     return np.array(sorted(train)), np.array(sorted(test))
 
 
-def tail_of(text: str, chars: int = TAIL_CHARS) -> str:
-    if len(text) <= chars:
-        return text
-    cut = text[-chars:]
-    space = cut.find(" ")
-    return cut[space + 1:] if 0 <= space < 80 else cut
+def split(args: argparse.Namespace, categories: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    """The train/test split; with --validate, the training part split again (a quarter held out, seed + 1)
+    so that choices are made without looking at the test part, which is then not used at all."""
+    train, test = stratified_split(categories, args.test_fraction, args.seed)
+    if not args.validate:
+        return train, test
+    fit, val = stratified_split([categories[i] for i in train], 0.25, args.seed + 1)
+    return train[fit], train[val]
 
 
 class CachedEmbeddings:
@@ -92,6 +98,7 @@ class CachedEmbeddings:
             warnings.warn(f"embedder {name!r} unavailable ({exc}); using the hashing embedder", stacklevel=2)
             self.embedder = make_embedder("hashing")
         self.name = self.embedder.name
+        self.dim = self.embedder.dim
         cache_dir.mkdir(parents=True, exist_ok=True)
         self.path = cache_dir / f"{self.name.replace('/', '_')}.npz"
         self.vectors: dict[str, np.ndarray] = {}
@@ -125,12 +132,21 @@ class CachedEmbeddings:
 
 @dataclass
 class Features:
-    """What the routers may see of each request."""
+    """What the routers may see of each request: the product's chunk sequence (``routerd.model.features``)."""
 
-    head: np.ndarray  # (n, d)
-    tail: np.ndarray  # (n, d)
-    one_chunk: np.ndarray  # (n,) True where head and tail are the same text
+    x: np.ndarray  # (n, MAX_CHUNKS, d) chunk embeddings
+    mask: np.ndarray  # (n, MAX_CHUNKS) valid chunks
     categories: list[str | None]
+
+    @property
+    def head(self) -> np.ndarray:
+        return self.x[:, 0]
+
+    @property
+    def tail(self) -> np.ndarray:
+        """The last valid chunk (the head for a one-chunk request)."""
+        last = self.mask.sum(axis=1) - 1
+        return np.asarray(self.x[np.arange(self.x.shape[0]), last])
 
     def view(self, name: str) -> np.ndarray:
         if name == "head":
@@ -142,19 +158,16 @@ class Features:
         raise ValueError(f"unknown view {name!r}")
 
     def sequence(self) -> tuple[np.ndarray, np.ndarray]:
-        """(n, 2, d) chunk embeddings and their (n, 2) mask (one chunk: the second is padding)."""
-        x = np.stack([self.head, self.tail], axis=1)
-        mask = np.ones(x.shape[:2], dtype=bool)
-        mask[self.one_chunk, 1] = False
-        x[self.one_chunk, 1] = 0.0
-        return x, mask
+        return self.x, self.mask
+
+    def take(self, rows: np.ndarray) -> Features:
+        return Features(self.x[rows], self.mask[rows], [self.categories[i] for i in rows])
 
 
 def features(ds: RoutingDataset, emb: CachedEmbeddings) -> Features:
-    heads = [p[:HEAD_CHARS] for p in ds.prompts]
-    tails = [tail_of(p) for p in ds.prompts]
-    return Features(emb.embed(heads), emb.embed(tails), np.array([h == t for h, t in zip(heads, tails, strict=True)]),
-                    list(ds.categories))
+    """Every prompt through ``routerd.model.features.request_sequences``: what routerd serves."""
+    x, mask = ft.request_sequences(emb, list(ds.prompts))
+    return Features(x, mask, list(ds.categories))
 
 
 # -- the FastGRNN hook -----------------------------------------------------------------------------
@@ -168,6 +181,79 @@ def fastgrnn_predict(train: Features, q_train: np.ndarray, test: Features, seed:
     xt, mt = test.sequence()
     model = FastGRNNRouter(random_state=seed).fit(x, q_train, mask=m)
     return np.asarray(model.predict_quality(xt, mask=mt)), repr(model)
+
+
+def _auc(score: np.ndarray, y: np.ndarray) -> float:
+    """ROC AUC of ``score`` for binary ``y`` (ties count half); NaN with one class only."""
+    pos, neg = score[y > 0.5], score[y <= 0.5]
+    if pos.size == 0 or neg.size == 0:
+        return math.nan
+    order = np.argsort(np.r_[pos, neg], kind="mergesort")
+    ranks = np.empty(order.size)
+    allv = np.r_[pos, neg][order]
+    # average ranks over ties
+    i = 0
+    while i < allv.size:
+        j = i
+        while j + 1 < allv.size and allv[j + 1] == allv[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return float((ranks[:pos.size].sum() - pos.size * (pos.size + 1) / 2.0) / (pos.size * neg.size))
+
+
+def heldout_agents(train: Features, q_train: np.ndarray, test: Features, q_test: np.ndarray,
+                   agents: Sequence[str], agent_embeddings: np.ndarray, seed: int, folds: int = 4) -> dict[str, Any]:
+    """The agent-embedding head on agents held out of training: the agents in ``folds`` seeded groups;
+    per group a FastGRNN is fitted on the other agents (with their embeddings) and predicts the held-out
+    agents of the test requests from their embeddings alone. Reported against predicting, for every
+    held-out agent, the mean known agent (the mean of the per-agent head's predictions): per agent the
+    AUC over requests and the log loss; per request the share of held-out agent pairs with different true
+    quality that the prediction orders right (ties count half)."""
+    from routerd.model.fastgrnn import FastGRNNRouter
+
+    A = len(agents)
+    groups = np.array_split(np.random.default_rng(seed).permutation(A), folds)
+    pred_head = np.full(q_test.shape, np.nan)
+    pred_mean = np.full(q_test.shape, np.nan)
+    group_of = np.empty(A, dtype=int)
+    for g, held in enumerate(groups):
+        group_of[held] = g
+        known = np.setdiff1d(np.arange(A), held)
+        m = FastGRNNRouter(random_state=seed).fit(train.x, q_train[:, known], agent_embeddings[known],
+                                                  mask=train.mask, agent_names=[agents[j] for j in known])
+        names = [agents[j] for j in held]
+        pred_head[:, held] = m.predict_quality_named(test.x, names, agent_embeddings[held], mask=test.mask)
+        pred_mean[:, held] = m.predict_quality(test.x, mask=test.mask).mean(axis=1, keepdims=True)
+
+    def logloss(p: np.ndarray, y: np.ndarray) -> float:
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+    def pairs(p: np.ndarray) -> float:
+        right = total = 0.0
+        for g in range(folds):
+            cols = np.flatnonzero(group_of == g)
+            for a in range(cols.size):
+                for b in range(a + 1, cols.size):
+                    dy = q_test[:, cols[a]] - q_test[:, cols[b]]
+                    dp = p[:, cols[a]] - p[:, cols[b]]
+                    use = dy != 0
+                    right += float(((np.sign(dp[use]) == np.sign(dy[use])) + 0.5 * (dp[use] == 0)).sum())
+                    total += float(use.sum())
+        return right / total if total else math.nan
+
+    per_agent = {a: {"auc_head": _auc(pred_head[:, j], q_test[:, j]),
+                     "auc_mean_known": _auc(pred_mean[:, j], q_test[:, j]),
+                     "logloss_head": logloss(pred_head[:, j], q_test[:, j]),
+                     "logloss_mean_known": logloss(pred_mean[:, j], q_test[:, j]),
+                     "mean_true": float(q_test[:, j].mean()), "mean_head": float(pred_head[:, j].mean())}
+                 for j, a in enumerate(agents)}
+    return {"folds": [[agents[j] for j in g] for g in groups], "agents": per_agent,
+            "auc_head": float(np.nanmean([v["auc_head"] for v in per_agent.values()])),
+            "auc_mean_known": float(np.nanmean([v["auc_mean_known"] for v in per_agent.values()])),
+            "logloss_head": logloss(pred_head, q_test), "logloss_mean_known": logloss(pred_mean, q_test),
+            "pair_accuracy_head": pairs(pred_head), "pair_accuracy_mean_known": pairs(pred_mean)}
 
 
 # -- RouterBench -----------------------------------------------------------------------------------
@@ -189,13 +275,12 @@ def price_report(ds: RoutingDataset, train: np.ndarray, test: np.ndarray) -> dic
 def run_routerbench(args: argparse.Namespace, emb: CachedEmbeddings) -> dict[str, Any]:
     files = sorted((Path(args.data) / "routerbench").glob("*.csv"))
     ds = RoutingDataset.from_records(convert_routerbench(files), "routerbench")
-    train, test = stratified_split(ds.categories, args.test_fraction, args.seed)
+    train, test = split(args, ds.categories)
     t0 = time.perf_counter()
     feats = features(ds, emb)
     print(f"routerbench: {len(ds)} prompts, {len(train)} train / {len(test)} test; embeddings "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    tr = Features(feats.head[train], feats.tail[train], feats.one_chunk[train], [ds.categories[i] for i in train])
-    te = Features(feats.head[test], feats.tail[test], feats.one_chunk[test], [ds.categories[i] for i in test])
+    tr, te = feats.take(train), feats.take(test)
     prices = price_report(ds, train, test)
     c_hat = prices["with_output_tokens" if args.price_model == "output" else "input_only"]["c_hat"]
     q_tr, q_te, c_te = ds.quality[train], ds.quality[test], ds.cost[test]
@@ -228,8 +313,19 @@ def run_routerbench(args: argparse.Namespace, emb: CachedEmbeddings) -> dict[str
             other: ev.dominance_margin(r.hull, *o.hull) for other, o in result.routers.items()
             if other != name and other.startswith(("kNN", "task-aware"))}
     brier = {name: float(np.nanmean((p - q_te) ** 2)) for name, p in preds.items()}
+    calibration = {name: {"ece_pairs": expected_calibration_error(np.clip(p, 0, 1), q_te),
+                          "ece_chosen": ev.chosen_calibration(np.clip(p, 0, 1), c_hat, q_te)}
+                   for name, p in preds.items()}
+    held: dict[str, Any] | None = None
+    if not args.no_fastgrnn and not args.no_heldout_agents and "FastGRNN" in preds:
+        t0 = time.perf_counter()
+        # An agent's description is what routerd.engine.table.capability_text makes of a dataset agent
+        # (type "llm", no capabilities declared): its name, nothing more.
+        e = emb.embed([f"llm {a.replace('-', ' ')}" for a in ds.agents])
+        held = heldout_agents(tr, q_tr, te, q_te, ds.agents, e, args.seed)
+        held["seconds"] = time.perf_counter() - t0
     return {"dataset": ds, "train": train, "test": test, "evaluation": result, "prices": prices, "info": info,
-            "brier": brier, "dominance": comparisons}
+            "brier": brier, "calibration": calibration, "dominance": comparisons, "heldout_agents": held}
 
 
 # -- RouteLLM --------------------------------------------------------------------------------------
@@ -238,33 +334,33 @@ def run_routellm(args: argparse.Namespace, emb: CachedEmbeddings) -> dict[str, A
     mmlu = Path(args.data) / "routellm" / "mmlu" / "responses"
     ds = RoutingDataset.from_records(convert_routellm([mmlu]), "routellm-mmlu")
     strong, weak = ds.agents.index("gpt-4-1106-preview"), ds.agents.index("mistralai/Mixtral-8x7B-Instruct-v0.1")
-    train, test = stratified_split(ds.categories, args.test_fraction, args.seed)
+    train, test = split(args, ds.categories)
     t0 = time.perf_counter()
-    x = emb.embed([p[:HEAD_CHARS] for p in ds.prompts])
+    feats = features(ds, emb)
     print(f"routellm: {len(ds)} prompts, {len(train)} train / {len(test)} test; embeddings "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    tr, te = feats.take(train), feats.take(test)
     q_tr, q_te = ds.quality[train], ds.quality[test]
-    cats_tr, cats_te = [ds.categories[i] for i in train], [ds.categories[i] for i in test]
     scores: dict[str, np.ndarray] = {}
     info: dict[str, Any] = {}
-    knn = ev.KNNRouter().fit(x[train], q_tr)
-    p = knn.predict(x[test])
-    scores["kNN"] = p[:, strong] - p[:, weak]
-    info["kNN"] = {"k": knn.k_}
-    lr = ev.LogisticRouter(seed=args.seed).fit(x[train], q_tr)
-    p = lr.predict(x[test])
-    scores["LR"] = p[:, strong] - p[:, weak]
-    info["LR"] = {"l2": lr.l2_}
-    p = ev.TaskAwareRouter().fit(cats_tr, q_tr).predict(cats_te)
+    for view in args.routellm_views:
+        knn = ev.KNNRouter().fit(tr.view(view), q_tr)
+        p = knn.predict(te.view(view))
+        scores[f"kNN[{view}]"] = p[:, strong] - p[:, weak]
+        info[f"kNN[{view}]"] = {"k": knn.k_}
+        lr = ev.LogisticRouter(seed=args.seed).fit(tr.view(view), q_tr)
+        p = lr.predict(te.view(view))
+        scores[f"LR[{view}]"] = p[:, strong] - p[:, weak]
+        info[f"LR[{view}]"] = {"l2": lr.l2_}
+    p = ev.TaskAwareRouter().fit(tr.categories, q_tr).predict(te.categories)
     scores["task-aware"] = p[:, strong] - p[:, weak]
     scores["random (seeded)"] = np.random.default_rng(args.seed).random(len(test))
     if not args.no_fastgrnn:
+        t0 = time.perf_counter()
         try:
-            from routerd.model.fastgrnn import FastGRNNRouter
-
-            m = FastGRNNRouter(random_state=args.seed).fit(x[train], q_tr)
-            p = np.asarray(m.predict_quality(x[test]))
+            p, desc = fastgrnn_predict(tr, q_tr, te, args.seed)
             scores["FastGRNN"] = p[:, strong] - p[:, weak]
+            info["FastGRNN"] = {"model": desc, "seconds": time.perf_counter() - t0}
         except ImportError as exc:
             info["FastGRNN"] = {"skipped": str(exc)}
         except Exception as exc:
@@ -302,6 +398,21 @@ def print_routerbench(rb: dict[str, Any]) -> None:
     print("\nBrier score of predicted quality on the test part:")
     for name, b in rb["brier"].items():
         print(f"  {name:24s} {b:.4f}   {rb['info'].get(name, '')}")
+    print("\ncalibration (ECE, 15 bins) of predicted quality: every (request, agent) pair, and the agent chosen "
+          "(pooled over 25 W):")
+    for name, c in rb["calibration"].items():
+        print(f"  {name:24s} pairs {c['ece_pairs']:.4f}  chosen {c['ece_chosen']:.4f}")
+    held = rb["heldout_agents"]
+    if held is not None:
+        print("\nagent-embedding head on agents held out of training (4 groups; an agent's embedding is its name):")
+        print(f"  mean per-agent AUC over requests: head {held['auc_head']:.4f}, mean known agent "
+              f"{held['auc_mean_known']:.4f}; log loss head {held['logloss_head']:.4f}, mean known "
+              f"{held['logloss_mean_known']:.4f}; per-request pair order accuracy head "
+              f"{held['pair_accuracy_head']:.4f}, mean known {held['pair_accuracy_mean_known']:.4f}")
+        for a, v in held["agents"].items():
+            print(f"    {a:36s} AUC {v['auc_head']:.3f} vs {v['auc_mean_known']:.3f}  log loss "
+                  f"{v['logloss_head']:.3f} vs {v['logloss_mean_known']:.3f}  mean true {v['mean_true']:.3f} "
+                  f"predicted {v['mean_head']:.3f}")
     for name, i in rb["info"].items():
         if "skipped" in i or "failed" in i:
             print(f"  {name}: {i}")
@@ -335,11 +446,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--test-fraction", type=float, default=0.3)
     ap.add_argument("--embedder", default="minilm")
     ap.add_argument("--views", nargs="+", default=["head", "tail", "head+tail"])
+    ap.add_argument("--routellm-views", nargs="+", default=["head", "head+tail"],
+                    help="the views k-NN and LR get on RouteLLM")
     ap.add_argument("--price-model", choices=["output", "input"], default="output",
                     help="the price model whose estimates the routers use")
-    ap.add_argument("--cache-dir", default="/tmp/routerd-eval-cache")
+    ap.add_argument("--cache-dir", default="/work/cache/routerd-eval")
     ap.add_argument("--routellm", action="store_true", help="also RouteLLM's MMLU (embeds 14k prompts once)")
     ap.add_argument("--no-fastgrnn", action="store_true")
+    ap.add_argument("--no-heldout-agents", action="store_true", help="skip the held-out-agent head evaluation")
+    ap.add_argument("--validate", action="store_true",
+                    help="score on a quarter of the training part instead of the test part (for choosing settings)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--plot", default=None)
     args = ap.parse_args(argv)
@@ -354,7 +470,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out: dict[str, Any] = {
             "embedder": emb.name, "seed": args.seed, "split": f"{1 - args.test_fraction:.0%}/{args.test_fraction:.0%} "
             "stratified by eval_name", "routerbench": rb["evaluation"].to_json(), "prices": rb["prices"],
-            "brier": rb["brier"], "info": rb["info"], "dominance": rb["dominance"],
+            "brier": rb["brier"], "calibration": rb["calibration"], "heldout_agents": rb["heldout_agents"],
+            "info": rb["info"], "dominance": rb["dominance"],
             "fingerprint": rb["dataset"].fingerprint()}
         if rl is not None:
             out["routellm"] = {"acc_strong": rl["acc_strong"], "acc_weak": rl["acc_weak"], "info": rl["info"],
