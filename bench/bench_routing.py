@@ -9,6 +9,9 @@
    (target ≤ 1.2); with and without the reasoning text, and with every alternative. The handler's own
    phases (parse, convert, route, build the reply, serialize) are measured in process on the same bytes.
 3. BatchRoute of 10,000 requests with embeddings: in process (target ≥ 20,000 decisions/s) and over gRPC.
+4. The same in-process decision with a trained FastGRNN live (int8 encoder + heads on the path, blended
+   with observed quality), next to the observed-quality model in the same run; each also without the
+   decision log (Router.route alone), since the log's commit is most of a decision's time.
 
 Run: `make bench` (or `python bench/bench_routing.py`). Prints one table; nothing is asserted.
 """
@@ -86,7 +89,7 @@ def in_process(engine: Engine, n_agents: int) -> None:
     # Where the time goes, phase by phase (each measured alone, so the sum is only indicative).
     t = engine.table()
     router: Router = engine.router
-    qual = router.model.predict(t, None, 1)
+    qual = router.model.predict(t, [q], None)
     cost = Router._cost(t, [q])
     codes = static_codes(t, [q], 0.0)
     util = np.empty(len(t))
@@ -96,7 +99,7 @@ def in_process(engine: Engine, n_agents: int) -> None:
     phases: dict[str, Callable[[], object]] = {
         "validate": lambda: validate_query(q, 384),
         "table (cached)": engine.table,
-        "quality model": lambda: router.model.predict(t, None, 1),
+        "quality model": lambda: router.model.predict(t, [q], None),
         "cost": lambda: Router._cost(t, [q]),
         "static rules": lambda: static_codes(t, [q], 0.0),
         "kernel": lambda: kernel.route_one(cost[0], t.latency, t.log_latency, qual[0], codes[0].copy(), util,
@@ -105,6 +108,49 @@ def in_process(engine: Engine, n_agents: int) -> None:
         "decision log": lambda: engine.decisions.append((d,)),
     }
     print("  phases (p50 us): " + ", ".join(f"{k} {pct(timed(f, 5000, 200), 50):.1f}" for k, f in phases.items()))
+
+
+def with_model(engine: Engine) -> None:
+    """Train a FastGRNN on synthetic outcomes of the engine's 100 agents, then time decisions with it."""
+    from routerd.engine.learning import TrainOptions
+    from routerd.model.datasets import RoutingDataset, validate_record
+
+    q = full_query()
+    t = engine.table()
+    before = pct(timed(lambda: engine.route(q)), 50)
+    before_router = pct(timed(lambda: engine.router.route(t, (q,))), 50)
+    names = list(t.names)
+    g = np.random.default_rng(3)
+    direction = g.standard_normal((len(names), 384))
+    words = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa", "theta"]
+    recs = []
+    for i in range(2000):
+        text = " ".join(g.choice(words, size=6))
+        x = engine.embedder.embed([text])[0]
+        p = 1 / (1 + np.exp(-(direction @ x)))
+        recs.append(validate_record({"prompt": text, "agents": {
+            n: {"quality": float(g.random() < p[j]), "cost": 0.001} for j, n in enumerate(names)}}, f"bench:{i + 1}"))
+    ds = RoutingDataset.from_records(recs, "bench")
+    job = engine.models.start_training(TrainOptions(dataset=ds, hyperparameters={"epochs": 5}))
+    rec = job.result()
+    if rec.status != "live":
+        engine.models.promote(rec.version)
+    live = engine.models.live
+    assert live is not None
+    t = engine.table()
+    after = timed(lambda: engine.route(q))
+    after_router = pct(timed(lambda: engine.router.route(t, (q,))), 50)
+    heads = live._table_heads(t).heads
+    x = q.embedding
+    assert x is not None
+    model_only = pct(timed(lambda: live.inference.predict_one(x, heads)), 50)
+    predict = pct(timed(lambda: live.predict(t, [q], None)), 50)
+    print(f"in-process decision with FastGRNN {live.version} live ({live.inference.nbytes_encoder:,} B int8 encoder, "
+          f"{N_AGENTS} agents, embedding given, all constraints): p50 {pct(after, 50):.1f} us, p99 {pct(after, 99):.1f} us "
+          f"(observed quality, same run: p50 {before:.1f} us)")
+    print(f"  without the decision log (Router.route): {after_router:.1f} us with the model vs {before_router:.1f} us "
+          f"without (target p50 <= 50); encoder + heads {model_only:.1f} us (target <= 10), "
+          f"with the evidence blend {predict:.1f} us")
 
 
 def batch_in_process(engine: Engine) -> None:
@@ -213,6 +259,7 @@ def main() -> None:
             grpc_case(n, echo_target, engines[N_AGENTS])
         echo_proc.kill()
         echo_proc.wait()
+        with_model(engines[N_AGENTS])
         for e in engines.values():
             e.close()
 

@@ -107,9 +107,9 @@ def decode_model(data: bytes) -> tuple[dict[str, Any], FastGRNNRouter]:
 @dataclass(frozen=True, eq=False)
 class _TableHeads:
     version: int
-    heads: Any  # AgentHeads
-    weight: np.ndarray  # (A,) w_a
-    scored: np.ndarray  # (A,) bool: the model has a prediction
+    heads: Any  # AgentHeads, with zero rows (a finite 0.5) for the agents the model cannot score
+    weight: np.ndarray  # (A,) w_a (0 where the model cannot score)
+    offset: np.ndarray  # (A,) (1 − w_a) · observed(a): q = weight · model + offset
 
 
 class LearnedQuality:
@@ -142,32 +142,43 @@ class LearnedQuality:
         names = list(table.names)
         emb = table.cap_embeddings if self.inference.embedding_dim is not None and len(names) else None
         heads = self.inference.heads(names, emb, unknown="nan")
-        n = self.estimator.evidence(names).astype(np.float64)
-        trained = n > 0
         scored = ~np.isnan(np.asarray(heads.bias, dtype=np.float64))
-        weight = np.where(trained, n / (n + EVIDENCE_K), np.where(scored, NEW_AGENT_WEIGHT, 0.0))
-        return _TableHeads(table.version, heads, weight, scored)
+        if not scored.all():  # zero rows predict a finite 0.5 that weight 0 then ignores
+            heads = replace(heads, **{k: _zero_rows(getattr(heads, k), ~scored)
+                                      for k in ("weight", "bias", "fast_weight")})
+        n = self.estimator.evidence(names).astype(np.float64)
+        weight = np.where(n > 0, n / (n + EVIDENCE_K), np.where(scored, NEW_AGENT_WEIGHT, 0.0))
+        return _TableHeads(table.version, heads, weight, (1.0 - weight) * table.observed_quality)
 
     def model_rows(self, table: AgentTable, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """(n, A) the model's own P(adequate) for sequences ``x`` (NaN where it cannot score)."""
+        """(n, A) the model's own P(adequate) for sequences ``x`` (0.5 where it cannot score)."""
         th = self._table_heads(table)
         return np.asarray(self.inference.predict(x, th.heads, mask), dtype=np.float64)
 
     def blend(self, table: AgentTable, model_q: np.ndarray) -> np.ndarray:
         th = self._table_heads(table)
-        obs = table.observed_quality
-        out = th.weight * np.where(th.scored, model_q, 0.0) + (1.0 - th.weight) * obs
-        return np.asarray(np.clip(out, 0.0, 1.0))
+        return np.asarray(th.weight * model_q + th.offset)
 
     def predict(self, table: AgentTable, queries: Sequence[RouteQuery], embeddings: np.ndarray | None) -> np.ndarray:
         n = len(queries)
-        th = self._table_heads(table)
         if n == 1 and queries[0].has_embedding:
-            q = self.inference.predict_one(np.asarray(queries[0].embedding, dtype=np.float32), th.heads)
-            return self.blend(table, q)[None, :]
+            th = self._table_heads(table)
+            x = queries[0].embedding
+            assert x is not None
+            q = self.inference.predict_one(x if x.dtype == np.float32 else x.astype(np.float32), th.heads)
+            out = th.weight * q
+            out += th.offset
+            return out[None, :]
         x, mask = request_sequences(self.embedder, [q.text for q in queries],
                                     [q.embedding if q.has_embedding else None for q in queries])
         return self.blend(table, self.model_rows(table, x, mask))
+
+
+def _zero_rows(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    out = np.array(a, copy=True)
+    out[rows] = 0
+    out.flags.writeable = False
+    return out
 
 
 # -- training -----------------------------------------------------------------------------------
