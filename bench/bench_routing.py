@@ -145,9 +145,9 @@ def with_model(engine: Engine) -> None:
     assert x is not None
     model_only = pct(timed(lambda: live.inference.predict_one(x, heads)), 50)
     predict = pct(timed(lambda: live.predict(t, [q], None)), 50)
-    print(f"in-process decision with FastGRNN {live.version} live ({live.inference.nbytes_encoder:,} B int8 encoder, "
-          f"{N_AGENTS} agents, embedding given, all constraints): p50 {pct(after, 50):.1f} us, p99 {pct(after, 99):.1f} us "
-          f"(observed quality, same run: p50 {before:.1f} us)")
+    print(f"in-process decision with FastGRNN {live.version} live ({live.inference.nbytes_encoder:,} B int8 "
+          f"encoder, {N_AGENTS} agents, embedding given, all constraints): p50 {pct(after, 50):.1f} us, "
+          f"p99 {pct(after, 99):.1f} us (observed quality, same run: p50 {before:.1f} us)")
     print(f"  without the decision log (Router.route): {after_router:.1f} us with the model vs {before_router:.1f} us "
           f"without (target p50 <= 50); encoder + heads {model_only:.1f} us (target <= 10), "
           f"with the evidence blend {predict:.1f} us")

@@ -18,13 +18,13 @@ from google.protobuf.message_factory import GetMessageClass
 from routerd import errors
 from routerd.api.convert import (
     agent_to_proto,
-    evaluation_to_proto,
-    model_to_proto,
     cosine,
     decision_size_bound,
     decision_to_proto,
     embedding_from_proto,
+    evaluation_to_proto,
     match_to_proto,
+    model_to_proto,
     outcome_to_proto,
     patch_from_update,
     query_from_proto,
@@ -412,7 +412,7 @@ def _parts(requests: Iterator[Any], options_type: str) -> tuple[Any, Iterator[An
                                                         "dataset lines may follow")
             yield msg.dataset
 
-    return getattr(first, "options"), chunks()
+    return first.options, chunks()
 
 
 def _dataset(chunks: Iterator[Any], name: str) -> RoutingDataset:
@@ -450,7 +450,8 @@ class ModelServicer(pbg.ModelServicer):
         if opts.holdout_fraction < 0 or opts.max_outcomes < 0:
             raise errors.InvalidArgument("holdout_fraction" if opts.holdout_fraction < 0 else "max_outcomes",
                                          "must not be negative")
-        options = TrainOptions(dataset=dataset, seed=opts.seed, holdout_fraction=opts.holdout_fraction or HOLDOUT_FRACTION,
+        options = TrainOptions(dataset=dataset, seed=opts.seed,
+                               holdout_fraction=opts.holdout_fraction or HOLDOUT_FRACTION,
                                max_outcomes=opts.max_outcomes or TrainOptions.max_outcomes,
                                hyperparameters=dict(opts.hyperparameters), promote=not opts.no_promote)
         job = self.models.start_training(options)

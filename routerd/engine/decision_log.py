@@ -125,7 +125,8 @@ class DecisionLog:
             d.estimated_cost if routed else None, d.estimated_latency_ms if routed else None,
             d.expected_quality if routed else None, d.confidence if routed else None, d.model_version,
             d.route_name,
-            d.query.embedding.astype("<f4").tobytes() if d.query.has_embedding else None)
+            d.query.embedding.astype("<f4").tobytes() if d.query.embedding is not None and d.query.embedding.size
+            else None)
 
     def lookup(self, decision_id: str) -> tuple[str | None, float | None]:
         """The agent a decision routed to (None: routed nowhere) and its estimated cost."""

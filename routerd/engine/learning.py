@@ -85,7 +85,7 @@ def encode_model(est: FastGRNNRouter, header: Mapping[str, Any]) -> bytes:
     head = {"format": MODEL_FILE_FORMAT, "format_version": MODEL_FILE_VERSION, **header, "estimator": meta}
     buf = io.BytesIO()
     blob = np.frombuffer(json.dumps(head).encode(), dtype=np.uint8)
-    np.savez_compressed(buf, __header__=blob, **arrays)
+    np.savez_compressed(buf, **{"__header__": blob, **arrays})  # type: ignore[arg-type]
     return buf.getvalue()
 
 
@@ -144,8 +144,8 @@ class LearnedQuality:
         heads = self.inference.heads(names, emb, unknown="nan")
         scored = ~np.isnan(np.asarray(heads.bias, dtype=np.float64))
         if not scored.all():  # zero rows predict a finite 0.5 that weight 0 then ignores
-            heads = replace(heads, **{k: _zero_rows(getattr(heads, k), ~scored)
-                                      for k in ("weight", "bias", "fast_weight")})
+            heads = replace(heads, weight=_zero_rows(heads.weight, ~scored), bias=_zero_rows(heads.bias, ~scored),
+                            fast_weight=_zero_rows(heads.fast_weight, ~scored))
         n = self.estimator.evidence(names).astype(np.float64)
         weight = np.where(n > 0, n / (n + EVIDENCE_K), np.where(scored, NEW_AGENT_WEIGHT, 0.0))
         return _TableHeads(table.version, heads, weight, (1.0 - weight) * table.observed_quality)
@@ -166,7 +166,7 @@ class LearnedQuality:
             x = queries[0].embedding
             assert x is not None
             q = self.inference.predict_one(x if x.dtype == np.float32 else x.astype(np.float32), th.heads)
-            out = th.weight * q
+            out: np.ndarray = th.weight * q
             out += th.offset
             return out[None, :]
         x, mask = request_sequences(self.embedder, [q.text for q in queries],
@@ -269,7 +269,7 @@ class TrainingJob:
         seen = 0
         while True:
             with self._cv:
-                if not self._cv.wait_for(lambda: len(self._events) > seen, timeout):
+                if not self._cv.wait_for(lambda n=seen: len(self._events) > n, timeout):  # type: ignore[misc]
                     return
                 batch = self._events[seen:]
                 seen = len(self._events)

@@ -1,9 +1,9 @@
 """Expected quality per request and agent: the ``QualityModel`` protocol and its default.
 
 The router asks a model for an (n_requests, n_agents) matrix; the learned model
-(``routerd.engine.learning.LearnedQuality``) plugs in here without the router changing. ``ObservedQuality`` is the model that learns nothing per
-request: every request gets each agent's prior blended with its recorded outcomes
-(``table.observed_quality``).
+(``routerd.engine.learning.LearnedQuality``) plugs in here without the router changing.
+``ObservedQuality``, used while no model is live, learns nothing per request: every request gets
+each agent's prior blended with its recorded outcomes (``table.observed_quality``).
 """
 
 from __future__ import annotations

@@ -37,9 +37,9 @@ from routerd.domain import (
     ModelRecord,
     OutcomeRecord,
     RouteConditions,
-    TrainingOutcome,
     RouteRecord,
     RouteSpec,
+    TrainingOutcome,
 )
 from routerd.errors import AgentExists, AgentNotFound, ModelNotFound, RouteExists, RouteNotFound
 
@@ -478,10 +478,15 @@ class SQLStore(ABC, Generic[C]):
                 row = tx.one("SELECT status, weights IS NOT NULL FROM models WHERE version = ?", (version,))
                 if row is None:
                     raise ModelNotFound(version)
-            tx.execute("UPDATE models SET status = ? WHERE status = 'live'", ("rolled_back" if rollback else "retired",))
-            if version is not None:
-                sql = "UPDATE models SET status = 'live'" + ("" if rollback else ", promoted_at = ?") + " WHERE version = ?"
-                tx.execute(sql, (version,) if rollback else (promoted_at, version))
+            tx.execute("UPDATE models SET status = ? WHERE status = 'live'",
+                       ("rolled_back" if rollback else "retired",))
+            if version is None:
+                return
+            if rollback:  # the restored version keeps the time it was first promoted
+                tx.execute("UPDATE models SET status = 'live' WHERE version = ?", (version,))
+            else:
+                tx.execute("UPDATE models SET status = 'live', promoted_at = ? WHERE version = ?",
+                           (promoted_at, version))
 
         self._transact(run)
 

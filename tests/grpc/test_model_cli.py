@@ -108,8 +108,8 @@ def test_train_evaluate_and_route_batch_agree(cli: Cli, api: Client, tmp_path: P
 def test_a_worse_candidate_is_rejected_and_rollback_restores_routing(cli: Cli, api: Client, tmp_path: Path) -> None:
     train_file = L.write(tmp_path / "train.jsonl", L.records(600, 1))
     cli("train", "--dataset", str(train_file))
-    probe = L.write(tmp_path / "probe.jsonl", [{"request": L.prompt(k, np.random.default_rng(i)), "objective": "balanced"}
-                                               for i, k in enumerate(L.kinds(30, 3))])
+    probe = L.write(tmp_path / "probe.jsonl", [{"request": L.prompt(k, np.random.default_rng(i)),
+                                                "objective": "balanced"} for i, k in enumerate(L.kinds(30, 3))])
 
     def routed() -> list[str]:
         return [json.loads(line)["agent_name"] for line in cli("route-batch", str(probe), "--json").stdout.splitlines()]
@@ -138,7 +138,8 @@ def test_bad_datasets_name_the_line(cli: Cli, tmp_path: Path) -> None:
         "malformed.jsonl": (good[:5] + ["{not json"] + good[5:], "malformed.jsonl:6", ""),
         "range.jsonl": (good[:7] + [json.dumps({"prompt": "x", "agents": {"a": {"quality": 1.5, "cost": 0.1}}})]
                         + good[7:], "range.jsonl:8", "quality"),
-        "noquality.jsonl": ([json.dumps({"prompt": f"p{i}", "agents": {"a": {"cost": 0.1}, "b": {"quality": 1, "cost": 1}}})
+        "noquality.jsonl": ([json.dumps({"prompt": f"p{i}", "agents": {"a": {"cost": 0.1},
+                                                                       "b": {"quality": 1, "cost": 1}}})
                              for i in range(10)], "agent 'a' has no quality value", ""),
         "embedder.jsonl": ([json.dumps({**r, "embedding": [0.5] * 384, "embedder": "minilm-elsewhere"})
                             for r in L.records(10, 1)], "minilm-elsewhere", ""),
