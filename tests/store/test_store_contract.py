@@ -16,12 +16,13 @@ from routerd.domain import (
     AgentStats,
     CostModel,
     HealthUpdate,
+    ModelRecord,
     OutcomeRecord,
     RouteConditions,
     RouteRecord,
     RouteSpec,
 )
-from routerd.errors import AgentExists, AgentNotFound, RouteExists, RouteNotFound
+from routerd.errors import AgentExists, AgentNotFound, ModelNotFound, RouteExists, RouteNotFound
 from routerd.store import Store, open_store
 from routerd.store._sql import migrations
 from tests.harness.store import HEALTHY, T0, agent, decision, outcome, raw_rows
@@ -407,3 +408,68 @@ def test_decision_route_name_is_stored(store: Store) -> None:
     store.append_decisions([d, decision("d-none")])
     assert store.get_decision("d-route").route_name == "billing"  # type: ignore[union-attr]
     assert store.get_decision("d-none").route_name is None  # type: ignore[union-attr]
+
+
+# -- model versions (routerd.engine.learning) ------------------------------------------------------
+
+def model(status: str = "training", **kw: object) -> ModelRecord:
+    base = ModelRecord(0, T0, status, "dataset:x.jsonl", "sha256:ab", "hashing-v2", 384, "head-tail/1")
+    return dataclasses.replace(base, **kw)  # type: ignore[arg-type]
+
+
+def test_model_versions_number_finish_promote_and_roll_back(store: Store) -> None:
+    assert store.list_models() == []
+    v1 = store.insert_model(model())
+    v2 = store.insert_model(model(source="outcomes", parent=v1))
+    assert (v1, v2) == (1, 2)
+    weights = bytes(range(256)) * 10
+    done = dataclasses.replace(model(), version=v1, status="live", agents=("a", "meta/llama-2-70b-chat"),
+                               metrics={"holdout_brier": 0.125, "n_train": 80.0}, reason="better",
+                               finished_at=T0 + 5, promoted_at=T0 + 5, weights=weights)
+    store.finish_model(done, live=True)
+    assert store.get_model(v1) == done
+    assert store.get_model(v1, weights=False) == dataclasses.replace(done, weights=None)
+    second = dataclasses.replace(model(source="outcomes", parent=v1), version=v2, status="live",
+                                 finished_at=T0 + 9, promoted_at=T0 + 9, weights=b"w2")
+    store.finish_model(second, live=True)  # the previous live one retires in the same transaction
+    assert [(m.version, m.status) for m in store.list_models()] == [(1, "retired"), (2, "live")]
+    assert all(m.weights is None for m in store.list_models())
+    store.promote_model(v1, T0 + 20, rollback=True)
+    assert [(m.version, m.status) for m in store.list_models()] == [(1, "live"), (2, "rolled_back")]
+    assert store.get_model(v1).promoted_at == T0 + 5  # type: ignore[union-attr]  # a rollback keeps it
+    store.promote_model(v2, T0 + 30)
+    assert [(m.version, m.status, m.promoted_at) for m in store.list_models()] == [
+        (1, "retired", T0 + 5), (2, "live", T0 + 30)]
+    store.promote_model(None, T0 + 40, rollback=True)
+    assert [m.status for m in store.list_models()] == ["retired", "rolled_back"]
+    with pytest.raises(ModelNotFound):
+        store.promote_model(99, T0)
+    with pytest.raises(ModelNotFound):
+        store.finish_model(dataclasses.replace(done, version=99), live=False)
+    assert store.get_model(99) is None
+
+
+def test_unfinished_trainings_are_marked_failed(store: Store) -> None:
+    v = store.insert_model(model())
+    store.finish_model(dataclasses.replace(model(), version=store.insert_model(model()), status="rejected"),
+                       live=False)
+    assert store.fail_unfinished_models("stopped", T0 + 1) == 1
+    rec = store.get_model(v)
+    assert rec is not None and (rec.status, rec.reason, rec.finished_at) == ("failed", "stopped", T0 + 1)
+    assert store.fail_unfinished_models("stopped", T0 + 2) == 0
+
+
+def test_training_outcomes_join_decisions_with_their_request(store: Store) -> None:
+    store.insert_agent(agent("a"))
+    emb = np.arange(384, dtype="<f4").tobytes()
+    store.append_decisions([decision("d1", agent_name="a", request_text="translate this"),
+                            decision("d2", agent_name="a", request_text="", request_embedding=emb)])
+    assert store.get_decision("d2").request_embedding == emb  # type: ignore[union-attr]
+    assert store.get_decision("d1").request_embedding is None  # type: ignore[union-attr]
+    for i, (did, q, ok) in enumerate((("d1", 0.75, True), ("d2", None, False), (None, 1.0, True))):
+        store.record_outcome(outcome(i, "a", decision_id=did, quality=q, success=ok), HEALTHY)
+    rows = store.training_outcomes(limit=10)
+    assert [(r.decision_id, r.request_text, r.request_embedding, r.quality) for r in rows] == [
+        ("d1", "translate this", None, 0.75), ("d2", "", emb, 0.0)]  # no decision: not learnable; failure: 0
+    assert [r.decision_id for r in store.training_outcomes(limit=1)] == ["d2"]  # the most recent
+    assert [r.decision_id for r in store.training_outcomes(limit=10, since=T0 + 0.5)] == ["d2"]
