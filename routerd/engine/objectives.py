@@ -14,9 +14,11 @@ agents finite):
 with Δc = log10((cost + C0)/(min cost + C0)) and Δl = log10(latency / min latency), the minima over
 the request's feasible agents.
 
-Confidence is the softmax probability of the chosen agent over the feasible agents' utilities at
-temperature ``TEMPERATURE`` (utilities differing by TEMPERATURE quality units give odds of e:1):
-1.0 with one feasible agent, 1/n when n agents tie. It is not yet calibrated against outcomes.
+Without a learned model, confidence is the softmax probability of the chosen agent over the feasible
+agents' utilities at temperature ``TEMPERATURE`` (utilities differing by TEMPERATURE quality units
+give odds of e:1): 1.0 with one feasible agent, 1/n when n agents tie; it is not calibrated against
+outcomes. With a learned model live it is the chosen agent's calibrated quality instead
+(``routerd.engine.router``).
 
 The compiled kernel (``routerd.engine.kernel``) computes the same numbers for one request; a test
 holds it equal to ``utility``.

@@ -303,3 +303,13 @@ def test_evaluate_reports_the_model_next_to_the_baselines(engine: Engine) -> Non
     with pytest.raises(InvalidArgument, match="not registered"):
         engine.registry.remove(L.CHEAP)
         engine.models.evaluate(dataset(300, 9, "test.jsonl"))
+
+
+def test_the_decision_log_keeps_the_chunks_the_model_reads() -> None:
+    from routerd.engine.decision_log import REQUEST_TEXT_MAX, logged_text
+    from routerd.model.features import chunks
+
+    long = "Example question. " * 400 + "And finally: which option is right?"
+    kept = logged_text(long)
+    assert len(kept) <= REQUEST_TEXT_MAX + 3 and chunks(kept) == chunks(long)
+    assert logged_text("short\x00 text") == "short text"
