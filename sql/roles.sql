@@ -9,7 +9,9 @@
 --   tinydancer_writer   tinydancer_reader, plus agent writes (INSERT/UPDATE/DELETE tinydancer.agents),
 --                       route writes (INSERT/UPDATE/DELETE tinydancer.routes, ruvector_create_route) and
 --                       outcomes (INSERT/SELECT tinydancer.outcomes, tinydancer.record_outcome, the
---                       ruvector_* write functions)
+--                       ruvector_* write functions); the learned model's changes (INSERT tinydancer.model_actions:
+--                       tinydancer.train_model, promote_model, rollback_model), while reading its versions
+--                       (tinydancer.model) is the reader's
 --
 -- Give them to login roles: GRANT tinydancer_reader TO analyst; (README: "Roles and privileges").
 -- Table privileges are the boundary: every function here runs with its caller's rights, so a function
@@ -59,10 +61,14 @@ GRANT SELECT ON tinydancer.agents, tinydancer.decisions, tinydancer.capability_m
                 tinydancer.routes, tinydancer.semantic_matches, tinydancer.classifications, tinydancer.embeddings
     TO tinydancer_reader;
 GRANT INSERT, SELECT (handle) ON tinydancer.batches TO tinydancer_reader;
+GRANT SELECT ON tinydancer.model TO tinydancer_reader;
 
 -- tinydancer_writer (and, through membership, everything above)
 GRANT INSERT, UPDATE, DELETE ON tinydancer.agents, tinydancer.routes TO tinydancer_writer;
 GRANT SELECT, INSERT ON tinydancer.outcomes TO tinydancer_writer;
+-- The learned model: train, promote and roll back are INSERTs into the write-only tinydancer.model_actions
+-- (RETURNING needs SELECT; a SELECT of it is an ERROR, it stores nothing).
+GRANT INSERT, SELECT ON tinydancer.model_actions TO tinydancer_writer;
 
 -- Functions: the writers' by name, every other one (the routing and read functions, and the internal
 -- helpers they call) to the readers.
@@ -70,7 +76,8 @@ DO $$
 DECLARE
     writes constant text[] := ARRAY['record_outcome', 'ruvector_register_agent', 'ruvector_register_agent_full',
                                     'ruvector_update_agent_metrics', 'ruvector_remove_agent',
-                                    'ruvector_set_agent_active', 'ruvector_clear_agents', 'ruvector_create_route'];
+                                    'ruvector_set_agent_active', 'ruvector_clear_agents', 'ruvector_create_route',
+                                    'train_model', 'promote_model', 'rollback_model'];
     f record;
 BEGIN
     FOR f IN SELECT p.oid::regprocedure AS sig, p.proname = ANY(writes) AS writes

@@ -311,3 +311,65 @@ $$;
 COMMENT ON FUNCTION tinydancer.classify(text, integer)
     IS 'Classify a request: top_category, confidence, out_of_scope_probability, categories (routes and groups with '
        'probabilities, at most top_k) and the capabilities it needs (each with a probability), as jsonb';
+
+-- ---------------------------------------------------------------------------------------------
+-- The learned quality model (issue 10): its versions, training from the outcome log, promote, rollback
+-- ---------------------------------------------------------------------------------------------
+-- tinydancer.model is one row per version (read-only; WHERE version = N and WHERE live ask routerd for
+-- that one version). Every change goes through the write-only foreign table tinydancer.model_actions:
+-- one INSERT is one call to routerd (with the server's deadline, timeout_ms), its RETURNING the result
+-- (fdw/tables/model.py). A write rather than a scan, so it runs exactly once, is refused in read-only
+-- transactions, and its INSERT privilege says who may change the model (sql/roles.sql).
+COMMENT ON FOREIGN TABLE tinydancer.model
+    IS 'Versions of the learned quality model (FastGRNN), one row each: status, live, held-out metrics (jsonb), '
+       'lineage and times; training is true for the version routerd is training now';
+COMMENT ON FOREIGN TABLE tinydancer.model_actions
+    IS 'Write-only: INSERT (action, ...) RETURNING * trains (''train'', detached), promotes (''promote'', version) '
+       'or rolls back (''rollback'') the learned model';
+
+-- Train a new version from routerd's outcome log (the outcomes that name a logged decision), DETACHED:
+-- routerd answers at once with the new version's number and trains in the background, so no SQL
+-- statement waits for a training (a query cancel cannot interrupt the wait). Poll tinydancer.model
+-- until the version's status is final: 'live' (better on the held-out decisions, promoted), 'rejected'
+-- (not better than what was live; the live model stays), or 'failed' (reason says why, e.g. too few
+-- outcomes). One training runs at a time: a second one is an ERROR while the first runs.
+-- holdout_fraction: the share of the most recent decisions held out (NULL: routerd's 0.2).
+CREATE FUNCTION tinydancer.train_model(holdout_fraction float8 DEFAULT NULL, seed bigint DEFAULT 0)
+RETURNS bigint
+LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
+    INSERT INTO tinydancer.model_actions (action, holdout_fraction, seed) VALUES ('train', $1, coalesce($2, 0))
+    RETURNING version
+$$;
+COMMENT ON FUNCTION tinydancer.train_model(float8, bigint)
+    IS 'Start training a model version from the outcome log (detached); returns its version at once: poll '
+       'tinydancer.model until its status is final. Training from a routing dataset is not offered in SQL: the '
+       'dataset is a file on the client (routerd train --dataset FILE)';
+
+-- Serve a trained version (any status but training and failed); returns its tinydancer.model row.
+CREATE FUNCTION tinydancer.promote_model(version bigint) RETURNS tinydancer.model
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+    result tinydancer.model;
+BEGIN
+    IF promote_model.version IS NULL THEN
+        RAISE EXCEPTION 'tinydancer.promote_model: version must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass a model version: SELECT version, status FROM tinydancer.model lists them.';
+    END IF;
+    INSERT INTO tinydancer.model_actions (action, version) VALUES ('promote', promote_model.version);
+    SELECT * INTO result FROM tinydancer.model m WHERE m.version = promote_model.version;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION tinydancer.promote_model(bigint)
+    IS 'Make a trained model version the live one (routing uses it at once); returns its tinydancer.model row';
+
+-- Serve the version promoted before the live one (the live one becomes rolled_back); returns the
+-- version live afterwards, NULL when none is (routing then uses each agent's observed quality).
+CREATE FUNCTION tinydancer.rollback_model() RETURNS bigint
+LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
+    INSERT INTO tinydancer.model_actions (action) VALUES ('rollback') RETURNING version
+$$;
+COMMENT ON FUNCTION tinydancer.rollback_model()
+    IS 'Roll the learned model back to the version promoted before the live one; returns the version live '
+       'afterwards, NULL when none is';

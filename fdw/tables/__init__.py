@@ -12,6 +12,8 @@
     semantic_matches.py    tinydancer.semantic_matches    virtual: the routes a query matches, best first
     classifications.py     tinydancer.classifications     virtual: categories and capabilities of a text
     embeddings.py          tinydancer.embeddings          virtual: routerd's embedding of a text
+    model.py               tinydancer.model               one row per version of the learned model
+                           tinydancer.model_actions       write-only: INSERT trains, promotes, rolls back
 
 The server's wrapper is ``fdw.TinyDancer``; each table's ``resource`` option picks its class in
 ``TABLES``, and IMPORT FOREIGN SCHEMA creates one foreign table per entry.
@@ -26,6 +28,7 @@ from fdw.tables.capability_matches import CapabilityMatches
 from fdw.tables.classifications import Classifications
 from fdw.tables.decisions import Decisions
 from fdw.tables.embeddings import Embeddings
+from fdw.tables.model import Model, ModelActions
 from fdw.tables.outcomes import Outcomes
 from fdw.tables.routes import Routes
 from fdw.tables.semantic_matches import SemanticMatches
@@ -33,7 +36,7 @@ from fdw.tables.stats import Stats
 
 TABLES: dict[str, type[TinyDancer]] = {
     t.resource: t for t in (Agents, Decisions, Outcomes, CapabilityMatches, Stats, Batches, Routes, SemanticMatches,
-                            Classifications, Embeddings)}
+                            Classifications, Embeddings, Model, ModelActions)}
 
 __all__ = ["TABLES", "Agents", "Batches", "CapabilityMatches", "Classifications", "Decisions", "Embeddings",
-           "Outcomes", "Routes", "SemanticMatches", "Stats", "TinyDancer"]
+           "Model", "ModelActions", "Outcomes", "Routes", "SemanticMatches", "Stats", "TinyDancer"]
