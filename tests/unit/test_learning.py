@@ -313,3 +313,33 @@ def test_the_decision_log_keeps_the_chunks_the_model_reads() -> None:
     kept = logged_text(long)
     assert len(kept) <= REQUEST_TEXT_MAX + 3 and chunks(kept) == chunks(long)
     assert logged_text("short\x00 text") == "short text"
+
+
+def test_scheduled_retraining_promotes_a_better_model_from_new_outcomes(make_engine: Callable[..., Engine]) -> None:
+    import time
+
+    engine = make_engine(retrain_interval_s=0.05, retrain_min_outcomes=400)
+    for name, cost, prior in ((L.CHEAP, L.CHEAP_COST, 0.5), (L.DEAR, L.DEAR_COST, 0.9)):
+        engine.registry.register(AgentSpec(name=name, agent_type="llm", cost=CostModel(per_call=cost),
+                                           quality_prior=prior))
+    rng = np.random.default_rng(11)
+    for i in range(399):
+        kind = "translate" if i % 2 else "proof"
+        agent = L.CHEAP if i % 4 in (0, 1) else L.DEAR
+        other = L.DEAR if agent == L.CHEAP else L.CHEAP
+        d = engine.route(RouteQuery(text=L.prompt(kind, rng), excluded_agents=(other,)))
+        engine.record_outcome(decision_id=d.decision_id, latency_ms=10.0, success=True,
+                              quality=float(rng.random() < L.QUALITY[(agent, kind)]))
+    time.sleep(0.3)
+    assert engine.models.versions() == []  # 399 < retrain_min_outcomes: nothing trains
+    d = engine.route(RouteQuery(text=L.prompt("translate", rng), excluded_agents=(L.DEAR,)))
+    engine.record_outcome(decision_id=d.decision_id, latency_ms=10.0, success=True, quality=1.0)
+    deadline = time.monotonic() + 60
+    while engine.models.live is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert engine.models.live is not None
+    (rec,) = engine.models.versions()
+    assert rec.source == "outcomes" and rec.status == "live"
+    assert choices(engine, "translate") == [L.CHEAP] * 20
+    time.sleep(0.3)
+    assert len(engine.models.versions()) == 1  # no new outcomes since: no second training
