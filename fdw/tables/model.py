@@ -69,7 +69,6 @@ from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 
 INT64 = (-(2**63), 2**63 - 1)
 LIST_HINT = "SELECT version, status, reason FROM tinydancer.model lists the versions."
-STATUSES = "training, live, candidate, rejected, retired, rolled_back or failed"
 
 
 def _when_set(field: str) -> Any:
