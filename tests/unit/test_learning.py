@@ -170,7 +170,7 @@ def test_outcomes_of_requests_sent_as_embeddings_train_on_those_embeddings(make_
     for name, cost in ((L.CHEAP, L.CHEAP_COST), (L.DEAR, L.DEAR_COST)):
         engine.registry.register(AgentSpec(name=name, agent_type="llm", cost=CostModel(per_call=cost)))
     rng = np.random.default_rng(5)
-    for i in range(200):
+    for i in range(400):
         kind = "translate" if i % 2 else "proof"
         agent = L.CHEAP if i % 4 in (0, 1) else L.DEAR
         other = L.DEAR if agent == L.CHEAP else L.CHEAP
