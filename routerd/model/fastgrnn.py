@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from routerd.errors import InvalidArgument, NotFittedError
 from routerd.model import heads as hd
-from routerd.model.training import Params, train
+from routerd.model.training import Params, TrainResult, train
 
 F64 = npt.NDArray[np.float64]
 
@@ -348,6 +348,14 @@ class FastGRNNRouter:
                             U (U1, U2) by iterative hard thresholding; 1.0 is dense, 0.2 leaves 80 % zeros
       learning_rate, epochs, batch_size   Adam on shuffled mini-batches
       patience              epochs without a better validation loss before a stage ends
+      distill               K ≥ 0 teacher models (same architecture, own initialisations) trained first;
+                            the model then learns from their mean calibrated predictions on the training
+                            rows (self-distillation: most of the variance reduction of a K-model ensemble
+                            in one model; fitting takes K + 1 times as long). 0 trains on the observed
+                            qualities only
+      distill_weight        the teachers' share of the training targets (1 − it: the observed quality)
+      averaging             a in [0, 1): validate and keep an exponential moving average of the weights
+                            (decay a per step, Polyak averaging; ``training.train``); 0 keeps the iterates
       validation_fraction   held-out share of the rows (seeded) for early stopping and calibration;
                             0 trains every epoch on every row and skips calibration
       l2                    weight decay on every weight matrix
@@ -373,7 +381,9 @@ class FastGRNNRouter:
 
     def __init__(self, *, hidden_dim: int = 64, rank_w: int | None = None, rank_u: int | None = None,
                  sparsity_w: float = 1.0, sparsity_u: float = 1.0, learning_rate: float = 3e-3,
-                 epochs: int = 60, batch_size: int = 64, patience: int = 6, validation_fraction: float = 0.15,
+                 epochs: int = 60, batch_size: int = 64, patience: int = 6, distill: int = 3,
+                 distill_weight: float = 1.0, averaging: float = 0.0,
+                 validation_fraction: float = 0.15,
                  l2: float = 1e-5, embedding_weight: float = 1.0, embedding_l2: float = 0.1,
                  embedding_head: str = "frozen", standardize: bool = True,
                  clip_norm: float = 5.0, calibrate: bool = True, random_state: Any = None):
@@ -386,6 +396,9 @@ class FastGRNNRouter:
         self.epochs = epochs
         self.batch_size = batch_size
         self.patience = patience
+        self.distill = distill
+        self.distill_weight = distill_weight
+        self.averaging = averaging
         self.validation_fraction = validation_fraction
         self.l2 = l2
         self.embedding_weight = embedding_weight
@@ -439,10 +452,13 @@ class FastGRNNRouter:
         integer("epochs", 1)
         integer("batch_size", 1)
         integer("patience", 1)
+        integer("distill", 0)
         real("sparsity_w", 0.0, 1.0, lo_open=True)
         real("sparsity_u", 0.0, 1.0, lo_open=True)
         real("learning_rate", 0.0, 10.0, lo_open=True)
         real("validation_fraction", 0.0, 0.9)
+        real("averaging", 0.0, 0.9999)
+        real("distill_weight", 0.0, 1.0)
         real("l2", 0.0, 1e3)
         real("embedding_weight", 0.0, 1e3)
         real("embedding_l2", 0.0, 1e3)
@@ -512,39 +528,71 @@ class FastGRNNRouter:
         agent_mean = np.where(counts > 0, (y[train_idx] * tr_obs).sum(axis=0) / np.maximum(counts, 1), 0.5)
         # "joint": the embedding head trains with the encoder; "frozen": after it (``_fit_embedding_head``).
         Ej = Es if self.embedding_head == "joint" else None
-        params = init_params(rng, d, self.hidden_dim, self.rank_w, self.rank_u, n_agents,
-                             None if Ej is None else Ej.shape[1], sq_norm, _logit(agent_mean))
         densities: dict[str, float] = {}
         for k in ("W", "W1", "W2"):
-            if k in params:
-                densities[k] = float(self.sparsity_w)
+            densities[k] = float(self.sparsity_w)
         for k in ("U", "U1", "U2"):
-            if k in params:
-                densities[k] = float(self.sparsity_u)
+            densities[k] = float(self.sparsity_u)
+        xv, mv, yv, ov = xs[val_idx], (m[val_idx] if m is not None else None), y[val_idx], obs[val_idx]
+        epochs_done = 0
 
-        def rows(idx: npt.NDArray[np.intp]) -> tuple[F64, F64 | None, F64, F64]:
-            return xs[idx], (m[idx] if m is not None else None), y[idx], obs[idx]
+        def report(epoch: int, train_loss: float, val_loss: float | None) -> None:
+            if progress is not None:
+                progress(epochs_done + epoch, train_loss, val_loss)
 
-        def loss_and_grad(p: Params, idx: npt.NDArray[np.intp]) -> tuple[float, Params]:
-            xb, mb, yb, ob = rows(train_idx[idx])
-            _, parts, g = model_loss(p, xb, mb, yb, ob, Ej, self.l2, self.embedding_weight, self.embedding_l2)
-            return parts["agents"] + self.embedding_weight * parts.get("embedding", 0.0), g
+        def fit_once(targets: F64) -> TrainResult:
+            """One model from a fresh initialisation, trained on ``targets`` of the training rows and
+            validated on the true qualities of the validation rows."""
+            params = init_params(rng, d, self.hidden_dim, self.rank_w, self.rank_u, n_agents,
+                                 None if Ej is None else Ej.shape[1], sq_norm, _logit(agent_mean))
 
-        xv, mv, yv, ov = rows(val_idx)
+            def loss_and_grad(p: Params, idx: npt.NDArray[np.intp]) -> tuple[float, Params]:
+                rows = train_idx[idx]
+                xb, mb = xs[rows], (m[rows] if m is not None else None)
+                _, parts, g = model_loss(p, xb, mb, targets[rows], obs[rows], Ej, self.l2, self.embedding_weight,
+                                         self.embedding_l2)
+                return parts["agents"] + self.embedding_weight * parts.get("embedding", 0.0), g
 
-        def validate(p: Params) -> tuple[float, dict[str, float]]:
-            _, parts, _ = model_loss(p, xv, mv, yv, ov, Ej, 0.0, self.embedding_weight, grad=False)
-            return parts["agents"] + self.embedding_weight * parts.get("embedding", 0.0), parts
+            def validate(p: Params) -> tuple[float, dict[str, float]]:
+                _, parts, _ = model_loss(p, xv, mv, yv, ov, Ej, 0.0, self.embedding_weight, grad=False)
+                return parts["agents"] + self.embedding_weight * parts.get("embedding", 0.0), parts
 
-        result = train(params, len(train_idx), loss_and_grad, validate if n_val else None,
-                       epochs=int(self.epochs), batch_size=int(self.batch_size),
-                       learning_rate=float(self.learning_rate), patience=int(self.patience), densities=densities,
-                       rng=rng, clip_norm=float(self.clip_norm), progress=progress)
+            return train(params, len(train_idx), loss_and_grad, validate if n_val else None,
+                         epochs=int(self.epochs), batch_size=int(self.batch_size),
+                         learning_rate=float(self.learning_rate), patience=int(self.patience),
+                         densities={k: v for k, v in densities.items() if k in params}, rng=rng,
+                         clip_norm=float(self.clip_norm), progress=report, average=float(self.averaging))
+
+        # Self-distillation: ``distill`` teachers from their own initialisations; the model is then
+        # trained on their mean calibrated prediction for each training row (mixed with the observed
+        # quality by ``distill_weight``), which carries most of what averaging the teachers would.
+        targets = y
+        teacher_epochs: list[int] = []
+        if self.distill > 0:
+            tx, tm = xs[train_idx], (m[train_idx] if m is not None else None)
+            soft = np.zeros((train_idx.size, n_agents))
+            for _ in range(int(self.distill)):
+                r = fit_once(y)
+                epochs_done += r.n_epochs
+                teacher_epochs.append(r.n_epochs)
+                t = 1.0
+                if self.calibrate and n_val:
+                    hv_t = encoder_forward(r.params, xv, mv)[0]
+                    t = hd.fit_temperature(hd.agent_head_forward(hv_t, r.params["V"], r.params["c"]), yv, ov)
+                h_t = encoder_forward(r.params, tx, tm)[0]
+                soft += hd.sigmoid(hd.agent_head_forward(h_t, r.params["V"], r.params["c"]) / t)
+            soft /= float(self.distill)
+            beta = float(self.distill_weight)
+            targets = y.copy()
+            targets[train_idx] = np.where(obs[train_idx] > 0, (1.0 - beta) * y[train_idx] + beta * soft, 0.0)
+        result = fit_once(targets)
         p = result.params
         history = result.history
+        if teacher_epochs:
+            history["teacher_epochs"] = teacher_epochs
         if Es is not None and Ej is None:
             p, history["embedding_head_val_loss"] = self._fit_embedding_head(
-                p, xs[train_idx], None if m is None else m[train_idx], y[train_idx], obs[train_idx],
+                p, xs[train_idx], None if m is None else m[train_idx], targets[train_idx], obs[train_idx],
                 (xv, mv, yv, ov) if n_val else None, Es, rng)
 
         temperature = temperature_e = 1.0
@@ -594,7 +642,7 @@ class FastGRNNRouter:
         result = train(head, h.shape[0], loss_and_grad, validate if val is not None else None,
                        epochs=int(self.epochs), batch_size=int(self.batch_size),
                        learning_rate=float(self.learning_rate), patience=int(self.patience), densities={},
-                       rng=rng, clip_norm=float(self.clip_norm))
+                       rng=rng, clip_norm=float(self.clip_norm), average=float(self.averaging))
         return {**p, **result.params}, list(result.history["val_loss"])
 
     def _set_state(self, p: Params, *, mean: F64, scale: F64, e_mean: F64 | None, e_scale: float, names: list[str],

@@ -106,10 +106,15 @@ def _copy(p: Mapping[str, F64]) -> Params:
 
 def train(params: Params, n_train: int, loss_and_grad: LossAndGrad, validate: Validate | None, *, epochs: int,
           batch_size: int, learning_rate: float, patience: int, densities: Mapping[str, float],
-          rng: np.random.Generator, clip_norm: float = 5.0, progress: Progress | None = None) -> TrainResult:
+          rng: np.random.Generator, clip_norm: float = 5.0, progress: Progress | None = None,
+          average: float = 0.0) -> TrainResult:
     """Train ``params`` (a copy; the argument is left alone) and return the best eligible weights.
 
     ``densities`` maps a parameter name to the fraction of its entries kept (< 1 makes it sparse).
+    ``average`` in [0, 1): with a > 0 the weights validated and returned are an exponential moving
+    average of the iterates (after every step ``avg ← a · avg + (1 − a) · p``, restarted with each
+    stage, bias-corrected; Polyak averaging), restricted to the iterate's support in the sparse stages
+    so that they meet the sparsity constraint; 0 uses the iterates themselves.
     ``progress(epoch, train_loss, val_loss)`` is called after every epoch (``val_loss`` None without a
     validation split); an exception it raises aborts training and propagates."""
     sparse = {k: d for k, d in densities.items() if d < 1.0}
@@ -120,6 +125,8 @@ def train(params: Params, n_train: int, loss_and_grad: LossAndGrad, validate: Va
     best_val = math.inf
     best_epoch = 0
     epoch = 0
+    avg: Params | None = None
+    avg_weight = 0.0
     for stage in stages(epochs, bool(sparse)):
         if stage.epochs == 0:
             continue
@@ -130,6 +137,8 @@ def train(params: Params, n_train: int, loss_and_grad: LossAndGrad, validate: Va
         stage_best: Params | None = None
         stage_best_val = math.inf
         since_best = 0
+        avg = {k: np.zeros_like(v) for k, v in p.items()} if average > 0.0 else None
+        avg_weight = 0.0  # 1 − a^steps: the bias correction of the zero-started average
         for _ in range(stage.epochs):
             epoch += 1
             order = rng.permutation(n_train)
@@ -145,13 +154,25 @@ def train(params: Params, n_train: int, loss_and_grad: LossAndGrad, validate: Va
                 elif stage.name == "support":
                     for k, s in support.items():
                         p[k] *= s
+                if avg is not None:
+                    for k, v in p.items():
+                        a_k = avg[k]
+                        a_k *= average
+                        a_k += (1.0 - average) * v
+                    avg_weight = average * avg_weight + (1.0 - average)
                 total += loss * len(idx)
                 seen += len(idx)
             train_loss = total / max(seen, 1)
+            current = p
+            if avg is not None and avg_weight > 0.0:
+                current = {k: v / avg_weight for k, v in avg.items()}
+                if stage.name in ("iht", "support"):
+                    for k in sparse:
+                        current[k] *= p[k] != 0.0
             val_loss: float | None = None
             parts: dict[str, float] = {}
             if validate is not None:
-                val_loss, parts = validate(p)
+                val_loss, parts = validate(current)
             history["epoch"].append(epoch)
             history["stage"].append(stage.name)
             history["train_loss"].append(train_loss)
@@ -163,7 +184,7 @@ def train(params: Params, n_train: int, loss_and_grad: LossAndGrad, validate: Va
             if val_loss is None:
                 continue
             if val_loss < stage_best_val - 1e-7:
-                stage_best_val, stage_best, since_best = val_loss, _copy(p), 0
+                stage_best_val, stage_best, since_best = val_loss, _copy(current), 0
                 if stage.eligible and val_loss < best_val:
                     best_val, best, best_epoch = val_loss, stage_best, epoch
             else:
@@ -172,6 +193,10 @@ def train(params: Params, n_train: int, loss_and_grad: LossAndGrad, validate: Va
                     break
         if stage_best is not None:
             p = _copy(stage_best)  # the next stage starts from this stage's best weights
-    if best is None:  # no validation split: the last weights
+    if best is None:  # no validation split: the last weights (averaged, with ``average``)
+        if avg is not None and avg_weight > 0.0:
+            p = {k: v / avg_weight for k, v in avg.items()}
+            for k, d in sparse.items():
+                p[k] *= hard_threshold_mask(p[k], d)
         return TrainResult(p, history, epoch, epoch)
     return TrainResult(best, history, best_epoch, epoch)

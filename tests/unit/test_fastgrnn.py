@@ -180,9 +180,14 @@ def test_same_seed_same_weights_and_clone_predicts_the_same(data) -> None:
 def test_progress_callback_and_abort_leaves_the_model(data) -> None:
     X, Y, _ = data
     seen: list[tuple[int, float, float | None]] = []
-    m = FastGRNNRouter(hidden_dim=8, epochs=3, patience=10, random_state=0)
+    m = FastGRNNRouter(hidden_dim=8, epochs=3, patience=10, distill=0, random_state=0)
     m.fit(X[:300], Y[:300], progress=lambda e, tr, va: seen.append((e, tr, va)))
     assert [e for e, _, _ in seen] == [1, 2, 3] and all(va is not None and va > 0 for _, _, va in seen)
+    # with teachers, progress counts the epochs of every model trained: (distill + 1) · epochs here
+    counted: list[int] = []
+    FastGRNNRouter(hidden_dim=8, epochs=3, patience=10, distill=2, random_state=0).fit(
+        X[:300], Y[:300], progress=lambda e, tr, va: counted.append(e))
+    assert counted == list(range(1, 10))
     before = m.predict_quality(X[:5])
 
     def stop(epoch: int, train_loss: float, val_loss: float | None) -> None:
@@ -191,10 +196,30 @@ def test_progress_callback_and_abort_leaves_the_model(data) -> None:
     with pytest.raises(KeyboardInterrupt):
         m.set_params(random_state=9).fit(X[300:600], Y[300:600], progress=stop)
     np.testing.assert_array_equal(m.predict_quality(X[:5]), before)
-    no_val = FastGRNNRouter(hidden_dim=8, epochs=2, validation_fraction=0.0, random_state=0)
+    no_val = FastGRNNRouter(hidden_dim=8, epochs=2, validation_fraction=0.0, distill=0, random_state=0)
     vals: list[float | None] = []
     no_val.fit(X[:100], Y[:100], progress=lambda e, tr, va: vals.append(va))
     assert vals == [None, None] and no_val.temperature_ == 1.0 and no_val.n_iter_ == 2
+
+
+def test_self_distillation_trains_on_the_teachers_and_validates_on_the_truth(data) -> None:
+    X, Y, P = data
+    tr, te = slice(0, 1200), slice(1200, None)
+    plain = FastGRNNRouter(hidden_dim=16, distill=0, random_state=1).fit(X[tr], Y[tr])
+    taught = FastGRNNRouter(hidden_dim=16, distill=3, random_state=1).fit(X[tr], Y[tr])
+    assert len(taught.history_["teacher_epochs"]) == 3 and "teacher_epochs" not in plain.history_
+    # the student is fitted to the teachers' smooth targets: it is closer to the true probabilities
+    # than a model fitted to the 0/1 outcomes (0.0036 vs 0.0052 mean squared error here)
+    err_plain = float(np.mean((plain.predict_quality(X[te]) - P[te]) ** 2))
+    err_taught = float(np.mean((taught.predict_quality(X[te]) - P[te]) ** 2))
+    assert err_taught < err_plain
+    assert bce(taught.predict_quality(X[te]), Y[te]) < bce(np.broadcast_to(Y[tr].mean(axis=0), Y[te].shape), Y[te])
+    with pytest.raises(InvalidArgument) as exc:
+        FastGRNNRouter(distill=-1).fit(X[:50], Y[:50])
+    assert exc.value.field == "distill"
+    with pytest.raises(InvalidArgument) as exc:
+        FastGRNNRouter(distill_weight=1.5).fit(X[:50], Y[:50])
+    assert exc.value.field == "distill_weight"
 
 
 def test_frozen_embedding_head_costs_the_known_agents_nothing(data) -> None:
