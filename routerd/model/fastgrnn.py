@@ -933,6 +933,10 @@ class FastGRNNInference:
             self._W1s = np.ascontiguousarray(np.vstack([-0.5 * mats["W1"], mats["W1"]]), dtype=dt)  # (2H, r)
             self._b2 = np.concatenate([-0.5 * b_z, b_h]).astype(dt)
         self._s2 = np.array([[-0.5], [1.0]], dtype=dt)
+        # The sequence path (``_predict_sequence_one``): W and βU stacked as [−W / 2; W], [−βU / 2; βU].
+        self._W2s = np.ascontiguousarray(np.vstack([-0.5 * W_eff, W_eff]), dtype=dt)  # (2H, d)
+        self._U2s = np.ascontiguousarray(self._beta * np.vstack([-0.5 * U, U]), dtype=dt)  # (2H, H)
+        self._b2s = np.concatenate([-0.5 * b_z, b_h]).astype(dt)
         self._off2 = np.ascontiguousarray(np.stack([-0.5 * b_z, b_h]), dtype=dt)  # (2, H)
         self.temperature = float(meta["temperature"])
         self.temperature_embedding = float(meta["temperature_embedding"])
@@ -1084,11 +1088,45 @@ class FastGRNNInference:
                               mask: Any = None) -> np.ndarray:
         return self.predict(X, self.heads(names, agent_embeddings), mask)
 
+    def _predict_sequence_one(self, x: np.ndarray, hs: AgentHeads) -> np.ndarray:
+        """``predict_one`` for (T, d) chunk embeddings. The same one-tanh form as T = 1, carried through
+        the steps: with t = tanh([−(a + b_z) / 2, a + b_h]) = [t0, h̃] and h = β h̄ (β = ζ / 2),
+        h̄' = (t0 + κ) ⊙ h̃ + ((1 − t0) / 2) ⊙ h̄, and the recurrent term of a is (β U) h̄."""
+        if x.shape[0] == 1 or not self._fast:
+            return self.predict_one(x[0], hs) if x.shape[0] == 1 else np.asarray(self.predict(x[None], hs)[0])
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        H = self._H
+        pre = x.dot(self._W2s.T)  # (T, 2H): every step's scaled input projection in one product
+        pre += self._b2s
+        np.tanh(pre[0], out=pre[0])
+        hbar = pre[0, :H] + self._kappa  # h_0 = 0: the first step has no recurrent term and keeps nothing
+        hbar *= pre[0, H:]
+        for t in range(1, x.shape[0]):
+            a = pre[t] + self._U2s.dot(hbar)
+            np.tanh(a, out=a)
+            t0, c = a[:H], a[H:]
+            keep = 1.0 - t0
+            keep *= 0.5
+            keep *= hbar
+            hbar = t0 + self._kappa
+            hbar *= c
+            hbar += keep
+        q: np.ndarray = hs.fast_weight.dot(hbar)
+        q += hs.bias
+        np.tanh(q, out=q)
+        q *= 0.5
+        q += 0.5
+        return q
+
     def predict_one(self, x: np.ndarray, heads: AgentHeads | None = None) -> np.ndarray:
-        """(A,) P(adequate) for ONE request embedding x (d,), T = 1: the router's hot path. It does not
-        validate x (finite, of the fitted dimension: the caller's job); float32 x avoids a cast. The
-        result is a new float32 array."""
+        """(A,) P(adequate) for ONE request: its embedding x (d,) (T = 1), or its chunk embeddings
+        (T, d), every row a valid step (``features.request_sequences`` without the padding): the
+        router's hot path. It does not validate x (finite, of the fitted dimension: the caller's job);
+        float32 x avoids a cast. The result is a new float32 array."""
         hs = self.default_heads if heads is None else heads
+        if x.ndim == 2:
+            return self._predict_sequence_one(x, hs)
         if not self._fast:
             return np.asarray(self.predict(x[None, :], hs)[0])
         if x.dtype != self.dtype:

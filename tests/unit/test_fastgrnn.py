@@ -432,6 +432,24 @@ def test_low_rank_fast_path_matches() -> None:
         np.testing.assert_allclose(inf.predict_one(X[i]), ref[i], atol=1e-5)
 
 
+@pytest.mark.parametrize("rank_w", [None, 4])
+def test_predict_one_on_a_chunk_sequence_matches_the_batch_path(rank_w: int | None) -> None:
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(300, 3, 24)).astype(np.float32)
+    Y = (rng.uniform(size=(300, 5)) < hd.sigmoid(X[:, -1, :5])).astype(float)
+    m = FastGRNNRouter(hidden_dim=16, rank_w=rank_w, epochs=4, distill=0, random_state=0).fit(X, Y)
+    for inf in (m.inference(), m.quantize()):
+        for T in (1, 2, 3):
+            mask = np.zeros((10, 3), dtype=bool)
+            mask[:, :T] = True
+            ref = inf.predict(X[:10], mask=mask)
+            for i in range(10):
+                got = inf.predict_one(X[i, :T])
+                assert got.dtype == np.float32 and got.shape == (5,)
+                np.testing.assert_allclose(got, ref[i], atol=2e-6)
+        np.testing.assert_allclose(inf.predict_one(X[0, :3]), m.predict_quality(X[:1])[0], atol=5e-3)
+
+
 def test_save_load_round_trip(tmp_path, fitted: FastGRNNRouter, data) -> None:
     X = data[0][1200:1300]
     meta, arrays = fitted.to_dict()
