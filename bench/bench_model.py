@@ -118,6 +118,10 @@ def bench_speed(quick: bool) -> None:
     print(f"for comparison: estimator.predict_quality on 1 request (validation, float64): {p50:.1f} µs p50")
     mean, p50, _ = per_call_us(lambda x: q8.predict(x), X[:1], calls // 10)
     print(f"                int8 .predict (batch path, validated) on 1 request: {p50:.1f} µs p50")
+    mt = FastGRNNRouter(epochs=3, distill=0, random_state=0).fit(np.stack([X, X[::-1]], axis=1), Y)
+    for name, inf in (("f32", mt.inference()), ("int8", mt.quantize())):
+        mean, p50, p99 = per_call_us(inf.predict_one, np.stack([X[0], X[1]]), calls)
+        print(f"{'T = 2 chunks (head, tail), H=64':34s} {name:6s} {mean:8.2f} {p50:8.2f} {p99:8.2f}")
     big = np.repeat(X, 4, axis=0)[:4096]
     batch_us = best_of(lambda: q8.predict(big)) / len(big) * 1e6
     print(f"                int8 .predict on a batch of {len(big)}: {batch_us:.2f} µs per request")
@@ -134,6 +138,20 @@ def bench_speed(quick: bool) -> None:
     _, p50, _ = per_call_us(lambda x: qe.predict_one(x, heads), X[0], calls)
     print(f"embedding-head rows for {agents} new agents: built once in {build_us:.0f} µs, then predict_one "
           f"{p50:.2f} µs p50")
+
+
+def bench_training_time(quick: bool) -> None:
+    n, d, agents = (6_000 if quick else 30_000), 384, 11
+    X, Y = synthetic(n, d, agents, seed=4)
+    Xs = np.stack([X, np.roll(X, 1, axis=0)], axis=1)  # every request two chunks, as long prompts are
+    section(f"training time with the defaults ({FastGRNNRouter()!r}: distill=3 teachers + the model), "
+            f"{n} requests × {agents} agents × 2 chunks × {d} dims")
+    for kw in (dict(), dict(distill=0)):
+        t = time.perf_counter()
+        m = FastGRNNRouter(random_state=0, **kw).fit(Xs, Y)
+        epochs = sum(m.history_.get("teacher_epochs", [])) + m.n_iter_
+        print(f"  {', '.join(f'{k}={v}' for k, v in kw.items()) or 'defaults':12s} {time.perf_counter() - t:7.1f} s "
+              f"({epochs} epochs in all)")
 
 
 def bench_quality_synthetic(quick: bool) -> None:
@@ -325,6 +343,7 @@ def main() -> None:
     args = ap.parse_args()
     bench_speed(args.quick)
     bench_quality_synthetic(args.quick)
+    bench_training_time(args.quick)
     if not args.no_routerbench:
         bench_routerbench(args.quick)
 

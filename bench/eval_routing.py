@@ -203,7 +203,8 @@ def _auc(score: np.ndarray, y: np.ndarray) -> float:
 
 
 def heldout_agents(train: Features, q_train: np.ndarray, test: Features, q_test: np.ndarray,
-                   agents: Sequence[str], agent_embeddings: np.ndarray, seed: int, folds: int = 4) -> dict[str, Any]:
+                   agents: Sequence[str], agent_embeddings: np.ndarray, seed: int, folds: int = 4,
+                   params: dict[str, Any] | None = None) -> dict[str, Any]:
     """The agent-embedding head on agents held out of training: the agents in ``folds`` seeded groups;
     per group a FastGRNN is fitted on the other agents (with their embeddings) and predicts the held-out
     agents of the test requests from their embeddings alone. Reported against predicting, for every
@@ -220,7 +221,7 @@ def heldout_agents(train: Features, q_train: np.ndarray, test: Features, q_test:
     for g, held in enumerate(groups):
         group_of[held] = g
         known = np.setdiff1d(np.arange(A), held)
-        m = FastGRNNRouter(random_state=seed).fit(train.x, q_train[:, known], agent_embeddings[known],
+        m = FastGRNNRouter(random_state=seed, **(params or {})).fit(train.x, q_train[:, known], agent_embeddings[known],
                                                   mask=train.mask, agent_names=[agents[j] for j in known])
         names = [agents[j] for j in held]
         pred_head[:, held] = m.predict_quality_named(test.x, names, agent_embeddings[held], mask=test.mask)

@@ -384,7 +384,7 @@ class FastGRNNRouter:
                  epochs: int = 60, batch_size: int = 64, patience: int = 6, distill: int = 3,
                  distill_weight: float = 1.0, averaging: float = 0.0,
                  validation_fraction: float = 0.15,
-                 l2: float = 1e-5, embedding_weight: float = 1.0, embedding_l2: float = 0.1,
+                 l2: float = 1e-5, embedding_weight: float = 1.0, embedding_l2: float = 1.0,
                  embedding_head: str = "frozen", standardize: bool = True,
                  clip_norm: float = 5.0, calibrate: bool = True, random_state: Any = None):
         self.hidden_dim = hidden_dim
