@@ -231,3 +231,17 @@ def test_chosen_calibration_by_hand() -> None:
     assert ev.chosen_calibration(q_hat, c_hat, q_true, [10.0]) == pytest.approx(0.1)
     assert ev.chosen_calibration(q_hat, c_hat, q_true, [1.0, 10.0]) == pytest.approx(0.2)
     assert ev.chosen_calibration(q_true, c_hat, q_true) == pytest.approx(0.0)
+
+
+def test_plot_of_a_full_evaluation(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(0)
+    q = (rng.uniform(size=(200, 4)) < np.array([0.5, 0.6, 0.7, 0.9])).astype(float)
+    c = np.broadcast_to(np.array([0.1, 0.3, 1.0, 5.0]) * 1e-3, q.shape).copy()
+    noisy = np.clip(q + rng.normal(0, 0.4, q.shape), 0, 1)
+    r = ev.evaluate({"noisy": noisy, "perfect": q}, c, q, c, ["a", "b/c", "d", "e"])
+    out = tmp_path / "full.png"
+    ev.plot(r, str(out))  # defaults: 8 x 5 inches at 100 dpi
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    assert struct.unpack(">II", data[16:24]) == (800, 500)
