@@ -354,6 +354,7 @@ class FastGRNNRouter:
                             in one model; fitting takes K + 1 times as long). 0 trains on the observed
                             qualities only
       distill_weight        the teachers' share of the training targets (1 − it: the observed quality)
+      distill_bagging       each teacher on its own seeded train/validation split of all the rows
       averaging             a in [0, 1): validate and keep an exponential moving average of the weights
                             (decay a per step, Polyak averaging; ``training.train``); 0 keeps the iterates
       validation_fraction   held-out share of the rows (seeded) for early stopping and calibration;
@@ -382,7 +383,7 @@ class FastGRNNRouter:
     def __init__(self, *, hidden_dim: int = 64, rank_w: int | None = None, rank_u: int | None = None,
                  sparsity_w: float = 1.0, sparsity_u: float = 1.0, learning_rate: float = 3e-3,
                  epochs: int = 60, batch_size: int = 64, patience: int = 6, distill: int = 3,
-                 distill_weight: float = 1.0, averaging: float = 0.0,
+                 distill_weight: float = 1.0, distill_bagging: bool = True, averaging: float = 0.0,
                  validation_fraction: float = 0.15,
                  l2: float = 1e-5, embedding_weight: float = 1.0, embedding_l2: float = 1.0,
                  embedding_head: str = "frozen", standardize: bool = True,
@@ -398,6 +399,7 @@ class FastGRNNRouter:
         self.patience = patience
         self.distill = distill
         self.distill_weight = distill_weight
+        self.distill_bagging = distill_bagging
         self.averaging = averaging
         self.validation_fraction = validation_fraction
         self.l2 = l2
@@ -540,52 +542,59 @@ class FastGRNNRouter:
             if progress is not None:
                 progress(epochs_done + epoch, train_loss, val_loss)
 
-        def fit_once(targets: F64) -> TrainResult:
-            """One model from a fresh initialisation, trained on ``targets`` of the training rows and
-            validated on the true qualities of the validation rows."""
+        def fit_once(targets: F64, tr: npt.NDArray[np.intp], va: npt.NDArray[np.intp]) -> TrainResult:
+            """One model from a fresh initialisation, trained on ``targets`` of the rows ``tr`` and
+            validated on the true qualities of the rows ``va``."""
             params = init_params(rng, d, self.hidden_dim, self.rank_w, self.rank_u, n_agents,
                                  None if Ej is None else Ej.shape[1], sq_norm, _logit(agent_mean))
+            x_va, m_va = xs[va], (m[va] if m is not None else None)
 
             def loss_and_grad(p: Params, idx: npt.NDArray[np.intp]) -> tuple[float, Params]:
-                rows = train_idx[idx]
+                rows = tr[idx]
                 xb, mb = xs[rows], (m[rows] if m is not None else None)
                 _, parts, g = model_loss(p, xb, mb, targets[rows], obs[rows], Ej, self.l2, self.embedding_weight,
                                          self.embedding_l2)
                 return parts["agents"] + self.embedding_weight * parts.get("embedding", 0.0), g
 
             def validate(p: Params) -> tuple[float, dict[str, float]]:
-                _, parts, _ = model_loss(p, xv, mv, yv, ov, Ej, 0.0, self.embedding_weight, grad=False)
+                _, parts, _ = model_loss(p, x_va, m_va, y[va], obs[va], Ej, 0.0, self.embedding_weight, grad=False)
                 return parts["agents"] + self.embedding_weight * parts.get("embedding", 0.0), parts
 
-            return train(params, len(train_idx), loss_and_grad, validate if n_val else None,
+            return train(params, len(tr), loss_and_grad, validate if va.size else None,
                          epochs=int(self.epochs), batch_size=int(self.batch_size),
                          learning_rate=float(self.learning_rate), patience=int(self.patience),
                          densities={k: v for k, v in densities.items() if k in params}, rng=rng,
                          clip_norm=float(self.clip_norm), progress=report, average=float(self.averaging))
 
-        # Self-distillation: ``distill`` teachers from their own initialisations; the model is then
-        # trained on their mean calibrated prediction for each training row (mixed with the observed
-        # quality by ``distill_weight``), which carries most of what averaging the teachers would.
+        # Self-distillation: ``distill`` teachers from their own initialisations (with ``distill_bagging``
+        # each on its own seeded train/validation split of all the rows); the model is then trained on
+        # their mean calibrated prediction for each training row (mixed with the observed quality by
+        # ``distill_weight``), which carries most of what averaging the teachers would.
         targets = y
         teacher_epochs: list[int] = []
         if self.distill > 0:
             tx, tm = xs[train_idx], (m[train_idx] if m is not None else None)
             soft = np.zeros((train_idx.size, n_agents))
             for _ in range(int(self.distill)):
-                r = fit_once(y)
+                tr_t, va_t = train_idx, val_idx
+                if self.distill_bagging:
+                    perm = rng.permutation(n)
+                    va_t, tr_t = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+                r = fit_once(y, tr_t, va_t)
                 epochs_done += r.n_epochs
                 teacher_epochs.append(r.n_epochs)
                 t = 1.0
                 if self.calibrate and n_val:
-                    hv_t = encoder_forward(r.params, xv, mv)[0]
-                    t = hd.fit_temperature(hd.agent_head_forward(hv_t, r.params["V"], r.params["c"]), yv, ov)
+                    hv_t = encoder_forward(r.params, xs[va_t], m[va_t] if m is not None else None)[0]
+                    t = hd.fit_temperature(hd.agent_head_forward(hv_t, r.params["V"], r.params["c"]), y[va_t],
+                                           obs[va_t])
                 h_t = encoder_forward(r.params, tx, tm)[0]
                 soft += hd.sigmoid(hd.agent_head_forward(h_t, r.params["V"], r.params["c"]) / t)
             soft /= float(self.distill)
             beta = float(self.distill_weight)
             targets = y.copy()
             targets[train_idx] = np.where(obs[train_idx] > 0, (1.0 - beta) * y[train_idx] + beta * soft, 0.0)
-        result = fit_once(targets)
+        result = fit_once(targets, train_idx, val_idx)
         p = result.params
         history = result.history
         if teacher_epochs:

@@ -209,10 +209,13 @@ def test_self_distillation_trains_on_the_teachers_and_validates_on_the_truth(dat
     taught = FastGRNNRouter(hidden_dim=16, distill=3, random_state=1).fit(X[tr], Y[tr])
     assert len(taught.history_["teacher_epochs"]) == 3 and "teacher_epochs" not in plain.history_
     # the student is fitted to the teachers' smooth targets: it is closer to the true probabilities
-    # than a model fitted to the 0/1 outcomes (0.0036 vs 0.0052 mean squared error here)
+    # than a model fitted to the 0/1 outcomes (0.0031 vs 0.0052 mean squared error here)
     err_plain = float(np.mean((plain.predict_quality(X[te]) - P[te]) ** 2))
     err_taught = float(np.mean((taught.predict_quality(X[te]) - P[te]) ** 2))
     assert err_taught < err_plain
+    same_split = FastGRNNRouter(hidden_dim=16, distill=3, distill_bagging=False, random_state=1).fit(X[tr], Y[tr])
+    err_same = float(np.mean((same_split.predict_quality(X[te]) - P[te]) ** 2))
+    assert err_same < err_plain and not np.allclose(same_split.predict_quality(X[te]), taught.predict_quality(X[te]))
     assert bce(taught.predict_quality(X[te]), Y[te]) < bce(np.broadcast_to(Y[tr].mean(axis=0), Y[te].shape), Y[te])
     with pytest.raises(InvalidArgument) as exc:
         FastGRNNRouter(distill=-1).fit(X[:50], Y[:50])
