@@ -11,6 +11,14 @@ optionally low rank (W = W1 W2ᵀ, U = U1 U2ᵀ) and sparse (iterative hard thre
 embedding is T = 1) with a mask for variable lengths: a masked step leaves h unchanged. h starts at 0,
 so with T = 1 U plays no part. The final state feeds the heads of ``heads``.
 
+Training (``FastGRNNRouter.fit``): the encoder and the per-agent head by BPTT with Adam and early
+stopping, by default self-distilled: ``distill`` teachers of the same architecture, each from its own
+initialisation on its own train/validation split, are trained first, and the model is trained on their
+mean calibrated prediction for each training row. On routing data whose outcomes are noisy 0/1 labels
+this gives most of a teacher ensemble's variance reduction in one model (measured by cross-validation
+inside the training parts of RouterBench and RouteLLM-MMLU; see bench/eval_routing.py). The
+agent-embedding head is then fitted on the encoder's fixed states (``embedding_head="frozen"``).
+
 ``FastGRNNRouter`` is the estimator (scikit-learn conventions: ``__init__`` only stores keyword
 hyperparameters, ``fit`` validates and returns self, learned attributes end in ``_``, seeded by
 ``random_state``). ``FastGRNNInference`` is the compact float32 or int8 object the router serves
@@ -470,6 +478,12 @@ class FastGRNNRouter:
         if self.rank_u is not None and self.rank_u > self.hidden_dim:
             raise InvalidArgument("rank_u", f"must be at most hidden_dim ({self.hidden_dim}), got {self.rank_u}")
 
+    @property
+    def epoch_budget(self) -> int:
+        """The most epochs ``fit`` runs, over the teachers and the model: what ``progress`` counts up to
+        ((distill + 1) · epochs; early stopping usually ends each model sooner)."""
+        return (int(self.distill) + 1) * int(self.epochs)
+
     # -- fitting
 
     def fit(self, X: Any, Y: Any, agent_embeddings: Any = None, *, mask: Any = None,
@@ -477,7 +491,8 @@ class FastGRNNRouter:
             progress: Callable[[int, float, float | None], Any] | None = None) -> FastGRNNRouter:
         """Fit on requests X ((n, d) or (n, T, d) with ``mask`` (n, T)) and qualities Y (n, A) in [0, 1]
         or NaN (missing, masked out of the loss). ``agent_embeddings`` (A, d_e) trains the embedding head
-        jointly. ``progress(epoch, train_loss, val_loss)`` runs after every epoch; an exception it raises
+        jointly. ``progress(epoch, train_loss, val_loss)`` runs after every epoch of every model trained
+        (the teachers first; ``epoch`` counts on across them up to ``epoch_budget``); an exception it raises
         aborts the fit and leaves a previously fitted model as it was. Returns self."""
         self._checked_hyperparameters()
         x, m = check_sequences(X, mask)

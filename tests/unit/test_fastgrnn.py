@@ -187,7 +187,7 @@ def test_progress_callback_and_abort_leaves_the_model(data) -> None:
     counted: list[int] = []
     FastGRNNRouter(hidden_dim=8, epochs=3, patience=10, distill=2, random_state=0).fit(
         X[:300], Y[:300], progress=lambda e, tr, va: counted.append(e))
-    assert counted == list(range(1, 10))
+    assert counted == list(range(1, 10)) and FastGRNNRouter(epochs=3, distill=2).epoch_budget == 9
     before = m.predict_quality(X[:5])
 
     def stop(epoch: int, train_loss: float, val_loss: float | None) -> None:
