@@ -58,6 +58,9 @@ bench: install
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_semantic.py
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_semantic_grpc.py
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/eval_clinc150.py
+	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_model.py
+	OPENBLAS_NUM_THREADS=1 $(PY) bench/eval_routing.py --routellm
+	OPENBLAS_NUM_THREADS=1 $(PY) bench/eval_product.py
 
 # The local stack (devstack/, `python -m devstack` from this directory): PostgreSQL with the bridge
 # and routerd under .tinydancer/ (TINYDANCER_STATE_DIR), on ports TINYDANCER_PG_PORT (54329) and

@@ -43,7 +43,7 @@ class Client(Stubs):
         super().__init__(open_channel(args.target, tls_ca=args.tls_ca))
         self.metadata = bearer(args.token)
         self.timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUT_S
-        self.long_timeout = args.timeout  # for train and eval: none unless --timeout is given
+        self.long_timeout = args.timeout  # route-batch, train and eval: none unless --timeout is given
 
     def call(self, method: Any, request: Any) -> Any:
         return method(request, timeout=self.timeout, metadata=self.metadata)
@@ -144,7 +144,8 @@ def _route_batch(args: argparse.Namespace) -> int:
             except json_format.ParseError as e:
                 raise InvalidArgument(f"{args.file}:{n}", str(e)) from None
             requests.append(base)
-    resp = c.call(c.router.BatchRoute, pb.BatchRouteRequest(requests=requests))
+    # A batch's time grows with its size (texts are embedded): no deadline unless --timeout is given.
+    resp = c.router.BatchRoute(pb.BatchRouteRequest(requests=requests), timeout=c.long_timeout, metadata=c.metadata)
     for d in resp.decisions:
         _print(d, True if args.json else False)
     return 0
@@ -496,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument("--token", default=os.environ.get("TINYDANCER_TOKEN", ""))
     client.add_argument("--tls-ca", help="CA certificate to verify routerd's TLS certificate")
     client.add_argument("--timeout", type=float, help=f"seconds per call (default {DEFAULT_TIMEOUT_S:g}; "
-                                                      "train and eval: no limit)")
+                                                      "route-batch, train and eval: no limit)")
     client.add_argument("--json", action="store_true", help="one compact JSON object per line")
 
     a = sub.add_parser("agents", help="manage agents")
