@@ -106,6 +106,17 @@ def register(server: grpc.Server, servicer: Any, service: str) -> None:
     server.add_registered_method_handlers(desc.full_name, handlers)
 
 
+def _abort(context: grpc.ServicerContext, exc: Exception, where: str) -> None:
+    """End the call with ``exc``'s status (its field in the trailing metadata); INTERNAL for a bug."""
+    if isinstance(exc, errors.TinyDancerError):
+        field = getattr(exc, "field", None)
+        if field:  # structurally, so clients need not parse the message text
+            context.set_trailing_metadata(((FIELD_KEY, field),))
+        context.abort(status_of(exc), str(exc))
+    log.error("internal error in %s", where, exc_info=exc)
+    context.abort(grpc.StatusCode.INTERNAL, "internal error; see routerd's log")
+
+
 def translate_errors(method: F) -> F:
     @functools.wraps(method)
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
@@ -114,14 +125,8 @@ def translate_errors(method: F) -> F:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request: not a valid {request.message_name}")
         try:
             return method(self, request, context)
-        except errors.TinyDancerError as e:
-            field = getattr(e, "field", None)
-            if field:  # structurally, so clients need not parse the message text
-                context.set_trailing_metadata(((FIELD_KEY, field),))
-            context.abort(status_of(e), str(e))
-        except Exception:
-            log.exception("internal error in %s", method.__qualname__)
-            context.abort(grpc.StatusCode.INTERNAL, "internal error; see routerd's log")
+        except Exception as e:
+            _abort(context, e, method.__qualname__)
 
     return wrapper  # type: ignore[return-value]
 
@@ -132,14 +137,8 @@ def translate_stream_errors(method: F) -> F:
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             yield from method(self, request, context)
-        except errors.TinyDancerError as e:
-            field = getattr(e, "field", None)
-            if field:
-                context.set_trailing_metadata(((FIELD_KEY, field),))
-            context.abort(status_of(e), str(e))
-        except Exception:
-            log.exception("internal error in %s", method.__qualname__)
-            context.abort(grpc.StatusCode.INTERNAL, "internal error; see routerd's log")
+        except Exception as e:
+            _abort(context, e, method.__qualname__)
 
     return wrapper  # type: ignore[return-value]
 
