@@ -30,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.eval_routing import stratified_split  # noqa: E402
 from tests.harness.routerd import RouterdProcess  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "routerbench"
@@ -44,16 +45,9 @@ def routerd(target: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def split(records: list[dict], seed: int = 0) -> tuple[list[dict], list[dict]]:
-    rng = np.random.default_rng(seed)
-    cats = np.array([str(r.get("category")) for r in records], dtype=object)
-    train, test = [], []
-    for c in sorted(set(cats)):
-        rows = np.flatnonzero(cats == c)
-        rows = rows[rng.permutation(rows.size)]
-        k = int(round(TEST_FRACTION * rows.size))
-        test.extend(rows[:k].tolist())
-        train.extend(rows[k:].tolist())
-    return [records[i] for i in sorted(train)], [records[i] for i in sorted(test)]
+    """bench/eval_routing.py's split, so the two reports hold out the same prompts."""
+    train, test = stratified_split([r.get("category") for r in records], TEST_FRACTION, seed)
+    return [records[i] for i in train], [records[i] for i in test]
 
 
 def main() -> int:

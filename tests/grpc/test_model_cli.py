@@ -7,6 +7,7 @@ only and a dear one good at everything, so a trained model must send translation
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 import subprocess
@@ -22,35 +23,22 @@ import pytest
 
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from tests.harness import learning as L
-from tests.harness.routerd import Client, RouterdProcess
+from tests.harness.routerd import Client, RouterdProcess, run_cli
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 @pytest.fixture
-def proc(tmp_path: Path) -> Iterator[RouterdProcess]:
-    with RouterdProcess(tmp_path / "routerd") as p:
-        yield p
-
-
-@pytest.fixture
-def api(proc: RouterdProcess) -> Iterator[Client]:
-    c = Client(proc.target)
+def api(routerd: RouterdProcess) -> Iterator[Client]:
+    c = Client(routerd.target)
     yield c
     c.close()
 
 
 @pytest.fixture
-def cli(proc: RouterdProcess) -> Cli:
-    def run(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run([sys.executable, "-m", "routerd", *args, "--target", proc.target],
-                           capture_output=True, text=True, timeout=timeout)
-        if check and p.returncode != 0:
-            raise AssertionError(f"routerd {' '.join(args)} exited {p.returncode}: {p.stderr}")
-        return p
-
-    return run
+def cli(routerd: RouterdProcess) -> Cli:
+    return functools.partial(run_cli, routerd.target, timeout=120)
 
 
 def png_size(path: Path) -> tuple[int, int]:

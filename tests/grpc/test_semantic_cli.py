@@ -7,9 +7,9 @@ any evaluation data."""
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import pytest
 
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from tests.harness.agents import agent
-from tests.harness.routerd import Client, RouterdProcess
+from tests.harness.routerd import Client, RouterdProcess, run_cli
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -86,14 +86,7 @@ def api(proc: RouterdProcess) -> Iterator[Client]:
 
 @pytest.fixture
 def cli(proc: RouterdProcess) -> Cli:
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run([sys.executable, "-m", "routerd", *args, "--target", proc.target],
-                           capture_output=True, text=True, timeout=60)
-        if check and p.returncode != 0:
-            raise AssertionError(f"routerd {' '.join(args)} exited {p.returncode}: {p.stderr}")
-        return p
-
-    return run
+    return functools.partial(run_cli, proc.target)
 
 
 @pytest.fixture

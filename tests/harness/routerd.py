@@ -195,3 +195,12 @@ class RouterdProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def run_cli(target: str, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python -m routerd ARGS --target TARGET``; with ``check``, a non-zero exit fails the test."""
+    p = subprocess.run([sys.executable, "-m", "routerd", *args, "--target", target],
+                       capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"routerd {' '.join(args)} exited {p.returncode}: {p.stderr}")
+    return p
