@@ -69,7 +69,7 @@ EVAL_FOLDS = 5  # the baselines of an evaluation are cross-fitted on the evaluat
 EMBED_BATCH = 256  # texts embedded between two progress events
 # Hyperparameters a Train request may set (the rest keep FastGRNNRouter's defaults).
 TUNABLE = ("hidden_dim", "epochs", "learning_rate", "batch_size", "patience", "l2", "rank_w", "rank_u",
-           "sparsity_w", "sparsity_u")
+           "sparsity_w", "sparsity_u", "distill")
 
 
 def _version_name(version: int) -> str:
@@ -212,7 +212,7 @@ class TrainOptions:
     def estimator_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {"random_state": self.seed}
         for k, v in self.hyperparameters.items():
-            integer = k in ("hidden_dim", "epochs", "batch_size", "patience", "rank_w", "rank_u")
+            integer = k in ("hidden_dim", "epochs", "batch_size", "patience", "rank_w", "rank_u", "distill")
             params[k] = int(v) if integer else float(v)
         return params
 
@@ -530,7 +530,7 @@ class ModelManager:
         specs = {r.name: r.spec for r in self.registry.snapshot()[1]}
         agent_emb = self.embedder.embed([capability_text(specs[a]) for a in data.agents])
         est = FastGRNNRouter(**options.estimator_params())
-        max_epochs = int(est.epochs)
+        max_epochs = est.epoch_budget  # the teachers' epochs count too
 
         def progress(epoch: int, train_loss: float, val_loss: float | None) -> None:
             job.emit(TrainEvent(v, "training", epoch, max_epochs, train_loss, val_loss))
