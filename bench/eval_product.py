@@ -74,7 +74,8 @@ def main() -> int:
         rec = json.loads(trained.stdout)
         m = rec["metrics"]
         print(f"routerd train: {rec['name']} {rec['status']} in {time.perf_counter() - t:.0f} s "
-              f"(training {m.get('train_seconds', float('nan')):.1f} s, {int(m.get('epochs', 0))} epochs); "
+              f"(embedding {m['embed_seconds']:.1f} s, fitting {m['fit_seconds']:.1f} s, "
+              f"{int(m.get('epochs', 0))} epochs); "
               f"held-out Brier {m['holdout_brier']:.4f} vs observed quality {m['current_brier']:.4f}, "
               f"log loss {m['holdout_log_loss']:.4f} vs {m['current_log_loss']:.4f}, ECE {m['holdout_ece']:.4f}; "
               f"{rec['reason']}")

@@ -529,6 +529,7 @@ class ModelManager:
             data = self._outcome_data(job, v, options)
         specs = {r.name: r.spec for r in self.registry.snapshot()[1]}
         agent_emb = self.embedder.embed([capability_text(specs[a]) for a in data.agents])
+        t_fit = time.monotonic()
         est = FastGRNNRouter(**options.estimator_params())
         max_epochs = est.epoch_budget  # the teachers' epochs count too
 
@@ -538,12 +539,14 @@ class ModelManager:
         tr, ho = data.train, data.holdout
         est.fit(data.x[tr], data.quality[tr], agent_emb, mask=data.mask[tr], agent_names=list(data.agents),
                 progress=progress)
+        t_eval = time.monotonic()
         job.emit(TrainEvent(v, "evaluating", message=f"{ho.size} held-out requests"))
         candidate = LearnedQuality(v, est, self.embedder)
         metrics, better, reason = self._shadow(candidate, data)
         metrics.update({"n_train": float(tr.size), "n_holdout": float(ho.size), "n_agents": float(len(data.agents)),
                         "epochs": float(est.n_iter_), "best_epoch": float(est.best_epoch_),
-                        "train_seconds": time.monotonic() - t0,
+                        "train_seconds": time.monotonic() - t0, "embed_seconds": t_fit - t0,
+                        "fit_seconds": t_eval - t_fit,
                         "encoder_bytes": float(candidate.inference.nbytes_encoder),
                         "agents_registered": float(len(registered))})
         promote = better and options.promote
