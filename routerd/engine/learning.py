@@ -13,8 +13,10 @@ and, with a learned model, a decision's ``confidence`` is that blended P(adequat
 a probability calibrated on held-out data (temperature scaling in ``fit``; its ECE is in the metrics).
 
 ``ModelManager`` owns the versions (rows of the store's ``models`` table, each with its model file,
-see ``encode_model``). A training (from a routing dataset or from the outcome log) runs in a
-background thread, one at a time, and ends in exactly one of: promoted (its held-out Brier score
+see ``encode_model``; with a SQLite store the file is also written to ``models/fastgrnn-NNNN.npz`` in
+the data dir, for operators: the store stays the source, so replicas on PostgreSQL share it). A
+training (from a routing dataset or from the outcome log) runs in a background thread, one at a
+time, and ends in exactly one of: promoted (its held-out Brier score
 beats what routes today, i.e. the live model, else the observed-quality baseline, on the same
 held-out rows), rejected (kept, never served unless promoted by hand), failed (the error is its
 reason). Whatever happens, the live model changes only by an explicit promotion, a better candidate
@@ -28,10 +30,12 @@ import io
 import json
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,6 +104,35 @@ def decode_model(data: bytes) -> tuple[dict[str, Any], FastGRNNRouter]:
         raise InvalidArgument("model", f"format {head.get('format')!r} v{head.get('format_version')} is not "
                                        f"{MODEL_FILE_FORMAT!r} v{MODEL_FILE_VERSION}")
     return head, FastGRNNRouter.from_dict(head["estimator"], arrays)
+
+
+def model_dir_of(store: Store) -> Path | None:
+    """Where model files are written: ``models/`` beside a SQLite store's database (the data dir);
+    None for PostgreSQL, whose replicas share the weights through the store alone."""
+    path = getattr(store, "path", None)
+    return Path(path).parent / "models" if isinstance(path, str) and path != ":memory:" else None
+
+
+def model_file_name(version: int) -> str:
+    return f"fastgrnn-{version:04d}.npz"
+
+
+def write_model_file(directory: Path, version: int, data: bytes) -> Path:
+    """Write a version's model file atomically (temporary file, fsync, rename, fsync of the directory)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / model_file_name(version)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return path
 
 
 # -- serving ------------------------------------------------------------------------------------
@@ -323,12 +356,16 @@ class ModelManager:
         self._lock = threading.Lock()
         self._job: TrainingJob | None = None
         self.live: LearnedQuality | None = None
+        self.model_dir = model_dir_of(store)
         failed = store.fail_unfinished_models("routerd stopped while it was training", clock())
         if failed:
             log.warning("%d model training(s) never finished (routerd stopped); marked failed", failed)
         live = [m for m in store.list_models() if m.status == "live"]
         if live:
             self.live = self._load(live[-1].version)
+            if self.model_dir is not None and not (self.model_dir / model_file_name(self.live.number)).exists():
+                rec = store.get_model(self.live.number)
+                self._write_file(self.live.number, rec.weights if rec is not None else None)
         self._set_model(self.current())
 
     # -- serving
@@ -565,7 +602,17 @@ class ModelManager:
             if promote:
                 self.live = candidate
                 self._set_model(candidate)
+        self._write_file(v, final.weights)
         return replace(final, weights=None)
+
+    def _write_file(self, version: int, data: bytes | None) -> None:
+        """The version's model file in the data dir, for operators (the store stays the source)."""
+        if self.model_dir is None or data is None:
+            return
+        try:
+            write_model_file(self.model_dir, version, data)
+        except OSError as e:
+            log.warning("could not write the file of model version %d in %s: %s", version, self.model_dir, e)
 
     def _shadow(self, candidate: LearnedQuality, data: TrainingData) -> tuple[dict[str, float], bool, str]:
         """Score the candidate and what routes today on the held-out rows, as the router would use them."""

@@ -143,7 +143,7 @@ def test_rollback_restores_the_previous_decisions(engine: Engine) -> None:
 
 
 def test_retraining_from_outcomes_shifts_routing_to_the_cheap_agent_where_it_is_better(
-        make_engine: Callable[..., Engine]) -> None:
+        make_engine: Callable[..., Engine], clock: Any) -> None:
     engine = make_engine()
     for name, cost, prior in ((L.CHEAP, L.CHEAP_COST, 0.5), (L.DEAR, L.DEAR_COST, 0.9)):
         engine.registry.register(AgentSpec(name=name, agent_type="llm", cost=CostModel(per_call=cost),
@@ -156,6 +156,7 @@ def test_retraining_from_outcomes_shifts_routing_to_the_cheap_agent_where_it_is_
         other = L.DEAR if agent == L.CHEAP else L.CHEAP
         d = engine.route(RouteQuery(text=L.prompt(kind, rng), excluded_agents=(other,)))
         assert d.agent_name == agent
+        clock.advance(1.0)  # the held-out part is the most recent outcomes
         q = float(rng.random() < L.QUALITY[(agent, kind)])
         engine.record_outcome(decision_id=d.decision_id, latency_ms=100.0, success=True, quality=q)
     rec = train(engine)
@@ -165,7 +166,8 @@ def test_retraining_from_outcomes_shifts_routing_to_the_cheap_agent_where_it_is_
     assert choices(engine, "proof") == [L.DEAR] * 20
 
 
-def test_outcomes_of_requests_sent_as_embeddings_train_on_those_embeddings(make_engine: Callable[..., Engine]) -> None:
+def test_outcomes_of_requests_sent_as_embeddings_train_on_those_embeddings(make_engine: Callable[..., Engine],
+                                                                           clock: Any) -> None:
     engine = make_engine()
     for name, cost in ((L.CHEAP, L.CHEAP_COST), (L.DEAR, L.DEAR_COST)):
         engine.registry.register(AgentSpec(name=name, agent_type="llm", cost=CostModel(per_call=cost)))
@@ -176,6 +178,7 @@ def test_outcomes_of_requests_sent_as_embeddings_train_on_those_embeddings(make_
         other = L.DEAR if agent == L.CHEAP else L.CHEAP
         emb = engine.embedder.embed([L.prompt(kind, rng)])[0]
         d = engine.route(RouteQuery(embedding=emb, excluded_agents=(other,)))
+        clock.advance(1.0)
         engine.record_outcome(decision_id=d.decision_id, latency_ms=50.0, success=True,
                               quality=float(rng.random() < L.QUALITY[(agent, kind)]))
     stored = engine.store.training_outcomes(limit=10)
@@ -315,7 +318,8 @@ def test_the_decision_log_keeps_the_chunks_the_model_reads() -> None:
     assert logged_text("short\x00 text") == "short text"
 
 
-def test_scheduled_retraining_promotes_a_better_model_from_new_outcomes(make_engine: Callable[..., Engine]) -> None:
+def test_scheduled_retraining_promotes_a_better_model_from_new_outcomes(make_engine: Callable[..., Engine],
+                                                                       clock: Any) -> None:
     import time
 
     engine = make_engine(retrain_interval_s=0.05, retrain_min_outcomes=400)
@@ -328,6 +332,7 @@ def test_scheduled_retraining_promotes_a_better_model_from_new_outcomes(make_eng
         agent = L.CHEAP if i % 4 in (0, 1) else L.DEAR
         other = L.DEAR if agent == L.CHEAP else L.CHEAP
         d = engine.route(RouteQuery(text=L.prompt(kind, rng), excluded_agents=(other,)))
+        clock.advance(1.0)
         engine.record_outcome(decision_id=d.decision_id, latency_ms=10.0, success=True,
                               quality=float(rng.random() < L.QUALITY[(agent, kind)]))
     time.sleep(0.3)
@@ -343,3 +348,17 @@ def test_scheduled_retraining_promotes_a_better_model_from_new_outcomes(make_eng
     assert choices(engine, "translate") == [L.CHEAP] * 20
     time.sleep(0.3)
     assert len(engine.models.versions()) == 1  # no new outcomes since: no second training
+
+
+def test_every_trained_version_has_its_model_file_in_the_data_dir(engine: Engine, db_path: Any) -> None:
+    from routerd.engine.learning import model_file_name
+
+    rec = train(engine, dataset=dataset(200, 1))
+    path = db_path.parent / "models" / model_file_name(rec.version)
+    stored = engine.store.get_model(rec.version)
+    assert stored is not None and path.read_bytes() == stored.weights
+    head, est = decode_model(path.read_bytes())
+    assert head["version"] == rec.version and head["fingerprint"] == rec.fingerprint
+    assert head["embedder"] == engine.embedder.name and head["features"] == FEATURES
+    assert head["agents"] == list(rec.agents) and head["metrics"] == rec.metrics
+    assert not list(path.parent.glob("*.tmp"))
