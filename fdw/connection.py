@@ -7,6 +7,10 @@ while it waits, so the deadline is what bounds a call to a routerd that is down 
 
 The tables reach routerd only through a :class:`Client` (``call(method, request)``), so tests hand
 them a fake one and need neither gRPC nor a routerd.
+
+Every call carries an ``x-request-id`` (gRPC metadata), one per SQL statement: see
+:func:`statement_request_id`. routerd logs it with the call and stores it with each decision, and a
+failed call names it in the error's DETAIL, so a SQL statement can be followed into routerd's log.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -96,6 +101,42 @@ signals_blocked: Callable[[], contextlib.AbstractContextManager[None]] = (
     _signals_blocked_libc if _LIBC is not None else _signals_blocked_module)
 
 
+# -- request ids: one per SQL statement -----------------------------------------------------------
+#
+# The FDW API has no per-statement hook (instances live across statements, and a statement may run
+# many scans, rows and batch chunks). PostgreSQL itself knows: the backend's statement start time,
+# GetCurrentStatementStartTimestamp(), set once per client message (a simple query, or each
+# Execute of the extended protocol) and read here through ctypes from the backend's own symbols
+# (the ~1 µs of a C call). Every call made while that value stays the same is one statement and
+# shares one id, "pg-<pid>-<statement start, µs since 2000>-<random>", so the pid and the time
+# also find the statement in PostgreSQL's own log. Outside a backend (tests, tools) there is no
+# statement: each call gets its own id (uuid4 hex).
+
+def _statement_clock() -> Callable[[], int] | None:
+    try:
+        fn = ctypes.CDLL(None).GetCurrentStatementStartTimestamp
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = ()
+    fn.restype = ctypes.c_int64
+    return fn
+
+
+_STATEMENT_CLOCK = _statement_clock()
+_statement: tuple[int, int, str] = (0, 0, "")  # (pid, statement start, its id)
+
+
+def statement_request_id() -> str:
+    """The x-request-id of the statement this backend is running (see above)."""
+    global _statement
+    if _STATEMENT_CLOCK is None:
+        return uuid.uuid4().hex
+    pid, started = os.getpid(), int(_STATEMENT_CLOCK())
+    if _statement[:2] != (pid, started):
+        _statement = (pid, started, f"pg-{pid}-{started}-{os.urandom(4).hex()}")
+    return _statement[2]
+
+
 # -- channels ------------------------------------------------------------------------------------
 
 _cache: dict[tuple[int, str, str | None], Stubs] = {}
@@ -141,14 +182,17 @@ class RouterdClient:
         self.metadata = bearer(settings.token)
 
     def call(self, method: str, request: Any, *, timeout_s: float | None = None) -> Any:
+        request_id = statement_request_id()
+        metadata = (*(self.metadata or ()), ("x-request-id", request_id))
         try:
             fn = stubs(self.settings).method(method)
             with signals_blocked():
-                return fn(request, timeout=timeout_s or self.settings.timeout_s, metadata=self.metadata)
+                return fn(request, timeout=timeout_s or self.settings.timeout_s, metadata=metadata)
         except grpc.RpcError as e:
             if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 drop(self.settings)  # start afresh next time rather than inherit a backoff
-            raise translate(e, method, self.settings, timeout_s=timeout_s, request=request) from None
+            raise translate(e, method, self.settings, timeout_s=timeout_s, request=request,
+                            request_id=request_id) from None
 
 
 def unreachable_or_late(code: grpc.StatusCode, method: str, settings: Settings, timeout_s: float | None,
@@ -182,11 +226,13 @@ def unreachable_or_late(code: grpc.StatusCode, method: str, settings: Settings, 
 
 
 def translate(e: grpc.RpcError, method: str, settings: Settings, *, timeout_s: float | None = None,
-              request: Any = None) -> RoutedError:
+              request: Any = None, request_id: str | None = None) -> RoutedError:
     code = e.code()
     details = e.details() or ""
     field = error_field(e)
     ctx = f"routerd rpc: {method} at {settings.target}"
+    if request_id:
+        ctx += f" (x-request-id {request_id})"
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return unreachable_or_late(code, method, settings, timeout_s, request, f"{ctx}: {details}")
     if code == grpc.StatusCode.UNAUTHENTICATED:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import re
 import sys
@@ -22,14 +21,16 @@ from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 
 def _serve(args: argparse.Namespace) -> int:
     from routerd.config import load_config
+    from routerd.observability import configure_logging
     from routerd.server import serve
 
-    logging.basicConfig(level=os.environ.get("TINYDANCER_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     flags = {"listen": args.listen, "data_dir": args.data_dir, "store": args.store, "embedder": args.embedder,
              "token": args.token, "token_file": args.token_file, "tls_cert": args.tls_cert,
-             "tls_key": args.tls_key, "workers": args.workers, "reembed_routes": args.reembed_routes or None}
-    return serve(load_config(flags, config_file=args.config))
+             "tls_key": args.tls_key, "workers": args.workers, "reembed_routes": args.reembed_routes or None,
+             "metrics_listen": args.metrics_listen, "log_format": args.log_format}
+    cfg = load_config(flags, config_file=args.config)
+    configure_logging(cfg.log_format, os.environ.get("TINYDANCER_LOG_LEVEL", "INFO"))
+    return serve(cfg)
 
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -490,6 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tls-cert")
     s.add_argument("--tls-key")
     s.add_argument("--workers", type=int)
+    s.add_argument("--metrics-listen", help="serve Prometheus metrics on host:port (GET /metrics; default: off)")
+    s.add_argument("--log-format", choices=("text", "json"),
+                   help="text (default) or json: one JSON object a line, with request ids and one line per RPC")
     s.set_defaults(func=_serve)
 
     client = argparse.ArgumentParser(add_help=False)

@@ -52,12 +52,30 @@ class Config:
     max_message_bytes: int = 64 * 1024 * 1024
     batch_max_requests: int = 100_000
     batch_max_cells: int = 5_000_000
+    # Observability (issue 12): Prometheus metrics on their own HTTP port ("host:port"; "" = off), at
+    # most max_agent_labels distinct agent label values (later agents are counted as "_other"), and
+    # the log format: "text" (one human line per event) or "json" (one JSON object per line, with
+    # the request id; then one line per RPC at INFO on the logger routerd.rpc).
+    metrics_listen: str = ""
+    max_agent_labels: int = 200
+    log_format: str = "text"
 
     def store_url(self) -> str:
         return self.store or f"sqlite://{Path(self.data_dir).resolve() / 'routerd.db'}"
 
 
 _TYPES = {f.name: f.type for f in fields(Config)}
+LOG_FORMATS = ("text", "json")
+
+
+def parse_host_port(value: str, field: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` too) as (host, port); port 0 picks a free one."""
+    host, sep, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535 or any(c.isspace() for c in host):
+        raise InvalidArgument(field, f"must be host:port (port 0..65535), got {value!r}")
+    return host, int(port)
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
@@ -127,6 +145,12 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
             raise InvalidArgument(name, f"must be at least 1, got {getattr(cfg, name)}")
     if cfg.max_message_bytes > 2**31 - 1:  # grpc takes an int32
         raise InvalidArgument("max_message_bytes", f"must be at most {2**31 - 1}, got {cfg.max_message_bytes}")
+    if cfg.metrics_listen:
+        parse_host_port(cfg.metrics_listen, "metrics_listen")
+    if cfg.log_format not in LOG_FORMATS:
+        raise InvalidArgument("log_format", f"unknown format {cfg.log_format!r}; valid: {', '.join(LOG_FORMATS)}")
+    if cfg.max_agent_labels < 1:
+        raise InvalidArgument("max_agent_labels", f"must be at least 1, got {cfg.max_agent_labels}")
     if bool(cfg.tls_cert) != bool(cfg.tls_key):
         raise InvalidArgument("tls_cert", "tls_cert and tls_key must be given together")
     return cfg

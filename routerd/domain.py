@@ -134,6 +134,7 @@ class DecisionRecord:
     model_version: str
     route_name: str | None = None  # the semantic route the request matched
     request_embedding: bytes | None = None  # the caller's embedding, float32 little-endian, when it sent one
+    request_id: str | None = None  # the call's x-request-id (routerd.observability), when it had one
 
 
 # -- the learned quality model (routerd.engine.learning) -------------------------------------------

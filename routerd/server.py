@@ -36,12 +36,13 @@ from routerd.api.servicers import (
     RoutesServicer,
     register,
 )
-from routerd.config import Config
+from routerd.config import Config, parse_host_port
 from routerd.engine.engine import Engine
 from routerd.engine.health import BreakerPolicy
 from routerd.errors import InvalidArgument, TinyDancerError
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from routerd.model.embedders import make_embedder
+from routerd.observability import Metrics, MetricsServer, ObservingInterceptor, start_metrics_server
 from routerd.store.base import open_store
 
 log = logging.getLogger("routerd")
@@ -144,12 +145,20 @@ class RunningServer:
     health: health.HealthServicer
     executor: futures.ThreadPoolExecutor
     lock: DataDirLock | None = None
+    metrics: Metrics | None = None
+    metrics_server: MetricsServer | None = None
+
+    @property
+    def metrics_port(self) -> int:
+        return self.metrics_server.port if self.metrics_server is not None else 0
 
     def stop(self, grace: float | None = 10.0) -> None:
         """Stop taking calls, let in-flight ones finish, flush the decision log, close the store."""
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
         self.executor.shutdown(wait=True)  # grpc's stop leaves its handler threads to the executor
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         self.engine.close()
         self.engine.store.close()
         if self.lock is not None:
@@ -157,8 +166,13 @@ class RunningServer:
 
 
 def create_server(cfg: Config) -> RunningServer:
+    """The server, bound and not started. With ``metrics_listen`` its metrics are served from here on
+    (a port in use is an error naming metrics_listen, after everything opened is closed again)."""
+    if cfg.metrics_listen:
+        parse_host_port(cfg.metrics_listen, "metrics_listen")  # malformed: fail before anything is opened
     Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
     token = read_token(cfg)
+    metrics = Metrics(cfg.max_agent_labels) if cfg.metrics_listen else None
     # The embedder first: a bad choice fails before the data dir is locked or the store opened.
     embedder = make_embedder(cfg.embedder, cache_size=cfg.embedder_cache_size,
                              max_seq_length=cfg.embedder_max_seq_length, threads=cfg.embedder_threads)
@@ -174,13 +188,29 @@ def create_server(cfg: Config) -> RunningServer:
         engine = Engine(store, embedder, policy=policy, batch_max_requests=cfg.batch_max_requests,
                         batch_max_cells=cfg.batch_max_cells, embed_max_texts=cfg.embed_max_texts,
                         route_threshold=cfg.route_threshold, reembed_routes=cfg.reembed_routes,
-                        retrain_interval_s=cfg.retrain_interval_s, retrain_min_outcomes=cfg.retrain_min_outcomes)
+                        retrain_interval_s=cfg.retrain_interval_s, retrain_min_outcomes=cfg.retrain_min_outcomes,
+                        observer=metrics)
     except BaseException:
         store.close()
         if lock is not None:
             lock.release()
         raise
-    interceptors = [BearerTokenInterceptor(token)] if token else []
+    metrics_server = None
+    if metrics is not None:
+        metrics.bind(engine)
+        try:
+            metrics_server = start_metrics_server(cfg.metrics_listen, metrics.registry)
+        except BaseException:
+            engine.close()
+            store.close()
+            if lock is not None:
+                lock.release()
+            raise
+    # Outermost: every call gets a request id and is timed, refused ones (no token) included.
+    rpc_log_level = logging.INFO if cfg.log_format == "json" else logging.DEBUG
+    interceptors: list[grpc.ServerInterceptor] = [ObservingInterceptor(metrics, rpc_log_level)]
+    if token:
+        interceptors.append(BearerTokenInterceptor(token))
     executor = futures.ThreadPoolExecutor(max_workers=cfg.workers)
     server = grpc.server(executor, interceptors=interceptors,
                          options=[("grpc.max_receive_message_length", cfg.max_message_bytes),
@@ -201,6 +231,8 @@ def create_server(cfg: Config) -> RunningServer:
         port = server.add_insecure_port(cfg.listen)
     if port == 0:
         executor.shutdown(wait=False)
+        if metrics_server is not None:
+            metrics_server.stop()
         engine.close()
         store.close()
         if lock is not None:
@@ -208,7 +240,7 @@ def create_server(cfg: Config) -> RunningServer:
         raise OSError(f"cannot listen on {cfg.listen}")
     for name in ("", *names):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, engine, health_servicer, executor, lock)
+    return RunningServer(server, port, engine, health_servicer, executor, lock, metrics, metrics_server)
 
 
 def serve(cfg: Config) -> int:
@@ -216,7 +248,13 @@ def serve(cfg: Config) -> int:
     running.server.start()
     host = cfg.listen.rsplit(":", 1)[0]
     # Tests and scripts read this line to learn the port (``--listen 127.0.0.1:0``).
-    print(f"routerd listening on {host}:{running.port} store={running.engine.store.url}", flush=True)
+    metrics = ""
+    if running.metrics_server is not None:
+        metrics_host = cfg.metrics_listen.rsplit(":", 1)[0]
+        metrics = f" metrics=http://{metrics_host}:{running.metrics_port}/metrics"
+        log.info("serving metrics on http://%s:%d/metrics", metrics_host, running.metrics_port,
+                 extra={"metrics_port": running.metrics_port})
+    print(f"routerd listening on {host}:{running.port} store={running.engine.store.url}{metrics}", flush=True)
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -228,5 +266,8 @@ def serve(cfg: Config) -> int:
         pass
     log.info("shutting down: draining calls for up to %.1fs", cfg.shutdown_grace_s)
     running.stop(cfg.shutdown_grace_s)
-    print("routerd stopped", file=sys.stderr, flush=True)
+    if cfg.log_format == "json":  # every line of a JSON log is one JSON object
+        log.info("routerd stopped")
+    else:
+        print("routerd stopped", file=sys.stderr, flush=True)
     return 0

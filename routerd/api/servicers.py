@@ -44,6 +44,7 @@ from routerd.errors import BatchTooLarge
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from routerd.gen.tinydancer.v1 import tinydancer_pb2_grpc as pbg
 from routerd.model.datasets import RoutingDataset, iter_records
+from routerd.observability import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -225,8 +226,9 @@ class RouterServicer(pbg.RouterServicer):
     def Route(self, request: pb.RouteRequest, context: grpc.ServicerContext) -> pb.RouteDecision:
         limit = _max_alternatives(request, "")
         self._check_reply_size((request,), "max_alternatives")
-        return decision_to_proto(self.engine.route(query_from_proto(request)), limit,
-                                 reasoning=not request.omit_reasoning)
+        query = query_from_proto(request)
+        query.request_id = current_request_id()  # stored with the decision (routerd.observability)
+        return decision_to_proto(self.engine.route(query), limit, reasoning=not request.omit_reasoning)
 
     @translate_errors
     def BatchRoute(self, request: pb.BatchRouteRequest, context: grpc.ServicerContext) -> pb.BatchRouteResponse:
@@ -236,8 +238,12 @@ class RouterServicer(pbg.RouterServicer):
                                                      f"(batch_max_requests), got {n}")
         limits = [_max_alternatives(r, f"requests[{i}].") for i, r in enumerate(request.requests)]
         self._check_reply_size(request.requests, "requests")
+        queries = [query_from_proto(r) for r in request.requests]
+        rid = current_request_id()  # one id for the batch: every decision of it stores it
+        for q in queries:
+            q.request_id = rid
         ds = self.engine.route_batch(
-            [query_from_proto(r) for r in request.requests],
+            queries,
             batch_budget=request.batch_budget if request.HasField("batch_budget") else None)
         return pb.BatchRouteResponse(decisions=[decision_to_proto(d, limit, reasoning=not r.omit_reasoning)
                                                 for d, limit, r in zip(ds, limits, request.requests, strict=True)])

@@ -126,7 +126,8 @@ class DecisionLog:
             d.expected_quality if routed else None, d.confidence if routed else None, d.model_version,
             d.route_name,
             d.query.embedding.astype("<f4").tobytes() if d.query.embedding is not None and d.query.embedding.size
-            else None)
+            else None,
+            d.query.request_id)
 
     def lookup(self, decision_id: str) -> tuple[str | None, float | None]:
         """The agent a decision routed to (None: routed nowhere) and its estimated cost."""

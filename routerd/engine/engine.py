@@ -2,6 +2,11 @@
 
 Servicers (and tests, benchmarks, the CLI in-process) call this; it never imports gRPC or SQL.
 Each concept lives in its own module; this one wires them and keeps the routing table current.
+
+Observability seam: an optional ``observer`` (the ``Observer`` protocol below, plain method calls;
+routerd.observability implements it with prometheus-client) is told of every decision made (after it
+is stored), every outcome recorded, every embedder call and every decision or outcome the store
+could not take. Without one the engine pays nothing; the engine never knows what is done with it.
 """
 
 from __future__ import annotations
@@ -10,10 +15,11 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
-from routerd.domain import AgentRecord
+from routerd.domain import AgentRecord, OutcomeRecord
 from routerd.engine.analytics import RoutingStats, routing_stats
 from routerd.engine.decision import Decision
 from routerd.engine.decision_log import DecisionLog
@@ -27,7 +33,7 @@ from routerd.engine.router import Router
 from routerd.engine.routes import RouteCatalog
 from routerd.engine.table import AgentTable
 from routerd.engine.validation import TEXT_MAX, check_text
-from routerd.errors import BatchTooLarge, InvalidArgument
+from routerd.errors import BatchTooLarge, InvalidArgument, StoreUnavailable
 from routerd.model.embedders import Embedder
 from routerd.semantic import Classification, MatchResult
 from routerd.store.base import Store
@@ -38,6 +44,41 @@ ROUTE_THRESHOLD = 0.5  # default of Config.route_threshold
 TOP_K_MAX = 100
 BATCH_CELLS_MAX = 5_000_000  # default of Config.batch_max_cells: requests x agents of one batch
 CHUNK_CELLS = 1 << 19  # a batch is routed in chunks of about this many cells (bounds the temporaries)
+
+
+class Observer(Protocol):
+    """What the engine reports (routerd.observability.Metrics). Calls must be cheap and must not raise."""
+
+    def decided(self, decisions: Sequence[Decision], seconds: float, call: str) -> None:
+        """``decisions`` were made and stored by one ``call`` ("route" | "batch") in ``seconds``."""
+
+    def outcome_recorded(self, outcome: OutcomeRecord) -> None:
+        """An outcome was stored (its agent, success and cost as recorded)."""
+
+    def embedded(self, texts: int, seconds: float) -> None:
+        """The embedder embedded ``texts`` texts in one call of ``seconds``."""
+
+    def store_error(self, operation: str) -> None:
+        """The store was unavailable for ``operation`` ("decisions" | "outcomes"): the call failed."""
+
+
+class ObservedEmbedder:
+    """An embedder whose ``embed`` calls are reported to an observer (name, dim, the rest delegated)."""
+
+    def __init__(self, inner: Any, observer: Observer):
+        self.inner = inner
+        self.name: str = inner.name
+        self.dim: int = inner.dim
+        self._observer = observer
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        t0 = time.perf_counter()
+        out: np.ndarray = self.inner.embed(texts)
+        self._observer.embedded(len(texts), time.perf_counter() - t0)
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def _top_k(value: int, default: int, maximum: int) -> int:
@@ -54,7 +95,11 @@ class Engine:
                  model: QualityModel | None = None, batch_max_requests: int = BATCH_MAX,
                  batch_max_cells: int = BATCH_CELLS_MAX, embed_max_texts: int = EMBED_MAX,
                  route_threshold: float = ROUTE_THRESHOLD, reembed_routes: bool = False,
-                 retrain_interval_s: float = 0.0, retrain_min_outcomes: int = 200):
+                 retrain_interval_s: float = 0.0, retrain_min_outcomes: int = 200,
+                 observer: Observer | None = None):
+        self.observer = observer
+        if observer is not None:
+            embedder = ObservedEmbedder(embedder, observer)
         self.store = store
         self.embedder = embedder
         self.policy = policy or BreakerPolicy()
@@ -75,7 +120,7 @@ class Engine:
         # Every route returns after its decisions are committed (group commit, see decision_log).
         self.decisions = DecisionLog(store)
         self.feedback = Feedback(store, self.registry, self.decisions, self.windows, self.policy, clock)
-        self.record_outcome = self.feedback.record_outcome
+        self.record_outcome = self.feedback.record_outcome if observer is None else self._observed_outcome
         self.table()  # embeds the agents' capability texts now, not in the first request
         self.list_outcomes = self.feedback.list_outcomes
         # The live learned model replaces ``model`` (a test's or the observed quality) when one exists.
@@ -105,17 +150,42 @@ class Engine:
                     self._table = t
         return t
 
+    def _observed_outcome(self, **kw: Any) -> tuple[OutcomeRecord, AgentRecord]:
+        assert self.observer is not None
+        try:
+            outcome, rec = self.feedback.record_outcome(**kw)
+        except StoreUnavailable:
+            self.observer.store_error("outcomes")
+            raise
+        self.observer.outcome_recorded(outcome)
+        return outcome, rec
+
+    def _store(self, decisions: Sequence[Decision], t0: float, call: str) -> None:
+        """Commit ``decisions`` (the decision log) and report them to the observer, if any."""
+        obs = self.observer
+        if obs is None:
+            self.decisions.append(decisions)
+            return
+        try:
+            self.decisions.append(decisions)
+        except StoreUnavailable:
+            obs.store_error("decisions")
+            raise
+        obs.decided(decisions, time.perf_counter() - t0, call)
+
     def route(self, query: RouteQuery) -> Decision:
+        t0 = time.perf_counter()
         validate_query(query, self.embedder.dim)
         d = self.router.route(self.table(), (query,), now=self.clock(), routes=self.routes.routes,
                               limiter=self.routes.limiter)[0]
-        self.decisions.append((d,))
+        self._store((d,), t0, "route")
         return d
 
     def route_batch(self, queries: Sequence[RouteQuery], *, batch_budget: float | None = None) -> list[Decision]:
         """Route ``queries`` at one instant, in order (``batch_budget`` spent from the first on). The size
         is checked before any work (``batch_max_requests``; ``batch_max_cells`` requests x agents, else
         ``BatchTooLarge``) and the routing runs in chunks, so memory is bounded by the limits."""
+        t0 = time.perf_counter()
         if len(queries) > self.batch_max_requests:
             raise InvalidArgument("requests", f"at most {self.batch_max_requests} requests a batch "
                                               f"(batch_max_requests), got {len(queries)}")
@@ -144,7 +214,7 @@ class Engine:
                 assert last.batch_left is not None
                 remaining = last.batch_left - (last.estimated_cost if last.routed else 0.0)
             ds.extend(chunk)
-        self.decisions.append(ds)
+        self._store(ds, t0, "batch")
         return ds
 
     # -- embeddings and semantic routes ---------------------------------------------------------

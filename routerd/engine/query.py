@@ -26,7 +26,15 @@ from routerd.engine.validation import (
 )
 from routerd.errors import InvalidArgument
 
-__all__ = ["TEXT_MAX", "RouteQuery", "validate_query"]
+__all__ = ["REQUEST_ID_MAX", "TEXT_MAX", "RouteQuery", "valid_request_id", "validate_query"]
+
+REQUEST_ID_MAX = 128
+
+
+def valid_request_id(value: object) -> bool:
+    """A request id a caller may choose: 1..REQUEST_ID_MAX printable ASCII characters."""
+    return (isinstance(value, str) and 0 < len(value) <= REQUEST_ID_MAX and value.isascii()
+            and value.isprintable())
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x on the request path
@@ -47,6 +55,9 @@ class RouteQuery:
     # Add the classifier's capabilities (probability >= capability_threshold) to the requirements.
     infer_capabilities: bool = False
     capability_threshold: float | None = None
+    # The call's request id (gRPC metadata x-request-id, or generated; routerd.observability), stored
+    # with the decision so a request can be followed from a client's log into the decision log.
+    request_id: str | None = None
 
     @property
     def has_embedding(self) -> bool:
@@ -94,6 +105,9 @@ def validate_query(q: RouteQuery, dim: int, prefix: str = "") -> RouteQuery:
         check_text(name, f"{c}excluded_agents[{i}]", NAME_MAX)
     if q.capability_threshold is not None:
         check_number(q.capability_threshold, f"{prefix}capability_threshold", strict=True, maximum=1.0)
+    if q.request_id is not None and not valid_request_id(q.request_id):
+        raise InvalidArgument(f"{prefix}request_id", f"must be 1..{REQUEST_ID_MAX} printable ASCII characters, "
+                                                     f"got {shown(q.request_id, 40)}")
     if q.context:
         if len(q.context) > CONTEXT_MAX_ENTRIES:
             raise InvalidArgument(f"{prefix}context", f"has {len(q.context)} entries; at most {CONTEXT_MAX_ENTRIES}")

@@ -473,3 +473,15 @@ def test_training_outcomes_join_decisions_with_their_request(store: Store) -> No
         ("d1", "translate this", None, 0.75), ("d2", "", emb, 0.0)]  # no decision: not learnable; failure: 0
     assert [r.decision_id for r in store.training_outcomes(limit=1)] == ["d2"]  # the most recent
     assert [r.decision_id for r in store.training_outcomes(limit=10, since=T0 + 0.5)] == ["d2"]
+
+
+# -- request ids (issue 12) ---------------------------------------------------------------------------
+
+def test_decision_request_id_round_trips(store: Store, store_url: str) -> None:
+    rid = "pg-4242-123456789-0a1b2c3d"
+    store.append_decisions([decision("r1", request_id=rid), decision("r2"),
+                            decision("r3", agent_name=None, request_id="x" * 128)])
+    assert store.get_decision("r1").request_id == rid  # type: ignore[union-attr]
+    assert store.get_decision("r2").request_id is None  # type: ignore[union-attr]
+    assert store.get_decision("r3").request_id == "x" * 128  # type: ignore[union-attr]
+    assert raw_rows(store_url, "SELECT request_id FROM decisions WHERE decision_id = 'r1'") == [(rid,)]
