@@ -27,7 +27,8 @@ def _serve(args: argparse.Namespace) -> int:
     flags = {"listen": args.listen, "data_dir": args.data_dir, "store": args.store, "embedder": args.embedder,
              "token": args.token, "token_file": args.token_file, "tls_cert": args.tls_cert,
              "tls_key": args.tls_key, "workers": args.workers, "reembed_routes": args.reembed_routes or None,
-             "metrics_listen": args.metrics_listen, "log_format": args.log_format}
+             "metrics_listen": args.metrics_listen, "log_format": args.log_format,
+             "http_listen": args.http_listen}
     cfg = load_config(flags, config_file=args.config)
     configure_logging(cfg.log_format, os.environ.get("TINYDANCER_LOG_LEVEL", "INFO"))
     return serve(cfg)
@@ -492,6 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tls-key")
     s.add_argument("--workers", type=int)
     s.add_argument("--metrics-listen", help="serve Prometheus metrics on host:port (GET /metrics; default: off)")
+    s.add_argument("--http-listen", help="serve the dashboard (a page and its JSON API) on host:port "
+                                         "(default: off)")
     s.add_argument("--log-format", choices=("text", "json"),
                    help="text (default) or json: one JSON object a line, with request ids and one line per RPC")
     s.set_defaults(func=_serve)

@@ -57,6 +57,9 @@ class Config:
     # the log format: "text" (one human line per event) or "json" (one JSON object per line, with
     # the request id; then one line per RPC at INFO on the logger routerd.rpc).
     metrics_listen: str = ""
+    # The dashboard (routerd.dashboard): a page and its JSON API on their own HTTP port ("host:port";
+    # "" = off).
+    http_listen: str = ""
     max_agent_labels: int = 200
     log_format: str = "text"
 
@@ -147,6 +150,8 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
         raise InvalidArgument("max_message_bytes", f"must be at most {2**31 - 1}, got {cfg.max_message_bytes}")
     if cfg.metrics_listen:
         parse_host_port(cfg.metrics_listen, "metrics_listen")
+    if cfg.http_listen:
+        parse_host_port(cfg.http_listen, "http_listen")
     if cfg.log_format not in LOG_FORMATS:
         raise InvalidArgument("log_format", f"unknown format {cfg.log_format!r}; valid: {', '.join(LOG_FORMATS)}")
     if cfg.max_agent_labels < 1:

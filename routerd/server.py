@@ -37,6 +37,7 @@ from routerd.api.servicers import (
     register,
 )
 from routerd.config import Config, parse_host_port
+from routerd.dashboard import Dashboard, DashboardServer, Fanout, InfeasibleTally, start_dashboard
 from routerd.engine.engine import Engine
 from routerd.engine.health import BreakerPolicy
 from routerd.errors import InvalidArgument, TinyDancerError
@@ -147,10 +148,16 @@ class RunningServer:
     lock: DataDirLock | None = None
     metrics: Metrics | None = None
     metrics_server: MetricsServer | None = None
+    dashboard_server: DashboardServer | None = None
 
     @property
     def metrics_port(self) -> int:
         return self.metrics_server.port if self.metrics_server is not None else 0
+
+    @property
+    def http_port(self) -> int:
+        """The dashboard's port (0: no dashboard)."""
+        return self.dashboard_server.port if self.dashboard_server is not None else 0
 
     def stop(self, grace: float | None = 10.0) -> None:
         """Stop taking calls, let in-flight ones finish, flush the decision log, close the store."""
@@ -159,6 +166,8 @@ class RunningServer:
         self.executor.shutdown(wait=True)  # grpc's stop leaves its handler threads to the executor
         if self.metrics_server is not None:
             self.metrics_server.stop()
+        if self.dashboard_server is not None:
+            self.dashboard_server.stop()
         self.engine.close()
         self.engine.store.close()
         if self.lock is not None:
@@ -167,12 +176,17 @@ class RunningServer:
 
 def create_server(cfg: Config) -> RunningServer:
     """The server, bound and not started. With ``metrics_listen`` its metrics are served from here on
-    (a port in use is an error naming metrics_listen, after everything opened is closed again)."""
+    (a port in use is an error naming metrics_listen, after everything opened is closed again); the
+    same for the dashboard and ``http_listen``."""
     if cfg.metrics_listen:
         parse_host_port(cfg.metrics_listen, "metrics_listen")  # malformed: fail before anything is opened
+    if cfg.http_listen:
+        parse_host_port(cfg.http_listen, "http_listen")
     Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
     token = read_token(cfg)
     metrics = Metrics(cfg.max_agent_labels) if cfg.metrics_listen else None
+    tally = InfeasibleTally() if cfg.http_listen else None  # the dashboard's infeasible reasons
+    observer: Any = metrics if tally is None else (tally if metrics is None else Fanout(metrics, tally))
     # The embedder first: a bad choice fails before the data dir is locked or the store opened.
     embedder = make_embedder(cfg.embedder, cache_size=cfg.embedder_cache_size,
                              max_seq_length=cfg.embedder_max_seq_length, threads=cfg.embedder_threads)
@@ -189,7 +203,7 @@ def create_server(cfg: Config) -> RunningServer:
                         batch_max_cells=cfg.batch_max_cells, embed_max_texts=cfg.embed_max_texts,
                         route_threshold=cfg.route_threshold, reembed_routes=cfg.reembed_routes,
                         retrain_interval_s=cfg.retrain_interval_s, retrain_min_outcomes=cfg.retrain_min_outcomes,
-                        observer=metrics)
+                        observer=observer)
     except BaseException:
         store.close()
         if lock is not None:
@@ -201,6 +215,18 @@ def create_server(cfg: Config) -> RunningServer:
         try:
             metrics_server = start_metrics_server(cfg.metrics_listen, metrics.registry)
         except BaseException:
+            engine.close()
+            store.close()
+            if lock is not None:
+                lock.release()
+            raise
+    dashboard_server = None
+    if tally is not None:
+        try:
+            dashboard_server = start_dashboard(cfg.http_listen, Dashboard(engine, tally, token))
+        except BaseException:
+            if metrics_server is not None:
+                metrics_server.stop()
             engine.close()
             store.close()
             if lock is not None:
@@ -233,6 +259,8 @@ def create_server(cfg: Config) -> RunningServer:
         executor.shutdown(wait=False)
         if metrics_server is not None:
             metrics_server.stop()
+        if dashboard_server is not None:
+            dashboard_server.stop()
         engine.close()
         store.close()
         if lock is not None:
@@ -240,7 +268,8 @@ def create_server(cfg: Config) -> RunningServer:
         raise OSError(f"cannot listen on {cfg.listen}")
     for name in ("", *names):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, engine, health_servicer, executor, lock, metrics, metrics_server)
+    return RunningServer(server, port, engine, health_servicer, executor, lock, metrics, metrics_server,
+                         dashboard_server)
 
 
 def serve(cfg: Config) -> int:
@@ -254,7 +283,14 @@ def serve(cfg: Config) -> int:
         metrics = f" metrics=http://{metrics_host}:{running.metrics_port}/metrics"
         log.info("serving metrics on http://%s:%d/metrics", metrics_host, running.metrics_port,
                  extra={"metrics_port": running.metrics_port})
-    print(f"routerd listening on {host}:{running.port} store={running.engine.store.url}{metrics}", flush=True)
+    dashboard = ""
+    if running.dashboard_server is not None:
+        http_host = cfg.http_listen.rsplit(":", 1)[0]
+        dashboard = f" dashboard=http://{http_host}:{running.http_port}/"
+        log.info("serving the dashboard on http://%s:%d/", http_host, running.http_port,
+                 extra={"http_port": running.http_port})
+    print(f"routerd listening on {host}:{running.port} store={running.engine.store.url}{metrics}{dashboard}",
+          flush=True)
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -14,6 +14,7 @@ one transaction together with its row in ``schema_migrations(version, applied_at
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -41,7 +42,8 @@ from routerd.domain import (
     RouteSpec,
     TrainingOutcome,
 )
-from routerd.errors import AgentExists, AgentNotFound, ModelNotFound, RouteExists, RouteNotFound
+from routerd.errors import AgentExists, AgentNotFound, InvalidArgument, ModelNotFound, RouteExists, RouteNotFound
+from routerd.store.base import TIME_SERIES_MAX_BUCKETS, TimeBucket
 
 T = TypeVar("T")
 
@@ -608,6 +610,43 @@ class SQLStore(ABC, Generic[C]):
 
     def count_decisions(self) -> int:
         return self._count("decisions")
+
+    # -- analytics over time ------------------------------------------------------------------
+    def time_series(self, start: float, bucket_s: float, buckets: int) -> list[TimeBucket]:
+        """Two grouped scans in one read transaction (the decided_at and recorded_at indexes); the
+        bucket of a row is FLOOR((t - start) / bucket_s), which SQLite (3.35+) and PostgreSQL share."""
+        if not (math.isfinite(bucket_s) and bucket_s > 0):
+            raise InvalidArgument("bucket_s", f"must be a finite number > 0, got {bucket_s!r}")
+        if not 1 <= buckets <= TIME_SERIES_MAX_BUCKETS:
+            raise InvalidArgument("buckets", f"must be in 1..{TIME_SERIES_MAX_BUCKETS}, got {buckets}")
+        if not math.isfinite(start):
+            raise InvalidArgument("start", f"must be a finite number, got {start!r}")
+        start, bucket_s = float(start), float(bucket_s)
+        end = start + bucket_s * buckets
+        where = (start, bucket_s, start, end)
+
+        def run(tx: Tx) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+            d = tx.rows("SELECT CAST(FLOOR((decided_at - ?) / ?) AS BIGINT) AS b, COUNT(*), "
+                        "SUM(CASE WHEN agent_name IS NULL THEN 1 ELSE 0 END) FROM decisions "
+                        "WHERE decided_at >= ? AND decided_at < ? GROUP BY b", where)
+            o = tx.rows("SELECT CAST(FLOOR((recorded_at - ?) / ?) AS BIGINT) AS b, COUNT(*), "
+                        "SUM(CASE WHEN success THEN 1 ELSE 0 END), COALESCE(SUM(cost), 0) FROM outcomes "
+                        "WHERE recorded_at >= ? AND recorded_at < ? GROUP BY b", where)
+            return d, o
+
+        decision_rows, outcome_rows = self._transact(run, write=False)
+        counts = [[0, 0, 0, 0, 0.0] for _ in range(buckets)]
+        for b, n, infeasible in decision_rows:  # a row on the edge may round into a neighbour: clamp
+            c = counts[min(max(int(b), 0), buckets - 1)]
+            c[0] += int(n)
+            c[1] += int(infeasible or 0)
+        for b, n, ok, spend in outcome_rows:
+            c = counts[min(max(int(b), 0), buckets - 1)]
+            c[2] += int(n)
+            c[3] += int(ok or 0)
+            c[4] += float(spend or 0.0)
+        return [TimeBucket(start + i * bucket_s, int(c[0]), int(c[1]), int(c[2]), int(c[3]), float(c[4]))
+                for i, c in enumerate(counts)]
 
     def _count(self, table: str) -> int:
         row = self._transact(lambda tx: tx.one(f"SELECT COUNT(*) FROM {table}"), write=False)

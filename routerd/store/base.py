@@ -11,6 +11,7 @@ Rules every implementation keeps:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from routerd.domain import (
@@ -24,6 +25,21 @@ from routerd.domain import (
     RouteRecord,
     TrainingOutcome,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBucket:
+    """Decisions and outcomes of ``[start, start + bucket_s)`` (``Store.time_series``)."""
+
+    start: float
+    decisions: int  # decisions logged (decided_at in the bucket)
+    infeasible: int  # of them, those with no agent
+    outcomes: int  # outcomes recorded (recorded_at in the bucket)
+    successes: int
+    spend: float  # the sum of the outcomes' costs (none: 0)
+
+
+TIME_SERIES_MAX_BUCKETS = 10_000
 
 
 class Store(Protocol):
@@ -133,6 +149,12 @@ class Store(Protocol):
     def get_decision(self, decision_id: str) -> DecisionRecord | None: ...
 
     def count_decisions(self) -> int: ...
+
+    # -- analytics over time (the dashboard) ---------------------------------------------------
+    def time_series(self, start: float, bucket_s: float, buckets: int) -> list[TimeBucket]:
+        """``buckets`` consecutive buckets of ``bucket_s`` seconds from ``start`` (empty ones included),
+        counting decisions by ``decided_at`` and outcomes by ``recorded_at``. ``InvalidArgument`` naming
+        ``bucket_s`` (not finite and > 0) or ``buckets`` (not 1..TIME_SERIES_MAX_BUCKETS)."""
 
 
 def open_store(url: str) -> Store:

@@ -485,3 +485,30 @@ def test_decision_request_id_round_trips(store: Store, store_url: str) -> None:
     assert store.get_decision("r2").request_id is None  # type: ignore[union-attr]
     assert store.get_decision("r3").request_id == "x" * 128  # type: ignore[union-attr]
     assert raw_rows(store_url, "SELECT request_id FROM decisions WHERE decision_id = 'r1'") == [(rid,)]
+
+
+# -- time series (the dashboard, issue 12) ------------------------------------------------------------
+
+def test_time_series_buckets_decisions_and_outcomes(store: Store) -> None:
+    from routerd.errors import InvalidArgument
+    from routerd.store.base import TimeBucket
+
+    store.insert_agent(agent("a"))
+    store.append_decisions([decision("t0", decided_at=T0 + 0.0), decision("t1", decided_at=T0 + 9.999),
+                            decision("t2", decided_at=T0 + 10.0, agent_name=None),
+                            decision("t3", decided_at=T0 + 25.0), decision("t4", decided_at=T0 + 25.5, agent_name=None),
+                            decision("early", decided_at=T0 - 0.001), decision("late", decided_at=T0 + 30.0)])
+    for i, (at, ok, cost) in enumerate(((T0 + 1, True, 0.25), (T0 + 2, False, None), (T0 + 21, True, 0.125),
+                                        (T0 + 29.5, True, 0.5), (T0 + 30, True, 9.0), (T0 - 1, True, 9.0))):
+        store.record_outcome(outcome(i, "a", at=at, success=ok, cost=cost), HEALTHY)
+    got = store.time_series(T0, 10.0, 3)
+    assert got == [TimeBucket(T0, 2, 0, 2, 1, 0.25), TimeBucket(T0 + 10, 1, 1, 0, 0, 0.0),
+                   TimeBucket(T0 + 20, 2, 1, 2, 2, 0.625)]
+    assert sum(b.decisions for b in store.time_series(T0 - 10, 10.0, 5)) == store.count_decisions() == 7
+    assert store.time_series(T0 + 1000, 60.0, 2) == [TimeBucket(T0 + 1000, 0, 0, 0, 0, 0.0),
+                                                      TimeBucket(T0 + 1060, 0, 0, 0, 0, 0.0)]
+    for bad, field in (((T0, 0.0, 3), "bucket_s"), ((T0, float("nan"), 3), "bucket_s"), ((T0, 10.0, 0), "buckets"),
+                       ((T0, 10.0, 10_001), "buckets")):
+        with pytest.raises(InvalidArgument) as e:
+            store.time_series(*bad)  # type: ignore[arg-type]
+        assert e.value.field == field
