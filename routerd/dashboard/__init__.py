@@ -15,7 +15,10 @@ CDN). The page fetches the API every 2 s and draws its charts as inline SVG.
     GET /api/infeasible         infeasible decisions since routerd started and, per feasibility rule,
                                 how many of them it rejected an agent of (the rule of
                                 tinydancer_infeasible_reasons_total), plus the stored total
-    GET /api/model              the live model's version, status and held-out metrics; every version
+    GET /api/model              the live model's version, status and held-out metrics, its held-out
+                                cost–quality curve when it was trained on a dataset (computed at
+                                training time, stored beside the version: ModelManager.curve); every
+                                version
 
 Only GET: another method is 405. Errors are JSON ``{"error": ..., "field": ...}`` with their status:
 404 an unknown path, 400 a bad query parameter (naming it), 401 a missing or wrong token, 503 the
@@ -210,7 +213,8 @@ class Dashboard:
             doc["live"] = {"version": live.version, "name": self.engine.router.model.version,
                            "status": live.status, "source": live.source, "created_at": live.created_at,
                            "promoted_at": live.promoted_at, "reason": live.reason, "agents": list(live.agents),
-                           "metrics": {k: _num(v) for k, v in sorted(live.metrics.items())}}
+                           "metrics": {k: _num(v) for k, v in sorted(live.metrics.items())},
+                           "curve": m.curve(live.version)}
         return doc
 
     # -- HTTP

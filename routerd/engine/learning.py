@@ -113,6 +113,14 @@ def model_dir_of(store: Store) -> Path | None:
     return Path(path).parent / "models" if isinstance(path, str) and path != ":memory:" else None
 
 
+CURVE_POINTS_MAX = 200  # the most operating points of a stored held-out curve (evenly kept)
+
+
+def curve_key(version: int) -> str:
+    """The metadata key of a version's held-out cost–quality curve (a JSON object)."""
+    return f"model_curve/{version}"
+
+
 def model_file_name(version: int) -> str:
     return f"fastgrnn-{version:04d}.npz"
 
@@ -597,6 +605,10 @@ class ModelManager:
         final = replace(record, status=status, fingerprint=data.fingerprint, agents=data.agents, metrics=metrics,
                         reason=reason, finished_at=now, promoted_at=now if promote else None,
                         weights=encode_model(est, header))
+        if options.dataset is not None:  # outcome logs have one agent per request: no curve to sweep
+            curve = self._holdout_curve(candidate, options.dataset, data)
+            if curve is not None:  # beside the version (ModelVersion.metrics is a map of numbers)
+                self.store.set_meta({curve_key(v): json.dumps(curve, allow_nan=False)})
         with self._lock:
             self.store.finish_model(final, live=promote)
             if promote:
@@ -604,6 +616,33 @@ class ModelManager:
                 self._set_model(candidate)
         self._write_file(v, final.weights)
         return replace(final, weights=None)
+
+    def _holdout_curve(self, candidate: LearnedQuality, ds: RoutingDataset,
+                       data: TrainingData) -> dict[str, Any] | None:
+        """The candidate's cost–quality curve (routerd.model.evaluation.sweep) on the held-out rows that
+        have a quality and a cost for every agent, next to each agent alone; None without such rows or
+        with an agent not registered. Routerd's own cost estimates choose, the dataset's values score."""
+        table = self._table()
+        rows = data.holdout[ds.complete()[data.holdout]]
+        if rows.size < 2 or any(a not in table.index for a in ds.agents):
+            return None
+        cols = [table.index[a] for a in ds.agents]
+        c_hat = Router._cost(table, [RouteQuery(text=ds.prompts[i]) for i in rows])[:, cols]
+        q_hat = candidate.blend(table, candidate.model_rows(table, data.x[rows], data.mask[rows]))[:, cols]
+        curve = ev.sweep(q_hat, c_hat, ds.quality[rows], ds.cost[rows], name=candidate.version)
+        keep = np.unique(np.linspace(0, curve.cost.size - 1, min(curve.cost.size, CURVE_POINTS_MAX)).astype(int))
+        hull_cost, hull_quality = curve.hull()
+        return {"version": candidate.number, "holdout_requests": int(rows.size),
+                "points": [{"cost": float(curve.cost[i]), "quality": float(curve.quality[i]),
+                            "wtp": float(curve.wtp[i])} for i in keep],
+                "hull": [{"cost": float(c), "quality": float(q)} for c, q in zip(hull_cost, hull_quality, strict=True)],
+                "agents": [{"name": a, "cost": float(ds.cost[rows, j].mean()),
+                            "quality": float(ds.quality[rows, j].mean())} for j, a in enumerate(ds.agents)]}
+
+    def curve(self, version: int) -> dict[str, Any] | None:
+        """The held-out cost–quality curve stored with ``version`` when it was trained on a dataset."""
+        text = self.store.get_meta(curve_key(version))
+        return None if text is None else dict(json.loads(text))
 
     def _write_file(self, version: int, data: bytes | None) -> None:
         """The version's model file in the data dir, for operators (the store stays the source)."""

@@ -191,6 +191,12 @@ def test_dashboard_in_chromium_equals_the_api_and_routing_stats(tmp_path: Path) 
     live = api["model"]["live"]
     assert live["version"] == 1 and live["status"] == "live" and "holdout_brier" in live["metrics"]
     assert same(dom.ids["model-version"]["data-value"], 1)
+    curve = live["curve"]  # trained on a dataset: the held-out curve, computed at training time
+    assert curve["version"] == 1 and curve["holdout_requests"] == 80  # a fifth of 400
+    assert [a["name"] for a in curve["agents"]] == [L.CHEAP, L.DEAR] and len(curve["points"]) >= 2
+    assert curve["points"][0]["cost"] <= curve["points"][-1]["cost"]  # from cheapest to best predicted
+    assert dom.ids["svg-curve"]["data-points"] == str(len(curve["points"]))
+    assert dom.ids["svg-curve"]["data-hull"] == str(len(curve["hull"]))
     metrics = {k[1]: v["value"] for k, v in dom.rows.items() if k[0] == "data-metric"}
     assert set(metrics) == set(live["metrics"])
     for k, v in live["metrics"].items():

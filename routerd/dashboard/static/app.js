@@ -163,6 +163,45 @@
     }));
   }
 
+  // The held-out cost–quality curve: operating points (x: mean cost a request, y: mean quality).
+  function curveChart(container, curve) {
+    if (!curve) {
+      container.replaceChildren();
+      return;
+    }
+    const W = 560, H = 200, L = 52, R = 10, T = 8, B = 24;
+    const all = [...curve.points, ...curve.agents];
+    const xmax = Math.max(...all.map((p) => p.cost)) * 1.05 || 1;
+    const ymin = Math.min(...all.map((p) => p.quality)), ymax = Math.max(...all.map((p) => p.quality));
+    const lo = Math.max(0, ymin - 0.05), hi = Math.min(1, ymax + 0.05) > lo ? Math.min(1, ymax + 0.05) : lo + 0.1;
+    const x = (c) => L + (W - L - R) * (c / xmax);
+    const y = (q) => T + (H - T - B) * (1 - (q - lo) / (hi - lo));
+    const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", id: "svg-curve",
+      "data-points": curve.points.length, "data-hull": curve.hull.length });
+    for (let g = 0; g <= 4; g++) {
+      const q = lo + ((hi - lo) * g) / 4, c = (xmax * g) / 4;
+      s.appendChild(svg("line", { x1: L, x2: W - R, y1: y(q), y2: y(q), stroke: "#e6e9ef" }));
+      const ty = svg("text", { x: L - 4, y: y(q) + 3, "text-anchor": "end" });
+      ty.textContent = q.toFixed(2);
+      s.appendChild(ty);
+      const tx = svg("text", { x: x(c), y: H - 8, "text-anchor": g === 0 ? "start" : g === 4 ? "end" : "middle" });
+      tx.textContent = "$" + c.toPrecision(2);
+      s.appendChild(tx);
+    }
+    const line = (pts, colour, width) => s.appendChild(svg("polyline", { fill: "none", stroke: colour,
+      "stroke-width": width, points: pts.map((p) => `${x(p.cost).toFixed(1)},${y(p.quality).toFixed(1)}`).join(" ") }));
+    line(curve.hull, "#7a52c7", 1.5);
+    line(curve.points, "#3a7bd5", 2);
+    for (const a of curve.agents) {
+      s.appendChild(svg("circle", { cx: x(a.cost), cy: y(a.quality), r: 4, fill: "#e0603a" }));
+      const right = x(a.cost) > W * 0.75;
+      const t = svg("text", { x: x(a.cost) + (right ? -6 : 6), y: y(a.quality) - 6, "text-anchor": right ? "end" : "start" });
+      t.textContent = a.name;
+      s.appendChild(t);
+    }
+    container.replaceChildren(s);
+  }
+
   function renderModel(doc) {
     document.getElementById("model-serving").textContent = doc.serving;
     document.getElementById("model-serving").dataset.value = doc.serving;
@@ -170,6 +209,10 @@
     put(document.getElementById("model-version"), live ? live.version : null);
     document.getElementById("model-status").textContent = live ? live.status + " · " + live.source : "no model live";
     document.getElementById("model-reason").textContent = live ? live.reason : "";
+    const curve = live ? live.curve : null;
+    curveChart(document.getElementById("chart-curve"), curve);
+    document.getElementById("curve-note").textContent = curve ? `on ${curve.holdout_requests} held-out requests`
+      : live ? "(none: trained from the outcome log)" : "";
     const body = document.querySelector("#model-metrics tbody");
     const entries = live ? Object.entries(live.metrics) : [];
     body.replaceChildren(...entries.map(([k, v]) => {
