@@ -170,3 +170,32 @@ def test_http_server_answers_json_errors_and_a_port_in_use_is_named(loaded: Engi
     with pytest.raises(InvalidArgument) as e:
         start_dashboard("localhost", Dashboard(loaded, tally))
     assert e.value.field == "http_listen"
+
+
+def test_model_document_and_its_held_out_curve(make_engine: Any, tally: InfeasibleTally) -> None:
+    from routerd.engine.learning import TrainOptions, curve_key
+    from routerd.model.datasets import RoutingDataset, validate_record
+    from tests.harness import learning as L
+
+    engine: Engine = make_engine()
+    recs = [validate_record(r, f"d.jsonl:{i + 1}") for i, r in enumerate(L.records(300, 3))]
+    rec = engine.models.start_training(TrainOptions(dataset=RoutingDataset.from_records(recs, "d.jsonl"))).result(120)
+    assert rec.status == "live"
+    doc = body(Dashboard(engine, tally).handle("GET", "/api/model"))
+    live = doc["live"]
+    assert doc["serving"] == live["name"] == "fastgrnn/1" and live["version"] == 1
+    assert live["metrics"] == pytest.approx(rec.metrics) and set(live["metrics"]) == set(rec.metrics)
+    assert [v["version"] for v in doc["versions"]] == [1]
+    curve = live["curve"]
+    assert curve == json.loads(engine.store.get_meta(curve_key(1)) or "null")
+    assert curve["holdout_requests"] == rec.metrics["n_holdout"] == 60
+    costs = [p["cost"] for p in curve["points"]]
+    quals = [p["quality"] for p in curve["points"]]
+    agents = {a["name"]: a for a in curve["agents"]}
+    # every point mixes the two agents, so its mean cost lies between theirs; on this data (the cheap
+    # agent is as good at translations) the model reaches the dear agent's quality on the hull
+    assert min(costs) >= agents[L.CHEAP]["cost"] - 1e-12 and max(costs) <= agents[L.DEAR]["cost"] + 1e-12
+    assert max(p["quality"] for p in curve["hull"]) >= max(a["quality"] for a in agents.values()) - 1e-12
+    assert len(quals) >= 2 and all(p["wtp"] > 0 for p in curve["points"])
+    # a version trained from the outcome log has no curve: one agent per request, nothing to sweep
+    assert engine.models.curve(2) is None
