@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from routerd.domain import AgentSpec, CostModel  # noqa: E402
+from bench.bench_routing import specs  # noqa: E402  (the same 100 agents as bench_routing)
 from routerd.engine.engine import Engine  # noqa: E402
 from routerd.engine.query import RouteQuery  # noqa: E402
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb  # noqa: E402
@@ -39,13 +39,6 @@ from tests.harness.routerd import RouterdProcess  # noqa: E402
 
 N_AGENTS = 100
 rng = np.random.default_rng(11)
-
-
-def specs(n: int = N_AGENTS) -> list[AgentSpec]:
-    caps = ["coding", "general", "reasoning", "vision", "math"]
-    return [AgentSpec(f"agent-{i:03d}", "llm", (caps[i % 5], caps[(i * 3 + 1) % 5]),
-                      CostModel(float(rng.uniform(0.0001, 0.03)), float(rng.uniform(0.0002, 0.06))),
-                      float(rng.uniform(100, 2000)), float(rng.uniform(0.5, 0.97))) for i in range(n)]
 
 
 def query() -> RouteQuery:
