@@ -28,7 +28,7 @@ def _serve(args: argparse.Namespace) -> int:
              "token": args.token, "token_file": args.token_file, "tls_cert": args.tls_cert,
              "tls_key": args.tls_key, "workers": args.workers, "reembed_routes": args.reembed_routes or None,
              "metrics_listen": args.metrics_listen, "log_format": args.log_format,
-             "http_listen": args.http_listen}
+             "http_listen": args.http_listen, "otlp_endpoint": args.otlp_endpoint}
     cfg = load_config(flags, config_file=args.config)
     configure_logging(cfg.log_format, os.environ.get("TINYDANCER_LOG_LEVEL", "INFO"))
     return serve(cfg)
@@ -497,6 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "(default: off)")
     s.add_argument("--log-format", choices=("text", "json"),
                    help="text (default) or json: one JSON object a line, with request ids and one line per RPC")
+    s.add_argument("--otlp-endpoint", help="export OpenTelemetry spans over OTLP/HTTP to this collector URL, "
+                                           "e.g. http://127.0.0.1:4318 (spans go to <url>/v1/traces; needs "
+                                           "the tracing extra; default: off)")
     s.set_defaults(func=_serve)
 
     client = argparse.ArgumentParser(add_help=False)

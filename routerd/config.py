@@ -62,6 +62,11 @@ class Config:
     http_listen: str = ""
     max_agent_labels: int = 200
     log_format: str = "text"
+    # OpenTelemetry spans (routerd.tracing; the tracing extra): the OTLP/HTTP collector's base URL
+    # ("http://127.0.0.1:4318"; spans go to <url>/v1/traces; "" = off, no export, no import) and the
+    # service.name of the spans.
+    otlp_endpoint: str = ""
+    otlp_service_name: str = "routerd"
 
     def store_url(self) -> str:
         return self.store or f"sqlite://{Path(self.data_dir).resolve() / 'routerd.db'}"
@@ -156,6 +161,12 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
         raise InvalidArgument("log_format", f"unknown format {cfg.log_format!r}; valid: {', '.join(LOG_FORMATS)}")
     if cfg.max_agent_labels < 1:
         raise InvalidArgument("max_agent_labels", f"must be at least 1, got {cfg.max_agent_labels}")
+    if cfg.otlp_endpoint:
+        from routerd.tracing import check_endpoint  # here: the config module does not import grpc
+
+        check_endpoint(cfg.otlp_endpoint)
+        if not cfg.otlp_service_name.strip():
+            raise InvalidArgument("otlp_service_name", "must not be empty")
     if bool(cfg.tls_cert) != bool(cfg.tls_key):
         raise InvalidArgument("tls_cert", "tls_cert and tls_key must be given together")
     return cfg

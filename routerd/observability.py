@@ -45,6 +45,10 @@ access log is what JSON logs are for, so it is on at INFO, not DEBUG: the line (
 formatting and writing) is written from grpc's end-of-call callback, after the reply has gone, so a
 caller does not wait for it (bench/bench_observability.py: Route p50 within 1 % of the defaults).
 With ``text`` (the default, as before) the per-RPC line is DEBUG.
+
+**Spans.** With ``otlp_endpoint`` set the same interceptor opens one OpenTelemetry span per call
+(routerd.tracing, which owns everything OpenTelemetry; the request id is its
+``tinydancer.request_id`` attribute). Without it the interceptor does not touch tracing at all.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
     from routerd.engine.engine import Engine
+    from routerd.tracing import Tracing
 
 __all__ = ["REQUEST_ID_KEY", "AgentLabels", "JsonFormatter", "Metrics", "MetricsServer", "ObservingInterceptor",
            "configure_logging", "current_request_id", "new_request_id", "start_metrics_server"]
@@ -375,10 +380,13 @@ def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
 class ObservingInterceptor(grpc.ServerInterceptor):
     """One interceptor for all four handler shapes: the call's request id (context variable, trailing
     metadata, log lines), its latency by method and code (``metrics``, if any) and one log line per
-    call at ``rpc_log_level`` (health checks and reflection excepted)."""
+    call at ``rpc_log_level`` (health checks and reflection excepted), and its span (``tracing``, if
+    any; health checks and reflection excepted)."""
 
-    def __init__(self, metrics: Metrics | None = None, rpc_log_level: int = logging.DEBUG):
+    def __init__(self, metrics: Metrics | None = None, rpc_log_level: int = logging.DEBUG,
+                 tracing: Tracing | None = None):
         self.metrics = metrics
+        self.tracing = tracing
         self.rpc_log_level = rpc_log_level
         self.log = logging.getLogger("routerd.rpc")
         self._wrapped: dict[tuple[str, int], tuple[Any, Any]] = {}
@@ -417,11 +425,14 @@ class ObservingInterceptor(grpc.ServerInterceptor):
     def _wrap(self, handler: Any, method: str) -> Any:
         quiet = method.startswith(_QUIET_METHODS)
         finish = self._finish
+        tracing = None if quiet else self.tracing
 
         def call(behavior: Callable[..., Any]) -> Callable[..., Any]:
             def unary_response(request: Any, context: grpc.ServicerContext) -> Any:
-                rid = request_id_of(context.invocation_metadata())
+                metadata = context.invocation_metadata()
+                rid = request_id_of(metadata)
                 token = _REQUEST_ID.set(rid)
+                span = tracing.start_rpc(method, rid, metadata) if tracing is not None else None
                 t0 = time.perf_counter()
                 failed = True
                 try:
@@ -429,21 +440,29 @@ class ObservingInterceptor(grpc.ServerInterceptor):
                     failed = False
                     return response
                 finally:
-                    finish(context, method, rid, t0, _code_name(context, failed), quiet)
+                    code = _code_name(context, failed)
+                    finish(context, method, rid, t0, code, quiet)
+                    if span is not None:
+                        tracing.end_rpc(span, code)  # type: ignore[union-attr]
                     _REQUEST_ID.reset(token)
             return unary_response
 
         def stream(behavior: Callable[..., Any]) -> Callable[..., Any]:
             def stream_response(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                rid = request_id_of(context.invocation_metadata())
+                metadata = context.invocation_metadata()
+                rid = request_id_of(metadata)
                 t0 = time.perf_counter()
                 token = _REQUEST_ID.set(rid)
+                span = tracing.start_rpc(method, rid, metadata) if tracing is not None else None
                 failed = True
                 try:
                     yield from behavior(request, context)
                     failed = False
                 finally:
-                    finish(context, method, rid, t0, _code_name(context, failed), quiet)
+                    code = _code_name(context, failed)
+                    finish(context, method, rid, t0, code, quiet)
+                    if span is not None:
+                        tracing.end_rpc(span, code)  # type: ignore[union-attr]
                     try:
                         _REQUEST_ID.reset(token)
                     except ValueError:  # closed from another thread (a cancelled call collected late)

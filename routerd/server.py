@@ -45,6 +45,7 @@ from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from routerd.model.embedders import make_embedder
 from routerd.observability import Metrics, MetricsServer, ObservingInterceptor, start_metrics_server
 from routerd.store.base import open_store
+from routerd.tracing import Tracing, start_tracing
 
 log = logging.getLogger("routerd")
 
@@ -149,6 +150,7 @@ class RunningServer:
     metrics: Metrics | None = None
     metrics_server: MetricsServer | None = None
     dashboard_server: DashboardServer | None = None
+    tracing: Tracing | None = None
 
     @property
     def metrics_port(self) -> int:
@@ -170,6 +172,8 @@ class RunningServer:
             self.dashboard_server.stop()
         self.engine.close()
         self.engine.store.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()  # the last spans, within a bounded wait
         if self.lock is not None:
             self.lock.release()
 
@@ -182,6 +186,18 @@ def create_server(cfg: Config) -> RunningServer:
         parse_host_port(cfg.metrics_listen, "metrics_listen")  # malformed: fail before anything is opened
     if cfg.http_listen:
         parse_host_port(cfg.http_listen, "http_listen")
+    # Spans only with an endpoint (a missing tracing extra fails here, before anything is opened);
+    # the exporter connects lazily, from its own thread, so an unreachable collector never blocks.
+    tracing = start_tracing(cfg.otlp_endpoint, cfg.otlp_service_name) if cfg.otlp_endpoint else None
+    try:
+        return _create_server(cfg, tracing)
+    except BaseException:
+        if tracing is not None:
+            tracing.shutdown(1.0)
+        raise
+
+
+def _create_server(cfg: Config, tracing: Tracing | None) -> RunningServer:
     Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
     token = read_token(cfg)
     metrics = Metrics(cfg.max_agent_labels) if cfg.metrics_listen else None
@@ -203,7 +219,7 @@ def create_server(cfg: Config) -> RunningServer:
                         batch_max_cells=cfg.batch_max_cells, embed_max_texts=cfg.embed_max_texts,
                         route_threshold=cfg.route_threshold, reembed_routes=cfg.reembed_routes,
                         retrain_interval_s=cfg.retrain_interval_s, retrain_min_outcomes=cfg.retrain_min_outcomes,
-                        observer=observer)
+                        observer=observer, tracer=tracing)
     except BaseException:
         store.close()
         if lock is not None:
@@ -234,7 +250,7 @@ def create_server(cfg: Config) -> RunningServer:
             raise
     # Outermost: every call gets a request id and is timed, refused ones (no token) included.
     rpc_log_level = logging.INFO if cfg.log_format == "json" else logging.DEBUG
-    interceptors: list[grpc.ServerInterceptor] = [ObservingInterceptor(metrics, rpc_log_level)]
+    interceptors: list[grpc.ServerInterceptor] = [ObservingInterceptor(metrics, rpc_log_level, tracing)]
     if token:
         interceptors.append(BearerTokenInterceptor(token))
     executor = futures.ThreadPoolExecutor(max_workers=cfg.workers)
@@ -269,7 +285,7 @@ def create_server(cfg: Config) -> RunningServer:
     for name in ("", *names):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return RunningServer(server, port, engine, health_servicer, executor, lock, metrics, metrics_server,
-                         dashboard_server)
+                         dashboard_server, tracing)
 
 
 def serve(cfg: Config) -> int:
@@ -289,6 +305,8 @@ def serve(cfg: Config) -> int:
         dashboard = f" dashboard=http://{http_host}:{running.http_port}/"
         log.info("serving the dashboard on http://%s:%d/", http_host, running.http_port,
                  extra={"http_port": running.http_port})
+    if running.tracing is not None:
+        log.info("exporting traces to %s", running.tracing.url, extra={"otlp_endpoint": running.tracing.url})
     print(f"routerd listening on {host}:{running.port} store={running.engine.store.url}{metrics}{dashboard}",
           flush=True)
     stopping = threading.Event()
