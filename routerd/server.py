@@ -9,6 +9,7 @@ with the process (kill -9 included). A PostgreSQL store takes no lock: replicas 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hmac
@@ -186,102 +187,71 @@ def create_server(cfg: Config) -> RunningServer:
         parse_host_port(cfg.metrics_listen, "metrics_listen")  # malformed: fail before anything is opened
     if cfg.http_listen:
         parse_host_port(cfg.http_listen, "http_listen")
-    # Spans only with an endpoint (a missing tracing extra fails here, before anything is opened);
-    # the exporter connects lazily, from its own thread, so an unreachable collector never blocks.
-    tracing = start_tracing(cfg.otlp_endpoint, cfg.otlp_service_name) if cfg.otlp_endpoint else None
-    try:
-        return _create_server(cfg, tracing)
-    except BaseException:
+    # Everything opened is closed again, last first, if a later step fails (a port in use, a bad TLS
+    # file, …); on success the stack lets go and RunningServer.stop closes it all.
+    with contextlib.ExitStack() as opened:
+        # Spans only with an endpoint (a missing tracing extra fails here, before anything is opened);
+        # the exporter connects lazily, from its own thread, so an unreachable collector never blocks.
+        tracing = start_tracing(cfg.otlp_endpoint, cfg.otlp_service_name) if cfg.otlp_endpoint else None
         if tracing is not None:
-            tracing.shutdown(1.0)
-        raise
-
-
-def _create_server(cfg: Config, tracing: Tracing | None) -> RunningServer:
-    Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
-    token = read_token(cfg)
-    metrics = Metrics(cfg.max_agent_labels) if cfg.metrics_listen else None
-    tally = InfeasibleTally() if cfg.http_listen else None  # the dashboard's infeasible reasons
-    observer: Any = metrics if tally is None else (tally if metrics is None else Fanout(metrics, tally))
-    # The embedder first: a bad choice fails before the data dir is locked or the store opened.
-    embedder = make_embedder(cfg.embedder, cache_size=cfg.embedder_cache_size,
-                             max_seq_length=cfg.embedder_max_seq_length, threads=cfg.embedder_threads)
-    lock = lock_store(cfg)
-    try:
-        store = open_store(cfg.store_url())
-    except BaseException:
+            opened.callback(tracing.shutdown, 1.0)
+        Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
+        token = read_token(cfg)
+        metrics = Metrics(cfg.max_agent_labels) if cfg.metrics_listen else None
+        tally = InfeasibleTally() if cfg.http_listen else None  # the dashboard's infeasible reasons
+        observer: Any = metrics if tally is None else (tally if metrics is None else Fanout(metrics, tally))
+        # The embedder first: a bad choice fails before the data dir is locked or the store opened.
+        embedder = make_embedder(cfg.embedder, cache_size=cfg.embedder_cache_size,
+                                 max_seq_length=cfg.embedder_max_seq_length, threads=cfg.embedder_threads)
+        lock = lock_store(cfg)
         if lock is not None:
-            lock.release()
-        raise
-    policy = BreakerPolicy(consecutive_failures=cfg.breaker_failures, cooldown_s=cfg.breaker_cooldown_s)
-    try:
+            opened.callback(lock.release)
+        store = open_store(cfg.store_url())
+        opened.callback(store.close)
+        policy = BreakerPolicy(consecutive_failures=cfg.breaker_failures, cooldown_s=cfg.breaker_cooldown_s)
         engine = Engine(store, embedder, policy=policy, batch_max_requests=cfg.batch_max_requests,
                         batch_max_cells=cfg.batch_max_cells, embed_max_texts=cfg.embed_max_texts,
                         route_threshold=cfg.route_threshold, reembed_routes=cfg.reembed_routes,
                         retrain_interval_s=cfg.retrain_interval_s, retrain_min_outcomes=cfg.retrain_min_outcomes,
                         observer=observer, tracer=tracing)
-    except BaseException:
-        store.close()
-        if lock is not None:
-            lock.release()
-        raise
-    metrics_server = None
-    if metrics is not None:
-        metrics.bind(engine)
-        try:
+        opened.callback(engine.close)
+        metrics_server = None
+        if metrics is not None:
+            metrics.bind(engine)
             metrics_server = start_metrics_server(cfg.metrics_listen, metrics.registry)
-        except BaseException:
-            engine.close()
-            store.close()
-            if lock is not None:
-                lock.release()
-            raise
-    dashboard_server = None
-    if tally is not None:
-        try:
+            opened.callback(metrics_server.stop)
+        dashboard_server = None
+        if tally is not None:
             dashboard_server = start_dashboard(cfg.http_listen, Dashboard(engine, tally, token))
-        except BaseException:
-            if metrics_server is not None:
-                metrics_server.stop()
-            engine.close()
-            store.close()
-            if lock is not None:
-                lock.release()
-            raise
-    # Outermost: every call gets a request id and is timed, refused ones (no token) included.
-    rpc_log_level = logging.INFO if cfg.log_format == "json" else logging.DEBUG
-    interceptors: list[grpc.ServerInterceptor] = [ObservingInterceptor(metrics, rpc_log_level, tracing)]
-    if token:
-        interceptors.append(BearerTokenInterceptor(token))
-    executor = futures.ThreadPoolExecutor(max_workers=cfg.workers)
-    server = grpc.server(executor, interceptors=interceptors,
-                         options=[("grpc.max_receive_message_length", cfg.max_message_bytes),
-                                  ("grpc.max_send_message_length", cfg.max_message_bytes)])
-    for servicer, service in ((AgentRegistryServicer(engine), "AgentRegistry"),
-                              (RouterServicer(engine, cfg.max_message_bytes), "Router"),
-                              (FeedbackServicer(engine), "Feedback"), (AnalyticsServicer(engine), "Analytics"),
-                              (RoutesServicer(engine), "Routes"), (ModelServicer(engine), "Model")):
-        register(server, servicer, service)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = [pb.DESCRIPTOR.services_by_name[s].full_name for s in SERVICES]
-    reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    if cfg.tls_cert:
-        creds = grpc.ssl_server_credentials([(Path(cfg.tls_key).read_bytes(), Path(cfg.tls_cert).read_bytes())])
-        port = server.add_secure_port(cfg.listen, creds)
-    else:
-        port = server.add_insecure_port(cfg.listen)
-    if port == 0:
-        executor.shutdown(wait=False)
-        if metrics_server is not None:
-            metrics_server.stop()
-        if dashboard_server is not None:
-            dashboard_server.stop()
-        engine.close()
-        store.close()
-        if lock is not None:
-            lock.release()
-        raise OSError(f"cannot listen on {cfg.listen}")
+            opened.callback(dashboard_server.stop)
+        # Outermost: every call gets a request id and is timed, refused ones (no token) included.
+        rpc_log_level = logging.INFO if cfg.log_format == "json" else logging.DEBUG
+        interceptors: list[grpc.ServerInterceptor] = [ObservingInterceptor(metrics, rpc_log_level, tracing)]
+        if token:
+            interceptors.append(BearerTokenInterceptor(token))
+        executor = futures.ThreadPoolExecutor(max_workers=cfg.workers)
+        opened.callback(executor.shutdown, wait=False)
+        server = grpc.server(executor, interceptors=interceptors,
+                             options=[("grpc.max_receive_message_length", cfg.max_message_bytes),
+                                      ("grpc.max_send_message_length", cfg.max_message_bytes)])
+        for servicer, service in ((AgentRegistryServicer(engine), "AgentRegistry"),
+                                  (RouterServicer(engine, cfg.max_message_bytes), "Router"),
+                                  (FeedbackServicer(engine), "Feedback"), (AnalyticsServicer(engine), "Analytics"),
+                                  (RoutesServicer(engine), "Routes"), (ModelServicer(engine), "Model")):
+            register(server, servicer, service)
+        health_servicer = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        names = [pb.DESCRIPTOR.services_by_name[s].full_name for s in SERVICES]
+        reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        if cfg.tls_cert:
+            creds = grpc.ssl_server_credentials([(Path(cfg.tls_key).read_bytes(),
+                                                  Path(cfg.tls_cert).read_bytes())])
+            port = server.add_secure_port(cfg.listen, creds)
+        else:
+            port = server.add_insecure_port(cfg.listen)
+        if port == 0:
+            raise OSError(f"cannot listen on {cfg.listen}")
+        opened.pop_all()
     for name in ("", *names):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return RunningServer(server, port, engine, health_servicer, executor, lock, metrics, metrics_server,
