@@ -587,7 +587,11 @@ class ModelManager:
         t_eval = time.monotonic()
         job.emit(TrainEvent(v, "evaluating", message=f"{ho.size} held-out requests"))
         candidate = LearnedQuality(v, est, self.embedder)
-        metrics, better, reason = self._shadow(candidate, data)
+        table = self._table()
+        # The candidate's predictions for the held-out rows, as the router would use them: computed once
+        # for the promotion decision and the stored curve.
+        held = candidate.blend(table, candidate.model_rows(table, data.x[ho], data.mask[ho]))
+        metrics, better, reason = self._shadow(table, held, data)
         metrics.update({"n_train": float(tr.size), "n_holdout": float(ho.size), "n_agents": float(len(data.agents)),
                         "epochs": float(est.n_iter_), "best_epoch": float(est.best_epoch_),
                         "train_seconds": time.monotonic() - t0, "embed_seconds": t_fit - t0,
@@ -606,7 +610,7 @@ class ModelManager:
                         reason=reason, finished_at=now, promoted_at=now if promote else None,
                         weights=encode_model(est, header))
         if options.dataset is not None:  # outcome logs have one agent per request: no curve to sweep
-            curve = self._holdout_curve(candidate, options.dataset, data)
+            curve = self._holdout_curve(candidate, table, held, options.dataset, data)
             if curve is not None:  # beside the version (ModelVersion.metrics is a map of numbers)
                 self.store.set_meta({curve_key(v): json.dumps(curve, allow_nan=False)})
         with self._lock:
@@ -617,18 +621,19 @@ class ModelManager:
         self._write_file(v, final.weights)
         return replace(final, weights=None)
 
-    def _holdout_curve(self, candidate: LearnedQuality, ds: RoutingDataset,
+    @staticmethod
+    def _holdout_curve(candidate: LearnedQuality, table: AgentTable, held: np.ndarray, ds: RoutingDataset,
                        data: TrainingData) -> dict[str, Any] | None:
         """The candidate's cost–quality curve (routerd.model.evaluation.sweep) on the held-out rows that
         have a quality and a cost for every agent, next to each agent alone; None without such rows or
         with an agent not registered. Routerd's own cost estimates choose, the dataset's values score."""
-        table = self._table()
-        rows = data.holdout[ds.complete()[data.holdout]]
+        pos = np.flatnonzero(ds.complete()[data.holdout])  # positions in the held-out rows
+        rows = data.holdout[pos]
         if rows.size < 2 or any(a not in table.index for a in ds.agents):
             return None
         cols = [table.index[a] for a in ds.agents]
         c_hat = Router._cost(table, [RouteQuery(text=ds.prompts[i]) for i in rows])[:, cols]
-        q_hat = candidate.blend(table, candidate.model_rows(table, data.x[rows], data.mask[rows]))[:, cols]
+        q_hat = held[pos][:, cols]
         curve = ev.sweep(q_hat, c_hat, ds.quality[rows], ds.cost[rows], name=candidate.version)
         keep = np.unique(np.linspace(0, curve.cost.size - 1, min(curve.cost.size, CURVE_POINTS_MAX)).astype(int))
         hull_cost, hull_quality = curve.hull()
@@ -653,15 +658,13 @@ class ModelManager:
         except OSError as e:
             log.warning("could not write the file of model version %d in %s: %s", version, self.model_dir, e)
 
-    def _shadow(self, candidate: LearnedQuality, data: TrainingData) -> tuple[dict[str, float], bool, str]:
-        """Score the candidate and what routes today on the held-out rows, as the router would use them."""
-        table = self._table()
+    def _shadow(self, table: AgentTable, cand: np.ndarray, data: TrainingData) -> tuple[dict[str, float], bool, str]:
+        """Score the candidate's held-out predictions ``cand`` and what routes today on the same rows."""
         cols = [table.index.get(a, -1) for a in data.agents]
         keep = [j for j, c in enumerate(cols) if c >= 0]
         ho = data.holdout
         y = np.full((ho.size, len(table)), np.nan)
         y[:, [cols[j] for j in keep]] = data.quality[ho][:, keep]
-        cand = candidate.blend(table, candidate.model_rows(table, data.x[ho], data.mask[ho]))
         live = self.live
         if live is not None:
             current = live.blend(table, live.model_rows(table, data.x[ho], data.mask[ho]))
