@@ -189,7 +189,7 @@ class Constraints(_message.Message):
     def __init__(self, required_capabilities: _Optional[_Iterable[str]] = ..., excluded_agents: _Optional[_Iterable[str]] = ..., max_cost: _Optional[float] = ..., max_latency_ms: _Optional[float] = ..., min_quality: _Optional[float] = ...) -> None: ...
 
 class RouteRequest(_message.Message):
-    __slots__ = ("request", "embedding", "objective", "constraints", "budget_remaining", "willingness_to_pay", "input_tokens", "output_tokens", "context", "max_alternatives", "omit_reasoning", "infer_capabilities", "capability_threshold")
+    __slots__ = ("request", "embedding", "objective", "constraints", "budget_remaining", "willingness_to_pay", "input_tokens", "output_tokens", "context", "max_alternatives", "omit_reasoning", "infer_capabilities", "capability_threshold", "tags")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -210,6 +210,7 @@ class RouteRequest(_message.Message):
     OMIT_REASONING_FIELD_NUMBER: _ClassVar[int]
     INFER_CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     CAPABILITY_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     request: str
     embedding: _containers.RepeatedScalarFieldContainer[float]
     objective: str
@@ -223,7 +224,8 @@ class RouteRequest(_message.Message):
     omit_reasoning: bool
     infer_capabilities: bool
     capability_threshold: float
-    def __init__(self, request: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., objective: _Optional[str] = ..., constraints: _Optional[_Union[Constraints, _Mapping]] = ..., budget_remaining: _Optional[float] = ..., willingness_to_pay: _Optional[float] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., context: _Optional[_Mapping[str, str]] = ..., max_alternatives: _Optional[int] = ..., omit_reasoning: _Optional[bool] = ..., infer_capabilities: _Optional[bool] = ..., capability_threshold: _Optional[float] = ...) -> None: ...
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, request: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., objective: _Optional[str] = ..., constraints: _Optional[_Union[Constraints, _Mapping]] = ..., budget_remaining: _Optional[float] = ..., willingness_to_pay: _Optional[float] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., context: _Optional[_Mapping[str, str]] = ..., max_alternatives: _Optional[int] = ..., omit_reasoning: _Optional[bool] = ..., infer_capabilities: _Optional[bool] = ..., capability_threshold: _Optional[float] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Alternative(_message.Message):
     __slots__ = ("agent_name", "score", "feasible", "reason", "estimated_cost", "estimated_latency_ms", "expected_quality")
@@ -244,7 +246,7 @@ class Alternative(_message.Message):
     def __init__(self, agent_name: _Optional[str] = ..., score: _Optional[float] = ..., feasible: _Optional[bool] = ..., reason: _Optional[str] = ..., estimated_cost: _Optional[float] = ..., estimated_latency_ms: _Optional[float] = ..., expected_quality: _Optional[float] = ...) -> None: ...
 
 class RouteDecision(_message.Message):
-    __slots__ = ("decision_id", "routed", "agent_name", "confidence", "estimated_cost", "estimated_latency_ms", "expected_quality", "similarity", "reasoning", "alternatives", "model_version", "decided_at", "objective", "route_name", "route_similarity", "inferred_capabilities")
+    __slots__ = ("decision_id", "routed", "agent_name", "confidence", "estimated_cost", "estimated_latency_ms", "expected_quality", "similarity", "reasoning", "alternatives", "model_version", "decided_at", "objective", "route_name", "route_similarity", "inferred_capabilities", "charges", "tags")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     ROUTED_FIELD_NUMBER: _ClassVar[int]
     AGENT_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -261,6 +263,8 @@ class RouteDecision(_message.Message):
     ROUTE_NAME_FIELD_NUMBER: _ClassVar[int]
     ROUTE_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
     INFERRED_CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    CHARGES_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     routed: bool
     agent_name: str
@@ -277,21 +281,92 @@ class RouteDecision(_message.Message):
     route_name: str
     route_similarity: float
     inferred_capabilities: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, decision_id: _Optional[str] = ..., routed: _Optional[bool] = ..., agent_name: _Optional[str] = ..., confidence: _Optional[float] = ..., estimated_cost: _Optional[float] = ..., estimated_latency_ms: _Optional[float] = ..., expected_quality: _Optional[float] = ..., similarity: _Optional[float] = ..., reasoning: _Optional[str] = ..., alternatives: _Optional[_Iterable[_Union[Alternative, _Mapping]]] = ..., model_version: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., objective: _Optional[str] = ..., route_name: _Optional[str] = ..., route_similarity: _Optional[float] = ..., inferred_capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
+    charges: _containers.RepeatedCompositeFieldContainer[BudgetCharge]
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, decision_id: _Optional[str] = ..., routed: _Optional[bool] = ..., agent_name: _Optional[str] = ..., confidence: _Optional[float] = ..., estimated_cost: _Optional[float] = ..., estimated_latency_ms: _Optional[float] = ..., expected_quality: _Optional[float] = ..., similarity: _Optional[float] = ..., reasoning: _Optional[str] = ..., alternatives: _Optional[_Iterable[_Union[Alternative, _Mapping]]] = ..., model_version: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., objective: _Optional[str] = ..., route_name: _Optional[str] = ..., route_similarity: _Optional[float] = ..., inferred_capabilities: _Optional[_Iterable[str]] = ..., charges: _Optional[_Iterable[_Union[BudgetCharge, _Mapping]]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BudgetCharge(_message.Message):
+    __slots__ = ("budget", "amount")
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    budget: str
+    amount: float
+    def __init__(self, budget: _Optional[str] = ..., amount: _Optional[float] = ...) -> None: ...
 
 class BatchRouteRequest(_message.Message):
-    __slots__ = ("requests", "batch_budget")
+    __slots__ = ("requests", "batch_budget", "batch_objective")
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     BATCH_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    BATCH_OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
     requests: _containers.RepeatedCompositeFieldContainer[RouteRequest]
     batch_budget: float
-    def __init__(self, requests: _Optional[_Iterable[_Union[RouteRequest, _Mapping]]] = ..., batch_budget: _Optional[float] = ...) -> None: ...
+    batch_objective: str
+    def __init__(self, requests: _Optional[_Iterable[_Union[RouteRequest, _Mapping]]] = ..., batch_budget: _Optional[float] = ..., batch_objective: _Optional[str] = ...) -> None: ...
 
 class BatchRouteResponse(_message.Message):
-    __slots__ = ("decisions",)
+    __slots__ = ("decisions", "total_cost", "total_quality")
     DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COST_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    LAMBDA_FIELD_NUMBER: _ClassVar[int]
     decisions: _containers.RepeatedCompositeFieldContainer[RouteDecision]
-    def __init__(self, decisions: _Optional[_Iterable[_Union[RouteDecision, _Mapping]]] = ...) -> None: ...
+    total_cost: float
+    total_quality: float
+    def __init__(self, decisions: _Optional[_Iterable[_Union[RouteDecision, _Mapping]]] = ..., total_cost: _Optional[float] = ..., total_quality: _Optional[float] = ..., **kwargs) -> None: ...
+
+class RouteMultiRequest(_message.Message):
+    __slots__ = ("request", "num_agents", "strategy")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    NUM_AGENTS_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    request: RouteRequest
+    num_agents: int
+    strategy: str
+    def __init__(self, request: _Optional[_Union[RouteRequest, _Mapping]] = ..., num_agents: _Optional[int] = ..., strategy: _Optional[str] = ...) -> None: ...
+
+class RouteMultiStage(_message.Message):
+    __slots__ = ("stage", "agent_name", "capabilities", "estimated_cost", "estimated_latency_ms", "expected_quality", "score", "reason")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_COST_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    stage: int
+    agent_name: str
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    estimated_cost: float
+    estimated_latency_ms: float
+    expected_quality: float
+    score: float
+    reason: str
+    def __init__(self, stage: _Optional[int] = ..., agent_name: _Optional[str] = ..., capabilities: _Optional[_Iterable[str]] = ..., estimated_cost: _Optional[float] = ..., estimated_latency_ms: _Optional[float] = ..., expected_quality: _Optional[float] = ..., score: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RouteMultiResponse(_message.Message):
+    __slots__ = ("decision_id", "strategy", "routed", "stages", "total_cost", "total_latency_ms", "expected_quality", "reasoning", "uncovered_capabilities", "model_version")
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    ROUTED_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COST_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    REASONING_FIELD_NUMBER: _ClassVar[int]
+    UNCOVERED_CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    strategy: str
+    routed: bool
+    stages: _containers.RepeatedCompositeFieldContainer[RouteMultiStage]
+    total_cost: float
+    total_latency_ms: float
+    expected_quality: float
+    reasoning: str
+    uncovered_capabilities: _containers.RepeatedScalarFieldContainer[str]
+    model_version: str
+    def __init__(self, decision_id: _Optional[str] = ..., strategy: _Optional[str] = ..., routed: _Optional[bool] = ..., stages: _Optional[_Iterable[_Union[RouteMultiStage, _Mapping]]] = ..., total_cost: _Optional[float] = ..., total_latency_ms: _Optional[float] = ..., expected_quality: _Optional[float] = ..., reasoning: _Optional[str] = ..., uncovered_capabilities: _Optional[_Iterable[str]] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class EmbedRequest(_message.Message):
     __slots__ = ("texts",)
@@ -664,6 +739,22 @@ class ListOutcomesResponse(_message.Message):
     next_page_token: str
     def __init__(self, outcomes: _Optional[_Iterable[_Union[Outcome, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class CancelDecisionRequest(_message.Message):
+    __slots__ = ("decision_id",)
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    def __init__(self, decision_id: _Optional[str] = ...) -> None: ...
+
+class CancelDecisionResponse(_message.Message):
+    __slots__ = ("decision_id", "released", "already_cancelled")
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    released: _containers.RepeatedCompositeFieldContainer[BudgetCharge]
+    already_cancelled: bool
+    def __init__(self, decision_id: _Optional[str] = ..., released: _Optional[_Iterable[_Union[BudgetCharge, _Mapping]]] = ..., already_cancelled: _Optional[bool] = ...) -> None: ...
+
 class RoutingStatsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
@@ -689,6 +780,279 @@ class RoutingStatsResponse(_message.Message):
     model_version: str
     open_circuits: int
     def __init__(self, agents: _Optional[int] = ..., active_agents: _Optional[int] = ..., decisions: _Optional[int] = ..., outcomes: _Optional[int] = ..., total_spend: _Optional[float] = ..., mean_quality: _Optional[float] = ..., success_rate: _Optional[float] = ..., model_version: _Optional[str] = ..., open_circuits: _Optional[int] = ...) -> None: ...
+
+class RoutingAnalyticsRequest(_message.Message):
+    __slots__ = ("start", "end", "group_by")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    group_by: str
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group_by: _Optional[str] = ...) -> None: ...
+
+class AnalyticsRow(_message.Message):
+    __slots__ = ("key", "bucket_start", "requests", "without_outcome", "outcomes", "spend", "mean_latency_ms", "p95_latency_ms", "success_rate", "mean_quality", "reference_cost", "savings")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_START_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    WITHOUT_OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    SPEND_FIELD_NUMBER: _ClassVar[int]
+    MEAN_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    P95_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_RATE_FIELD_NUMBER: _ClassVar[int]
+    MEAN_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_COST_FIELD_NUMBER: _ClassVar[int]
+    SAVINGS_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    bucket_start: _timestamp_pb2.Timestamp
+    requests: int
+    without_outcome: int
+    outcomes: int
+    spend: float
+    mean_latency_ms: float
+    p95_latency_ms: float
+    success_rate: float
+    mean_quality: float
+    reference_cost: float
+    savings: float
+    def __init__(self, key: _Optional[str] = ..., bucket_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requests: _Optional[int] = ..., without_outcome: _Optional[int] = ..., outcomes: _Optional[int] = ..., spend: _Optional[float] = ..., mean_latency_ms: _Optional[float] = ..., p95_latency_ms: _Optional[float] = ..., success_rate: _Optional[float] = ..., mean_quality: _Optional[float] = ..., reference_cost: _Optional[float] = ..., savings: _Optional[float] = ...) -> None: ...
+
+class RoutingAnalyticsResponse(_message.Message):
+    __slots__ = ("group_by", "rows")
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    group_by: str
+    rows: _containers.RepeatedCompositeFieldContainer[AnalyticsRow]
+    def __init__(self, group_by: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[AnalyticsRow, _Mapping]]] = ...) -> None: ...
+
+class OptimizeBudgetRequest(_message.Message):
+    __slots__ = ("budget", "period_days", "start", "end", "requests", "mix_days", "quality_threshold", "latency_threshold_ms", "apply_to_budget")
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_DAYS_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    MIX_DAYS_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_THRESHOLD_MS_FIELD_NUMBER: _ClassVar[int]
+    APPLY_TO_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    budget: float
+    period_days: float
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    requests: _containers.RepeatedCompositeFieldContainer[RouteRequest]
+    mix_days: float
+    quality_threshold: float
+    latency_threshold_ms: float
+    apply_to_budget: str
+    def __init__(self, budget: _Optional[float] = ..., period_days: _Optional[float] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requests: _Optional[_Iterable[_Union[RouteRequest, _Mapping]]] = ..., mix_days: _Optional[float] = ..., quality_threshold: _Optional[float] = ..., latency_threshold_ms: _Optional[float] = ..., apply_to_budget: _Optional[str] = ...) -> None: ...
+
+class AgentAllocation(_message.Message):
+    __slots__ = ("agent_name", "requests", "spend", "share", "mean_quality")
+    AGENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    SPEND_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    MEAN_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    agent_name: str
+    requests: float
+    spend: float
+    share: float
+    mean_quality: float
+    def __init__(self, agent_name: _Optional[str] = ..., requests: _Optional[float] = ..., spend: _Optional[float] = ..., share: _Optional[float] = ..., mean_quality: _Optional[float] = ...) -> None: ...
+
+class OptimizeBudgetResponse(_message.Message):
+    __slots__ = ("willingness_to_pay", "binding", "allocations", "projected_spend", "projected_quality", "proportional_quality", "proportional_spend", "mix_requests", "unmet_requests", "scale", "period_days", "minimum_spend", "feasible", "applied_to_budget")
+    WILLINGNESS_TO_PAY_FIELD_NUMBER: _ClassVar[int]
+    LAMBDA_FIELD_NUMBER: _ClassVar[int]
+    BINDING_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    PROJECTED_SPEND_FIELD_NUMBER: _ClassVar[int]
+    PROJECTED_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    PROPORTIONAL_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    PROPORTIONAL_SPEND_FIELD_NUMBER: _ClassVar[int]
+    MIX_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    UNMET_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_DAYS_FIELD_NUMBER: _ClassVar[int]
+    MINIMUM_SPEND_FIELD_NUMBER: _ClassVar[int]
+    FEASIBLE_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_TO_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    willingness_to_pay: float
+    binding: bool
+    allocations: _containers.RepeatedCompositeFieldContainer[AgentAllocation]
+    projected_spend: float
+    projected_quality: float
+    proportional_quality: float
+    proportional_spend: float
+    mix_requests: int
+    unmet_requests: int
+    scale: float
+    period_days: float
+    minimum_spend: float
+    feasible: bool
+    applied_to_budget: str
+    def __init__(self, willingness_to_pay: _Optional[float] = ..., binding: _Optional[bool] = ..., allocations: _Optional[_Iterable[_Union[AgentAllocation, _Mapping]]] = ..., projected_spend: _Optional[float] = ..., projected_quality: _Optional[float] = ..., proportional_quality: _Optional[float] = ..., proportional_spend: _Optional[float] = ..., mix_requests: _Optional[int] = ..., unmet_requests: _Optional[int] = ..., scale: _Optional[float] = ..., period_days: _Optional[float] = ..., minimum_spend: _Optional[float] = ..., feasible: _Optional[bool] = ..., applied_to_budget: _Optional[str] = ..., **kwargs) -> None: ...
+
+class ListDecisionsRequest(_message.Message):
+    __slots__ = ("start", "end", "page_size", "page_token")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    page_size: int
+    page_token: str
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class LoggedDecision(_message.Message):
+    __slots__ = ("decision_id", "decided_at", "agent_name", "objective", "estimated_cost", "estimated_latency_ms", "expected_quality", "confidence", "model_version", "route_name", "tags", "request_id", "reference_cost", "cancelled_at")
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
+    AGENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_COST_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_NAME_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_COST_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_AT_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    decided_at: _timestamp_pb2.Timestamp
+    agent_name: str
+    objective: str
+    estimated_cost: float
+    estimated_latency_ms: float
+    expected_quality: float
+    confidence: float
+    model_version: str
+    route_name: str
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    request_id: str
+    reference_cost: float
+    cancelled_at: _timestamp_pb2.Timestamp
+    def __init__(self, decision_id: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agent_name: _Optional[str] = ..., objective: _Optional[str] = ..., estimated_cost: _Optional[float] = ..., estimated_latency_ms: _Optional[float] = ..., expected_quality: _Optional[float] = ..., confidence: _Optional[float] = ..., model_version: _Optional[str] = ..., route_name: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ..., reference_cost: _Optional[float] = ..., cancelled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListDecisionsResponse(_message.Message):
+    __slots__ = ("decisions", "next_page_token")
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    decisions: _containers.RepeatedCompositeFieldContainer[LoggedDecision]
+    next_page_token: str
+    def __init__(self, decisions: _Optional[_Iterable[_Union[LoggedDecision, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class Budget(_message.Message):
+    __slots__ = ("name", "amount", "window", "window_seconds", "scope", "mode", "willingness_to_pay", "created_at", "updated_at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    WILLINGNESS_TO_PAY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    amount: float
+    window: str
+    window_seconds: float
+    scope: str
+    mode: str
+    willingness_to_pay: float
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., amount: _Optional[float] = ..., window: _Optional[str] = ..., window_seconds: _Optional[float] = ..., scope: _Optional[str] = ..., mode: _Optional[str] = ..., willingness_to_pay: _Optional[float] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Spend(_message.Message):
+    __slots__ = ("budget", "window_start", "window_end", "amount", "settled", "reserved", "unreconciled", "remaining", "decisions", "unreconciled_decisions", "mode", "scope")
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_END_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_FIELD_NUMBER: _ClassVar[int]
+    UNRECONCILED_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    UNRECONCILED_DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    budget: str
+    window_start: _timestamp_pb2.Timestamp
+    window_end: _timestamp_pb2.Timestamp
+    amount: float
+    settled: float
+    reserved: float
+    unreconciled: float
+    remaining: float
+    decisions: int
+    unreconciled_decisions: int
+    mode: str
+    scope: str
+    def __init__(self, budget: _Optional[str] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amount: _Optional[float] = ..., settled: _Optional[float] = ..., reserved: _Optional[float] = ..., unreconciled: _Optional[float] = ..., remaining: _Optional[float] = ..., decisions: _Optional[int] = ..., unreconciled_decisions: _Optional[int] = ..., mode: _Optional[str] = ..., scope: _Optional[str] = ...) -> None: ...
+
+class CreateBudgetRequest(_message.Message):
+    __slots__ = ("budget",)
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    budget: Budget
+    def __init__(self, budget: _Optional[_Union[Budget, _Mapping]] = ...) -> None: ...
+
+class UpdateBudgetRequest(_message.Message):
+    __slots__ = ("name", "budget", "update_mask")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    budget: Budget
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, name: _Optional[str] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class DeleteBudgetRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteBudgetResponse(_message.Message):
+    __slots__ = ("budget",)
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    budget: Budget
+    def __init__(self, budget: _Optional[_Union[Budget, _Mapping]] = ...) -> None: ...
+
+class GetBudgetRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListBudgetsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListBudgetsResponse(_message.Message):
+    __slots__ = ("budgets",)
+    BUDGETS_FIELD_NUMBER: _ClassVar[int]
+    budgets: _containers.RepeatedCompositeFieldContainer[Budget]
+    def __init__(self, budgets: _Optional[_Iterable[_Union[Budget, _Mapping]]] = ...) -> None: ...
+
+class GetSpendRequest(_message.Message):
+    __slots__ = ("budget",)
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    budget: str
+    def __init__(self, budget: _Optional[str] = ...) -> None: ...
+
+class GetSpendResponse(_message.Message):
+    __slots__ = ("spend",)
+    SPEND_FIELD_NUMBER: _ClassVar[int]
+    spend: _containers.RepeatedCompositeFieldContainer[Spend]
+    def __init__(self, spend: _Optional[_Iterable[_Union[Spend, _Mapping]]] = ...) -> None: ...
 
 class ModelVersion(_message.Message):
     __slots__ = ("version", "name", "status", "source", "fingerprint", "embedder", "dim", "features", "agents", "metrics", "reason", "parent", "created_at", "finished_at", "promoted_at")

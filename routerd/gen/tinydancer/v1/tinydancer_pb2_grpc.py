@@ -383,6 +383,11 @@ class RouterStub:
                 request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.BatchRouteRequest.SerializeToString,
                 response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.BatchRouteResponse.FromString,
                 _registered_method=True)
+        self.RouteMulti = channel.unary_unary(
+                '/tinydancer.v1.Router/RouteMulti',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RouteMultiRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RouteMultiResponse.FromString,
+                _registered_method=True)
         self.Embed = channel.unary_unary(
                 '/tinydancer.v1.Router/Embed',
                 request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.EmbedRequest.SerializeToString,
@@ -414,6 +419,14 @@ class RouterServicer:
 
     def BatchRoute(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RouteMulti(self, request, context):
+        """Errors: INVALID_ARGUMENT (num_agents <= 0 or above the registry size, unknown strategy, or the
+        request's errors as for Route).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -452,6 +465,11 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.BatchRoute,
                     request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.BatchRouteRequest.FromString,
                     response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.BatchRouteResponse.SerializeToString,
+            ),
+            'RouteMulti': grpc.unary_unary_rpc_method_handler(
+                    servicer.RouteMulti,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RouteMultiRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RouteMultiResponse.SerializeToString,
             ),
             'Embed': grpc.unary_unary_rpc_method_handler(
                     servicer.Embed,
@@ -526,6 +544,33 @@ class Router:
             '/tinydancer.v1.Router/BatchRoute',
             routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.BatchRouteRequest.SerializeToString,
             routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.BatchRouteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RouteMulti(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Router/RouteMulti',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RouteMultiRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RouteMultiResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -915,7 +960,9 @@ class Routes:
 
 
 class FeedbackStub:
-    """Errors: RecordOutcome INVALID_ARGUMENT, NOT_FOUND (unknown agent or decision).
+    """Errors: RecordOutcome INVALID_ARGUMENT, NOT_FOUND (unknown agent or decision), FAILED_PRECONDITION
+    (the decision was cancelled). CancelDecision NOT_FOUND, FAILED_PRECONDITION (the decision has an
+    outcome: its cost is settled, not reserved).
     """
 
     def __init__(self, channel):
@@ -929,6 +976,11 @@ class FeedbackStub:
                 request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RecordOutcomeRequest.SerializeToString,
                 response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RecordOutcomeResponse.FromString,
                 _registered_method=True)
+        self.CancelDecision = channel.unary_unary(
+                '/tinydancer.v1.Feedback/CancelDecision',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.CancelDecisionRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.CancelDecisionResponse.FromString,
+                _registered_method=True)
         self.ListOutcomes = channel.unary_unary(
                 '/tinydancer.v1.Feedback/ListOutcomes',
                 request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListOutcomesRequest.SerializeToString,
@@ -937,11 +989,20 @@ class FeedbackStub:
 
 
 class FeedbackServicer:
-    """Errors: RecordOutcome INVALID_ARGUMENT, NOT_FOUND (unknown agent or decision).
+    """Errors: RecordOutcome INVALID_ARGUMENT, NOT_FOUND (unknown agent or decision), FAILED_PRECONDITION
+    (the decision was cancelled). CancelDecision NOT_FOUND, FAILED_PRECONDITION (the decision has an
+    outcome: its cost is settled, not reserved).
     """
 
     def RecordOutcome(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelDecision(self, request, context):
+        """Release a decision's reservations (the request was never sent). Its later outcomes are refused.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -960,6 +1021,11 @@ def add_FeedbackServicer_to_server(servicer, server):
                     request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RecordOutcomeRequest.FromString,
                     response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RecordOutcomeResponse.SerializeToString,
             ),
+            'CancelDecision': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelDecision,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.CancelDecisionRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.CancelDecisionResponse.SerializeToString,
+            ),
             'ListOutcomes': grpc.unary_unary_rpc_method_handler(
                     servicer.ListOutcomes,
                     request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListOutcomesRequest.FromString,
@@ -974,7 +1040,9 @@ def add_FeedbackServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Feedback:
-    """Errors: RecordOutcome INVALID_ARGUMENT, NOT_FOUND (unknown agent or decision).
+    """Errors: RecordOutcome INVALID_ARGUMENT, NOT_FOUND (unknown agent or decision), FAILED_PRECONDITION
+    (the decision was cancelled). CancelDecision NOT_FOUND, FAILED_PRECONDITION (the decision has an
+    outcome: its cost is settled, not reserved).
     """
 
     @staticmethod
@@ -994,6 +1062,33 @@ class Feedback:
             '/tinydancer.v1.Feedback/RecordOutcome',
             routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RecordOutcomeRequest.SerializeToString,
             routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RecordOutcomeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelDecision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Feedback/CancelDecision',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.CancelDecisionRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.CancelDecisionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1033,7 +1128,10 @@ class Feedback:
 
 
 class AnalyticsStub:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: RoutingAnalytics INVALID_ARGUMENT (unknown group_by, bad time); OptimizeBudget
+    INVALID_ARGUMENT (budget <= 0 or not finite, bad threshold or period, an empty mix), NOT_FOUND
+    (apply_to_budget names no budget).
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -1046,12 +1144,48 @@ class AnalyticsStub:
                 request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RoutingStatsRequest.SerializeToString,
                 response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RoutingStatsResponse.FromString,
                 _registered_method=True)
+        self.RoutingAnalytics = channel.unary_unary(
+                '/tinydancer.v1.Analytics/RoutingAnalytics',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RoutingAnalyticsRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RoutingAnalyticsResponse.FromString,
+                _registered_method=True)
+        self.OptimizeBudget = channel.unary_unary(
+                '/tinydancer.v1.Analytics/OptimizeBudget',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.OptimizeBudgetRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.OptimizeBudgetResponse.FromString,
+                _registered_method=True)
+        self.ListDecisions = channel.unary_unary(
+                '/tinydancer.v1.Analytics/ListDecisions',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListDecisionsRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListDecisionsResponse.FromString,
+                _registered_method=True)
 
 
 class AnalyticsServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: RoutingAnalytics INVALID_ARGUMENT (unknown group_by, bad time); OptimizeBudget
+    INVALID_ARGUMENT (budget <= 0 or not finite, bad threshold or period, an empty mix), NOT_FOUND
+    (apply_to_budget names no budget).
+    """
 
     def RoutingStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RoutingAnalytics(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OptimizeBudget(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDecisions(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -1065,6 +1199,21 @@ def add_AnalyticsServicer_to_server(servicer, server):
                     request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RoutingStatsRequest.FromString,
                     response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RoutingStatsResponse.SerializeToString,
             ),
+            'RoutingAnalytics': grpc.unary_unary_rpc_method_handler(
+                    servicer.RoutingAnalytics,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RoutingAnalyticsRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RoutingAnalyticsResponse.SerializeToString,
+            ),
+            'OptimizeBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.OptimizeBudget,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.OptimizeBudgetRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.OptimizeBudgetResponse.SerializeToString,
+            ),
+            'ListDecisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDecisions,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListDecisionsRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListDecisionsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'tinydancer.v1.Analytics', rpc_method_handlers)
@@ -1074,7 +1223,10 @@ def add_AnalyticsServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Analytics:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: RoutingAnalytics INVALID_ARGUMENT (unknown group_by, bad time); OptimizeBudget
+    INVALID_ARGUMENT (budget <= 0 or not finite, bad threshold or period, an empty mix), NOT_FOUND
+    (apply_to_budget names no budget).
+    """
 
     @staticmethod
     def RoutingStats(request,
@@ -1093,6 +1245,383 @@ class Analytics:
             '/tinydancer.v1.Analytics/RoutingStats',
             routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RoutingStatsRequest.SerializeToString,
             routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RoutingStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RoutingAnalytics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Analytics/RoutingAnalytics',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RoutingAnalyticsRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.RoutingAnalyticsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OptimizeBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Analytics/OptimizeBudget',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.OptimizeBudgetRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.OptimizeBudgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDecisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Analytics/ListDecisions',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListDecisionsRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListDecisionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class BudgetsStub:
+    """Errors: CreateBudget INVALID_ARGUMENT (negative or NaN amount, unknown window or mode, a bad
+    scope or an unknown agent in it), ALREADY_EXISTS; UpdateBudget INVALID_ARGUMENT, NOT_FOUND;
+    DeleteBudget, GetBudget, GetSpend NOT_FOUND.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CreateBudget = channel.unary_unary(
+                '/tinydancer.v1.Budgets/CreateBudget',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.CreateBudgetRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.Budget.FromString,
+                _registered_method=True)
+        self.UpdateBudget = channel.unary_unary(
+                '/tinydancer.v1.Budgets/UpdateBudget',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.UpdateBudgetRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.Budget.FromString,
+                _registered_method=True)
+        self.DeleteBudget = channel.unary_unary(
+                '/tinydancer.v1.Budgets/DeleteBudget',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.DeleteBudgetRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.DeleteBudgetResponse.FromString,
+                _registered_method=True)
+        self.GetBudget = channel.unary_unary(
+                '/tinydancer.v1.Budgets/GetBudget',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.GetBudgetRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.Budget.FromString,
+                _registered_method=True)
+        self.ListBudgets = channel.unary_unary(
+                '/tinydancer.v1.Budgets/ListBudgets',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListBudgetsRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListBudgetsResponse.FromString,
+                _registered_method=True)
+        self.GetSpend = channel.unary_unary(
+                '/tinydancer.v1.Budgets/GetSpend',
+                request_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.GetSpendRequest.SerializeToString,
+                response_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.GetSpendResponse.FromString,
+                _registered_method=True)
+
+
+class BudgetsServicer:
+    """Errors: CreateBudget INVALID_ARGUMENT (negative or NaN amount, unknown window or mode, a bad
+    scope or an unknown agent in it), ALREADY_EXISTS; UpdateBudget INVALID_ARGUMENT, NOT_FOUND;
+    DeleteBudget, GetBudget, GetSpend NOT_FOUND.
+    """
+
+    def CreateBudget(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateBudget(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteBudget(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBudget(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBudgets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSpend(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_BudgetsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CreateBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateBudget,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.CreateBudgetRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.Budget.SerializeToString,
+            ),
+            'UpdateBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateBudget,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.UpdateBudgetRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.Budget.SerializeToString,
+            ),
+            'DeleteBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteBudget,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.DeleteBudgetRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.DeleteBudgetResponse.SerializeToString,
+            ),
+            'GetBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBudget,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.GetBudgetRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.Budget.SerializeToString,
+            ),
+            'ListBudgets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBudgets,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListBudgetsRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListBudgetsResponse.SerializeToString,
+            ),
+            'GetSpend': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSpend,
+                    request_deserializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.GetSpendRequest.FromString,
+                    response_serializer=routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.GetSpendResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'tinydancer.v1.Budgets', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('tinydancer.v1.Budgets', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Budgets:
+    """Errors: CreateBudget INVALID_ARGUMENT (negative or NaN amount, unknown window or mode, a bad
+    scope or an unknown agent in it), ALREADY_EXISTS; UpdateBudget INVALID_ARGUMENT, NOT_FOUND;
+    DeleteBudget, GetBudget, GetSpend NOT_FOUND.
+    """
+
+    @staticmethod
+    def CreateBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Budgets/CreateBudget',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.CreateBudgetRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.Budget.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Budgets/UpdateBudget',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.UpdateBudgetRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.Budget.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Budgets/DeleteBudget',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.DeleteBudgetRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.DeleteBudgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Budgets/GetBudget',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.GetBudgetRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.Budget.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBudgets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Budgets/ListBudgets',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListBudgetsRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.ListBudgetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSpend(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tinydancer.v1.Budgets/GetSpend',
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.GetSpendRequest.SerializeToString,
+            routerd_dot_gen_dot_tinydancer_dot_v1_dot_tinydancer__pb2.GetSpendResponse.FromString,
             options,
             channel_credentials,
             insecure,
