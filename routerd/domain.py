@@ -135,6 +135,53 @@ class DecisionRecord:
     route_name: str | None = None  # the semantic route the request matched
     request_embedding: bytes | None = None  # the caller's embedding, float32 little-endian, when it sent one
     request_id: str | None = None  # the call's x-request-id (routerd.observability), when it had one
+    # The estimated cost on the agent of highest expected quality (analytics' counterfactual).
+    reference_cost: float | None = None
+    tags: str | None = None  # the request's tags, a JSON array (also one row each in decision_tags)
+    cancelled_at: float | None = None  # set by CancelDecision
+
+
+# -- budgets (routerd.engine.budgets) ----------------------------------------------------------------
+
+BUDGET_WINDOWS: tuple[str, ...] = ("day", "week", "month", "total", "rolling")
+BUDGET_MODES: tuple[str, ...] = ("hard", "soft")
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSpec:
+    """A budget as declared. ``scope`` is "global", "agent:<name>" or "tag:<tag>"."""
+
+    name: str
+    amount: float
+    window_kind: str
+    window_seconds: float | None
+    scope: str
+    mode: str
+    willingness_to_pay: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRecord:
+    spec: BudgetSpec
+    created_at: float
+    updated_at: float
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRecord:
+    """What one decision reserved against one budget (the row of budget_charges)."""
+
+    decision_id: str
+    budget_name: str
+    charged_at: float
+    estimate: float
+    actual: float | None = None
+    state: str = "reserved"  # reserved | settled | cancelled
+    settled_at: float | None = None
 
 
 # -- the learned quality model (routerd.engine.learning) -------------------------------------------

@@ -32,6 +32,7 @@ from routerd.domain import (
     AgentRecord,
     AgentSpec,
     AgentStats,
+    ChargeRecord,
     CostModel,
     DecisionRecord,
     HealthUpdate,
@@ -107,6 +108,7 @@ STATS_COLUMNS = _names(AgentStats)  # the columns are named as the fields
 AGENT_COLUMNS = ("name", *SPEC_COLUMNS, *STATS_COLUMNS, "created_at", "updated_at")
 OUTCOME_COLUMNS = _names(OutcomeRecord)
 DECISION_COLUMNS = _names(DecisionRecord)
+CHARGE_COLUMNS = _names(ChargeRecord)
 HEALTH_COLUMNS = _names(HealthUpdate)
 
 
@@ -252,6 +254,7 @@ DECISION_ROWS_PER_INSERT = 500
 
 
 _decision_values = attrgetter(*DECISION_COLUMNS)
+_charge_values = attrgetter(*CHARGE_COLUMNS)
 
 
 @cache
@@ -590,16 +593,23 @@ class SQLStore(ABC, Generic[C]):
         return self._count("outcomes")
 
     # -- decision log -------------------------------------------------------------------------
-    def append_decisions(self, records: Sequence[DecisionRecord]) -> None:
+    def append_decisions(self, records: Sequence[DecisionRecord], charges: Sequence[ChargeRecord] = ()) -> None:
         if not records:
             return
         params = [value for r in records for value in _decision_values(r)]
         width, step = len(DECISION_COLUMNS), DECISION_ROWS_PER_INSERT
+        tags = [(r.decision_id, t) for r in records if r.tags for t in json.loads(r.tags)]
 
         def run(tx: Tx) -> None:
             for start in range(0, len(records), step):
                 n = min(step, len(records) - start)
                 tx.execute(_insert_decisions(n), params[start * width:(start + n) * width])
+            if tags:
+                tx.executemany("INSERT INTO decision_tags (decision_id, tag) VALUES (?, ?) "
+                               "ON CONFLICT (decision_id, tag) DO NOTHING", tags)
+            if charges:
+                tx.executemany(f"INSERT INTO budget_charges ({_cols(CHARGE_COLUMNS)}) VALUES ({_marks(CHARGE_COLUMNS)})",
+                               [_charge_values(c) for c in charges])
 
         self._transact(run)
 
