@@ -67,8 +67,22 @@ class ModelNotFound(NotFound):
         super().__init__(f"{field}: no model version {version}")
 
 
+class BudgetNotFound(NotFound):
+    def __init__(self, name: str, field: str = "name"):
+        self.name = name
+        self.field = field
+        super().__init__(f"{field}: no budget named {name!r}")
+
+
 class AlreadyExists(TinyDancerError):
     pass
+
+
+class BudgetExists(AlreadyExists):
+    def __init__(self, name: str, field: str = "budget.name"):
+        self.name = name
+        self.field = field
+        super().__init__(f"{field}: a budget named {name!r} already exists")
 
 
 class AgentExists(AlreadyExists):
@@ -98,6 +112,24 @@ class TrainingInProgress(FailedPrecondition):
         self.version = version
         super().__init__(f"model version {version} is training (started {started_at}); one training runs "
                          f"at a time: wait for it (routerd model list shows its status)")
+
+
+class DecisionCancelled(FailedPrecondition):
+    """An outcome for a decision that was cancelled (its reservations were released)."""
+
+    def __init__(self, decision_id: str, field: str = "decision_id"):
+        self.field = field
+        super().__init__(f"{field}: decision {decision_id!r} was cancelled; an outcome for it is refused "
+                         f"(record it by agent_name if the request was sent after all)")
+
+
+class DecisionHasOutcome(FailedPrecondition):
+    """CancelDecision on a decision whose cost an outcome already settled."""
+
+    def __init__(self, decision_id: str, field: str = "decision_id"):
+        self.field = field
+        super().__init__(f"{field}: decision {decision_id!r} has an outcome: its cost is settled, "
+                         f"there is no reservation to cancel")
 
 
 class Unauthenticated(TinyDancerError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +62,13 @@ class Decision:
     route_note: str = ""  # why the route's target was or was not used
     inferred_capabilities: tuple[str, ...] = ()
     by_route: bool = False  # the route's target was chosen instead of the best utility
+    # Configured budgets (routerd.engine.budgets): what this decision reserved, (budget, USD) each,
+    # and the call's limits with this request's row in them (for the explanations).
+    charges: tuple[tuple[str, float], ...] = ()
+    budget_limits: Any = None
+    budget_row: int = -1
+    # The estimated cost on the agent of highest expected quality (analytics' counterfactual).
+    reference_cost: float | None = None
 
     @property
     def routed(self) -> bool:

@@ -20,12 +20,13 @@ that fails (disk full, read-only or unreachable store) fails every call of its g
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from routerd.domain import DecisionRecord
+from routerd.domain import ChargeRecord, DecisionRecord
 from routerd.engine.decision import Decision
 from routerd.errors import DecisionNotFound, StoreUnavailable
 from routerd.model.features import HEAD_CHARS, TAIL_CHARS
@@ -127,7 +128,15 @@ class DecisionLog:
             d.route_name,
             d.query.embedding.astype("<f4").tobytes() if d.query.embedding is not None and d.query.embedding.size
             else None,
-            d.query.request_id)
+            d.query.request_id,
+            d.reference_cost,
+            json.dumps(list(d.query.tags)) if d.query.tags else None)
+
+    @staticmethod
+    def charges(decisions: Sequence[Decision]) -> list[ChargeRecord]:
+        """The budget reservations of ``decisions`` (their estimates, charged at decision time)."""
+        return [ChargeRecord(d.decision_id, name, d.decided_at, amount)
+                for d in decisions for name, amount in d.charges]
 
     def lookup(self, decision_id: str) -> tuple[str | None, float | None]:
         """The agent a decision routed to (None: routed nowhere) and its estimated cost."""
@@ -159,7 +168,7 @@ class DecisionLog:
 
     def _commit(self, group: _Group) -> None:
         try:
-            self.store.append_decisions([self.record(d) for d in group.decisions])
+            self.store.append_decisions([self.record(d) for d in group.decisions], self.charges(group.decisions))
         except Exception as exc:  # every caller of the group gets the error
             if isinstance(exc, StoreUnavailable):
                 log.warning("decision log: %d decisions not stored, their calls fail: %s", len(group.decisions), exc)

@@ -25,8 +25,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from routerd.domain import AgentRecord, OutcomeRecord
+from routerd.domain import AgentRecord, ChargeRecord, OutcomeRecord
 from routerd.engine.analytics import RoutingStats, routing_stats
+from routerd.engine.budgets import RESERVATION_TTL_S, BudgetBook, BudgetLimits
 from routerd.engine.decision import Decision
 from routerd.engine.decision_log import DecisionLog
 from routerd.engine.feedback import Feedback
@@ -132,7 +133,8 @@ class Engine:
                  batch_max_cells: int = BATCH_CELLS_MAX, embed_max_texts: int = EMBED_MAX,
                  route_threshold: float = ROUTE_THRESHOLD, reembed_routes: bool = False,
                  retrain_interval_s: float = 0.0, retrain_min_outcomes: int = 200,
-                 observer: Observer | None = None, tracer: Tracer | None = None):
+                 observer: Observer | None = None, tracer: Tracer | None = None,
+                 reservation_ttl_s: float = RESERVATION_TTL_S):
         self.observer = observer
         self.tracer = tracer if tracer is not None else NO_TRACER
         if observer is not None:
@@ -156,10 +158,12 @@ class Engine:
             self.windows.seed(rec.name, [lat for lat, _ in recent], [ok for _, ok in recent])
         # Every route returns after its decisions are committed (group commit, see decision_log).
         self.decisions = DecisionLog(store)
-        self.feedback = Feedback(store, self.registry, self.decisions, self.windows, self.policy, clock)
+        self.budgets = BudgetBook(store, self.registry.exists, clock, reservation_ttl_s)
+        self.feedback = Feedback(store, self.registry, self.decisions, self.windows, self.policy, clock, self.budgets)
         self.record_outcome = self.feedback.record_outcome if observer is None else self._observed_outcome
         self.table()  # embeds the agents' capability texts now, not in the first request
         self.list_outcomes = self.feedback.list_outcomes
+        self.cancel_decision = self.feedback.cancel_decision
         # The live learned model replaces ``model`` (a test's or the observed quality) when one exists.
         self.models = ModelManager(store, embedder, self.registry, self.table, self._set_model, clock)
         if model is not None and self.models.live is None:
@@ -197,19 +201,37 @@ class Engine:
         self.observer.outcome_recorded(outcome)
         return outcome, rec
 
-    def _store(self, decisions: Sequence[Decision], t0: float, call: str) -> None:
-        """Commit ``decisions`` (the decision log) and report them to the observer, if any."""
+    def _store(self, decisions: Sequence[Decision], t0: float, call: str,
+               charges: Sequence[ChargeRecord] = ()) -> None:
+        """Commit ``decisions`` (the decision log, with their budget ``charges``, already reserved in
+        the book: released if the write fails) and report them to the observer, if any."""
         obs = self.observer
         with self.tracer.span("engine.commit"):
-            if obs is None:
-                self.decisions.append(decisions)
-                return
             try:
                 self.decisions.append(decisions)
-            except StoreUnavailable:
-                obs.store_error("decisions")
+            except BaseException as exc:
+                if charges:
+                    self.budgets.release(charges)
+                if obs is not None and isinstance(exc, StoreUnavailable):
+                    obs.store_error("decisions")
                 raise
-        obs.decided(decisions, time.perf_counter() - t0, call)
+        if obs is not None:
+            obs.decided(decisions, time.perf_counter() - t0, call)
+
+    def _route_budgeted(self, queries: Sequence[RouteQuery], route: Callable[..., list[Decision]]
+                        ) -> tuple[list[Decision], list[ChargeRecord]]:
+        """Route under the configured budgets: from reading what they have left to reserving what
+        these decisions take, under the book's lock (``routerd.engine.budgets``)."""
+        book = self.budgets
+        with book.lock:
+            queries = book.with_willingness(queries)
+            table = self.table()
+            now = self.clock()
+            limits = book.limits(table, queries, now)
+            ds = route(table, queries, now, limits)
+            charges = DecisionLog.charges(ds)
+            book.reserve(charges)
+        return ds, charges
 
     def route(self, query: RouteQuery) -> Decision:
         t0 = time.perf_counter()
@@ -217,10 +239,19 @@ class Engine:
         with span("engine.validate"):
             validate_query(query, self.embedder.dim)
         with span("engine.route"):
+            if self.budgets:
+                ds, charges = self._route_budgeted((query,), self._route_one)
+                self._store(ds, t0, "route", charges)
+                return ds[0]
             d = self.router.route(self.table(), (query,), now=self.clock(), routes=self.routes.routes,
                                   limiter=self.routes.limiter)[0]
         self._store((d,), t0, "route")
         return d
+
+    def _route_one(self, table: AgentTable, queries: Sequence[RouteQuery], now: float,
+                   limits: BudgetLimits | None) -> list[Decision]:
+        return self.router.route(table, queries, now=now, routes=self.routes.routes, limiter=self.routes.limiter,
+                                 limits=limits)
 
     def route_batch(self, queries: Sequence[RouteQuery], *, batch_budget: float | None = None) -> list[Decision]:
         """Route ``queries`` at one instant, in order (``batch_budget`` spent from the first on). The size
@@ -239,24 +270,33 @@ class Engine:
         if not queries:
             return []
         with self.tracer.span("engine.route"):
-            ds = self._route_chunks(queries, batch_budget)
+            self._check_cells(len(queries))
+            if self.budgets:
+                ds, charges = self._route_budgeted(
+                    queries, lambda table, qs, now, limits: self._route_chunks(table, qs, now, batch_budget, limits))
+                self._store(ds, t0, "batch", charges)
+                return ds
+            ds = self._route_chunks(self.table(), queries, self.clock(), batch_budget, None)
         self._store(ds, t0, "batch")
         return ds
 
-    def _route_chunks(self, queries: Sequence[RouteQuery], batch_budget: float | None) -> list[Decision]:
-        table = self.table()
-        a = max(len(table), 1)
-        if len(queries) * a > self.batch_max_cells:
-            raise BatchTooLarge("requests", f"{len(queries)} requests x {a} agents is over the limit of "
+    def _check_cells(self, n: int) -> None:
+        a = max(len(self.table()), 1)
+        if n * a > self.batch_max_cells:
+            raise BatchTooLarge("requests", f"{n} requests x {a} agents is over the limit of "
                                             f"{self.batch_max_cells} (batch_max_cells); send at most "
                                             f"{max(1, self.batch_max_cells // a)} requests a batch")
-        now = self.clock()
+
+    def _route_chunks(self, table: AgentTable, queries: Sequence[RouteQuery], now: float,
+                      batch_budget: float | None, limits: BudgetLimits | None) -> list[Decision]:
+        a = max(len(table), 1)
         step = max(1, CHUNK_CELLS // a)
         ds: list[Decision] = []
         remaining = batch_budget
         for start in range(0, len(queries), step):
+            chunk_limits = limits.slice(start, start + step) if limits is not None else None
             chunk = self.router.route(table, queries[start:start + step], now=now, batch_budget=remaining,
-                                      routes=self.routes.routes, limiter=self.routes.limiter)
+                                      routes=self.routes.routes, limiter=self.routes.limiter, limits=chunk_limits)
             if remaining is not None:
                 last = chunk[-1]
                 assert last.batch_left is not None

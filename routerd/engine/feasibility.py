@@ -126,6 +126,17 @@ RULES: tuple[Rule, ...] = (
          explain=_why_quality),
 )
 BY_CODE = {r.code: r for r in RULES}
+
+
+def _why_budget_limit(d: Decision, i: int) -> str:
+    limits = d.budget_limits
+    return limits.explain(d.budget_row, i, float(d.cost[i])) if limits is not None else "over a budget"
+
+
+# Configured budgets (routerd.engine.budgets): checked after the rules above, request by request in
+# the order the call routes them, so not part of RULES (neither static nor a request's own bound).
+BUDGET_LIMIT = len(RULES) + 1
+BY_CODE[BUDGET_LIMIT] = Rule(BUDGET_LIMIT, "budget", explain=_why_budget_limit)
 STATIC_RULES = tuple(r for r in RULES if r.static is not None)
 BOUND_RULES = tuple(r for r in RULES if r.static is None)
 assert [r.code for r in RULES] == list(range(1, len(RULES) + 1)), "codes follow the order of the checks"

@@ -6,7 +6,8 @@ import os
 import threading
 from collections.abc import Callable
 
-from routerd.domain import CLOSED, HALF_OPEN, AgentRecord, OutcomeRecord
+from routerd.domain import CLOSED, HALF_OPEN, AgentRecord, ChargeRecord, OutcomeRecord
+from routerd.engine.budgets import BudgetBook
 from routerd.engine.decision_log import DecisionLog
 from routerd.engine.health import AgentWindows, BreakerPolicy, health_after
 from routerd.engine.registry import Registry
@@ -26,8 +27,9 @@ from routerd.store.base import Store
 
 class Feedback:
     def __init__(self, store: Store, registry: Registry, decisions: DecisionLog, windows: AgentWindows,
-                 policy: BreakerPolicy, clock: Callable[[], float]):
+                 policy: BreakerPolicy, clock: Callable[[], float], budgets: BudgetBook | None = None):
         self.store = store
+        self.budgets = budgets
         self.registry = registry
         self.decisions = decisions
         self.windows = windows
@@ -94,13 +96,28 @@ class Feedback:
             health = health_after(self.policy, rec.stats, success, latencies, flags, now)
             if health.breaker_state == CLOSED and self.policy.effective_state(rec.stats, now) == HALF_OPEN:
                 self.windows.reset_flags(agent_name)  # recovered: old failures must not reopen it
+            book = self.budgets
+            direct = (book.direct_charges(outcome.outcome_id, agent_name, outcome.recorded_at, outcome.cost or 0.0)
+                      if book is not None and not decision_id else [])
             try:
-                stats = self.store.record_outcome(outcome, health)
+                stats, changes = self.store.record_outcome_settling(outcome, health, direct)
             except Exception:
                 self.windows.seed(agent_name, latencies[:-1], flags[:-1])
                 raise
+            if book is not None:
+                book.adjusted(changes)  # the reservation becomes the actual cost
+                book.added(direct)
             self.registry.set_stats(agent_name, stats)
             return outcome, self.registry.get(agent_name)
+
+    def cancel_decision(self, decision_id: str) -> tuple[list[ChargeRecord], bool]:
+        """Cancel a decision: release its reservations; its later outcomes are refused."""
+        validate_id(decision_id, "decision_id")
+        with self._lock:  # not between another outcome's store write and its ledger update
+            charges, already = self.store.cancel_decision(decision_id, self.clock())
+            if self.budgets is not None:
+                self.budgets.adjusted([(c.decision_id, c.budget_name, c.charged_at, c.estimate, 0.0) for c in charges])
+        return charges, already
 
     def list_outcomes(self, *, start: float | None = None, end: float | None = None, agent_name: str = "",
                       decision_id: str = "", limit: int = 1000,

@@ -15,6 +15,7 @@ from routerd.engine.validation import (
     CONTEXT_VALUE_MAX,
     EXCLUDED_MAX,
     NAME_MAX,
+    NAME_PATTERN,
     TEXT_MAX,
     TOKENS_MAX,
     WTP_MAX,
@@ -29,6 +30,8 @@ from routerd.errors import InvalidArgument
 __all__ = ["REQUEST_ID_MAX", "TEXT_MAX", "RouteQuery", "valid_request_id", "validate_query"]
 
 REQUEST_ID_MAX = 128
+TAGS_MAX = 32
+TAG_MAX = 64
 
 
 def valid_request_id(value: object) -> bool:
@@ -58,6 +61,8 @@ class RouteQuery:
     # The call's request id (gRPC metadata x-request-id, or generated; routerd.observability), stored
     # with the decision so a request can be followed from a client's log into the decision log.
     request_id: str | None = None
+    # Budgets scoped "tag:<t>" charge the request; analytics group by them (routerd.engine.budgets).
+    tags: tuple[str, ...] = ()
 
     @property
     def has_embedding(self) -> bool:
@@ -108,6 +113,15 @@ def validate_query(q: RouteQuery, dim: int, prefix: str = "") -> RouteQuery:
     if q.request_id is not None and not valid_request_id(q.request_id):
         raise InvalidArgument(f"{prefix}request_id", f"must be 1..{REQUEST_ID_MAX} printable ASCII characters, "
                                                      f"got {shown(q.request_id, 40)}")
+    if q.tags:
+        if len(q.tags) > TAGS_MAX:
+            raise InvalidArgument(f"{prefix}tags", f"has {len(q.tags)} entries; at most {TAGS_MAX}")
+        for i, tag in enumerate(q.tags):
+            if not isinstance(tag, str) or len(tag) > TAG_MAX or not NAME_PATTERN.match(tag):
+                raise InvalidArgument(f"{prefix}tags[{i}]", f"must be 1..{TAG_MAX} letters, digits and . _ - : / @, "
+                                                            f"got {shown(tag, 40)}")
+        if len(set(q.tags)) != len(q.tags):
+            raise InvalidArgument(f"{prefix}tags", "has duplicates")
     if q.context:
         if len(q.context) > CONTEXT_MAX_ENTRIES:
             raise InvalidArgument(f"{prefix}context", f"has {len(q.context)} entries; at most {CONTEXT_MAX_ENTRIES}")

@@ -50,6 +50,10 @@ class Registry:
         with self._lock:
             return self.version, sorted(self._agents.values(), key=lambda r: r.name)
 
+    def exists(self, name: str) -> bool:
+        with self._lock:
+            return name in self._agents
+
     def get(self, name: str) -> AgentRecord:
         with self._lock:
             rec = self._agents.get(name)

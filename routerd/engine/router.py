@@ -39,9 +39,10 @@ from typing import Any
 import numpy as np
 
 from routerd.engine import kernel
+from routerd.engine.budgets import BudgetLimits
 from routerd.engine.decision import Decision, new_decision_id
-from routerd.engine.feasibility import BUDGET, OK, apply_bounds, bounds_of, static_codes
-from routerd.engine.objectives import C0, TEMPERATURE, confidence, utility, utility_kind
+from routerd.engine.feasibility import BUDGET, BUDGET_LIMIT, OK, apply_bounds, bounds_of, static_codes
+from routerd.engine.objectives import C0, TEMPERATURE, WEIGHTS, confidence, utility, utility_kind
 from routerd.engine.quality import ObservedQuality, QualityModel
 from routerd.engine.query import RouteQuery
 from routerd.engine.table import AgentTable
@@ -60,7 +61,9 @@ class Router:
 
     def route(self, table: AgentTable, queries: Sequence[RouteQuery], *, now: float | None = None,
               batch_budget: float | None = None, routes: RouteSet | None = None,
-              limiter: RateLimiter | None = None) -> list[Decision]:
+              limiter: RateLimiter | None = None, limits: BudgetLimits | None = None) -> list[Decision]:
+        """``limits``: the configured budgets' (``BudgetBook.limits`` for these queries); each routed
+        request is charged in it, in order."""
         now = time.time() if now is None else now
         embeddings = None
         matched: list[Any] | None = None
@@ -74,7 +77,7 @@ class Router:
         if matched is not None:
             prefer = np.array([table.index.get(r.matches[0].spec.target_agent or "", -1) if r.matches else -1
                                for r in matched])
-        decisions = self._route(table, queries, now, batch_budget, embeddings, prefer)
+        decisions = self._route(table, queries, now, batch_budget, embeddings, prefer, limits)
         if matched is not None:
             for i, (d, result) in enumerate(zip(decisions, matched, strict=True)):
                 if inferred is not None:
@@ -138,9 +141,10 @@ class Router:
             d.similarity = float(embedding @ t.cap_embeddings[i]) / norm if norm > 0 else 0.0
 
     def _route(self, table: AgentTable, queries: Sequence[RouteQuery], now: float, batch_budget: float | None,
-               embeddings: np.ndarray | None, prefer: np.ndarray | None = None) -> list[Decision]:
+               embeddings: np.ndarray | None, prefer: np.ndarray | None = None,
+               limits: BudgetLimits | None = None) -> list[Decision]:
         """The scorer's decisions. ``prefer`` (a route's target per request, -1 for none) only matters
-        under a batch budget: a feasible preferred agent is what the request spends from it."""
+        under a batch budget or budgets: a feasible preferred agent is what the request spends."""
         n, a = len(queries), len(table)
         model = self.model  # one model for the whole call, whatever a promotion swaps in meanwhile
         version = model.version
@@ -153,10 +157,12 @@ class Router:
         quality = model.predict(table, queries, embeddings)
         cost = self._cost(table, queries)
         codes = static_codes(table, queries, now)
-        if n == 1 and batch_budget is None:
+        reference = self._reference_costs(codes, cost, quality)
+        if n == 1 and batch_budget is None and limits is None:
             d = self._decide_one(table, queries[0], cost[0], quality[0], codes[0], now, version, embeddings)
             if model.calibrated and d.chosen >= 0:
                 d.confidence = d.expected_quality  # P(the chosen agent's answer is adequate)
+            d.reference_cost = reference[0]
             return [d]
 
         apply_bounds(codes, queries, (cost, table.latency, quality))
@@ -166,22 +172,29 @@ class Router:
         chosen = np.argmax(masked, axis=1)
         notes = [""] * n
         lefts: list[float | None] = [None] * n
-        if batch_budget is not None:
+        if batch_budget is not None or limits is not None:
             # Sequential by nature: each routed request spends from what the next ones may use.
-            remaining = batch_budget
+            remaining = batch_budget if batch_budget is not None else math.inf
             for i in range(n):
-                lefts[i] = remaining
-                over = feasible[i] & (cost[i] > remaining)
-                if over.any():
-                    codes[i, over] = BUDGET
-                    masked[i, over] = -np.inf
-                    chosen[i] = int(np.argmax(masked[i]))
-                    notes[i] = f"; batch budget left ${remaining:.6g}"
+                if limits is not None:
+                    self._apply_limits(limits, i, queries[i], codes, feasible, util, masked, chosen, quality, cost,
+                                       table.log_latency)
+                if batch_budget is not None:
+                    lefts[i] = remaining
+                    over = feasible[i] & (cost[i] > remaining)
+                    if over.any():
+                        codes[i, over] = BUDGET
+                        feasible[i, over] = False
+                        masked[i, over] = -np.inf
+                        chosen[i] = int(np.argmax(masked[i]))
+                        notes[i] = f"; batch budget left ${remaining:.6g}"
                 spend = chosen[i]
                 if prefer is not None and prefer[i] >= 0 and np.isfinite(masked[i, prefer[i]]):
                     spend = prefer[i]  # the route's target will be chosen (Router._prefer_target)
                 if np.isfinite(masked[i, spend]):
                     remaining -= float(cost[i, spend])
+                    if limits is not None:
+                        limits.charge(i, int(spend), float(cost[i, spend]))
         rows = np.arange(n)
         best = masked[rows, chosen]
         routed = np.isfinite(best)
@@ -192,15 +205,54 @@ class Router:
         decisions = []
         for i, (q, c, ok) in enumerate(zip(queries, chosen.tolist(), routed.tolist(), strict=True)):
             if ok:
-                decisions.append(Decision(
+                d = Decision(
                     new_decision_id(), now, q.objective, table.names[c], float(conf[i]), float(est_cost[i]),
                     float(table.latency[c]), float(est_q[i]), float(sims[i]), version,
-                    q, table, cost[i], quality[i], util[i], codes[i], c, notes[i], lefts[i]))
+                    q, table, cost[i], quality[i], util[i], codes[i], c, notes[i], lefts[i])
             else:
-                decisions.append(Decision(new_decision_id(), now, q.objective, None, 0.0, 0.0, 0.0, 0.0, 0.0,
-                                          version, q, table, cost[i], quality[i], util[i], codes[i], -1, notes[i],
-                                          lefts[i]))
+                d = Decision(new_decision_id(), now, q.objective, None, 0.0, 0.0, 0.0, 0.0, 0.0,
+                             version, q, table, cost[i], quality[i], util[i], codes[i], -1, notes[i], lefts[i])
+            d.reference_cost = reference[i]
+            if limits is not None:
+                d.charges, d.budget_limits, d.budget_row = limits.charges_of(i), limits, i
+            decisions.append(d)
         return decisions
+
+    @staticmethod
+    def _reference_costs(codes: np.ndarray, cost: np.ndarray, quality: np.ndarray) -> list[float | None]:
+        """Per request, the estimated cost on the usable agent (static rules) of highest expected
+        quality: what sending it to the best agent would have cost (analytics' savings)."""
+        usable = codes == OK
+        best = np.argmax(np.where(usable, quality, -np.inf), axis=1)
+        rows = np.arange(len(codes))
+        ref = cost[rows, best]
+        return [float(r) if ok else None for r, ok in zip(ref.tolist(), usable.any(axis=1).tolist(), strict=True)]
+
+    def _apply_limits(self, limits: BudgetLimits, i: int, q: RouteQuery, codes: np.ndarray, feasible: np.ndarray,
+                      util: np.ndarray, masked: np.ndarray, chosen: np.ndarray, quality: np.ndarray, cost: np.ndarray,
+                      log_latency: np.ndarray) -> None:
+        """Request ``i`` under the budgets: agents over a hard budget's headroom (or a spent soft one)
+        become infeasible; a soft budget past half spent weighs the cost term ``pace`` times:
+        utility -= (pace - 1) * w * delta_c, w the objective's cost weight (0.1 for quality_per_dollar;
+        with a willingness to pay, (pace - 1) * cost / wtp)."""
+        headroom, spent, weights = limits.row(i)
+        over = feasible[i] & ((cost[i] > headroom) | spent)
+        if not over.any() and weights is None:
+            return
+        codes[i, over] = BUDGET_LIMIT
+        feasible[i, over] = False
+        row = self._utilities([q], quality[i:i + 1], cost[i:i + 1], log_latency, feasible[i:i + 1])[0]
+        if weights is not None:
+            if q.willingness_to_pay:
+                row = row - (weights - 1.0) * cost[i] / q.willingness_to_pay
+            else:
+                wc = 0.1 if q.objective == "quality_per_dollar" else WEIGHTS[q.objective][1]
+                logc = np.log10(cost[i] + C0)
+                lo = logc[feasible[i]].min() if feasible[i].any() else 0.0
+                row = row - (weights - 1.0) * wc * (logc - lo)
+        util[i] = row
+        masked[i] = np.where(feasible[i], row, -np.inf)
+        chosen[i] = int(np.argmax(masked[i]))
 
     def _decide_one(self, t: AgentTable, q: RouteQuery, cost: np.ndarray, quality: np.ndarray, codes: np.ndarray,
                     now: float, version: str, embeddings: np.ndarray | None) -> Decision:

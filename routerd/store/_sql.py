@@ -32,6 +32,8 @@ from routerd.domain import (
     AgentRecord,
     AgentSpec,
     AgentStats,
+    BudgetRecord,
+    BudgetSpec,
     ChargeRecord,
     CostModel,
     DecisionRecord,
@@ -43,7 +45,19 @@ from routerd.domain import (
     RouteSpec,
     TrainingOutcome,
 )
-from routerd.errors import AgentExists, AgentNotFound, InvalidArgument, ModelNotFound, RouteExists, RouteNotFound
+from routerd.errors import (
+    AgentExists,
+    AgentNotFound,
+    BudgetExists,
+    BudgetNotFound,
+    DecisionCancelled,
+    DecisionHasOutcome,
+    DecisionNotFound,
+    InvalidArgument,
+    ModelNotFound,
+    RouteExists,
+    RouteNotFound,
+)
 from routerd.store.base import TIME_SERIES_MAX_BUCKETS, TimeBucket
 
 T = TypeVar("T")
@@ -255,6 +269,23 @@ DECISION_ROWS_PER_INSERT = 500
 
 _decision_values = attrgetter(*DECISION_COLUMNS)
 _charge_values = attrgetter(*CHARGE_COLUMNS)
+_INSERT_CHARGE = f"INSERT INTO budget_charges ({_cols(CHARGE_COLUMNS)}) VALUES ({_marks(CHARGE_COLUMNS)})"
+# What a live charge counts for: the outcomes' actual cost once settled, else the reserved estimate.
+_CHARGE_VALUE = "CASE WHEN state = 'settled' THEN actual ELSE estimate END"
+BUDGET_COLUMNS = ("name", "amount", "window_kind", "window_seconds", "scope", "mode", "willingness_to_pay",
+                  "created_at", "updated_at")
+
+
+def budget_values(record: BudgetRecord) -> tuple[Any, ...]:
+    s = record.spec
+    return (s.name, s.amount, s.window_kind, s.window_seconds, s.scope, s.mode, s.willingness_to_pay,
+            record.created_at, record.updated_at)
+
+
+def budget_from_row(row: Sequence[Any]) -> BudgetRecord:
+    name, amount, kind, seconds, scope, mode, wtp, created, updated = row
+    return BudgetRecord(BudgetSpec(name, float(amount), kind, None if seconds is None else float(seconds), scope,
+                                   mode, None if wtp is None else float(wtp)), float(created), float(updated))
 
 
 @cache
@@ -531,6 +562,17 @@ class SQLStore(ABC, Generic[C]):
 
     # -- outcomes -----------------------------------------------------------------------------
     def record_outcome(self, outcome: OutcomeRecord, health: HealthUpdate) -> AgentStats:
+        return self.record_outcome_settling(outcome, health)[0]
+
+    def record_outcome_settling(self, outcome: OutcomeRecord, health: HealthUpdate,
+                                new_charges: Sequence[ChargeRecord] = ()
+                                ) -> tuple[AgentStats, list[tuple[str, str, float, float, float]]]:
+        """Store the outcome and, in the same transaction, settle its decision's budget charges (the
+        first outcome's cost replaces the estimate, later ones add to it) or insert ``new_charges``
+        (spend without a decision). Returns the stats and the charges changed: (decision_id, budget,
+        charged_at, before, after). ``DecisionCancelled`` if the decision was cancelled (nothing written)."""
+        decision_id = outcome.decision_id
+        cost = outcome.cost if outcome.cost is not None else 0.0
         has_quality = outcome.quality is not None
         params = (
             int(outcome.success), outcome.latency_ms,
@@ -540,12 +582,117 @@ class SQLStore(ABC, Generic[C]):
             outcome.agent_name,
         )
 
-        def run(tx: Tx) -> AgentStats:
+        def run(tx: Tx) -> tuple[AgentStats, list[tuple[str, str, float, float, float]]]:
+            changes: list[tuple[str, str, float, float, float]] = []
+            if decision_id is not None:
+                cancelled = tx.one("SELECT cancelled_at FROM decisions WHERE decision_id = ?", (decision_id,))
+                if cancelled is not None and cancelled[0] is not None:
+                    raise DecisionCancelled(decision_id)
             row = tx.one(_RECORD_STATS, params)
             if row is None:
                 raise AgentNotFound(outcome.agent_name, field="agent_name")  # rolls back: nothing written
             tx.execute(_INSERT_OUTCOME, tuple(getattr(outcome, name) for name in OUTCOME_COLUMNS))
-            return stats_from_row(row)
+            if decision_id is not None:
+                charged = tx.rows("SELECT budget_name, charged_at, estimate, actual, state FROM budget_charges "
+                                  "WHERE decision_id = ? AND state <> 'cancelled'", (decision_id,))
+                for name, t, estimate, actual, state in charged:
+                    before = float(actual or 0.0) if state == "settled" else float(estimate)
+                    after = float(actual or 0.0) + cost if state == "settled" else cost
+                    changes.append((decision_id, name, float(t), before, after))
+                if charged:
+                    tx.execute("UPDATE budget_charges SET actual = CASE WHEN state = 'settled' THEN actual + ? "
+                               "ELSE ? END, state = 'settled', settled_at = ? "
+                               "WHERE decision_id = ? AND state <> 'cancelled'",
+                               (cost, cost, outcome.recorded_at, decision_id))
+            if new_charges:
+                tx.executemany(_INSERT_CHARGE, [_charge_values(c) for c in new_charges])
+            return stats_from_row(row), changes
+
+        return self._transact(run)
+
+    # -- budgets ------------------------------------------------------------------------------
+    def insert_budget(self, record: BudgetRecord) -> None:
+        def run(tx: Tx) -> None:
+            if tx.one("SELECT 1 FROM budgets WHERE name = ?", (record.name,)) is not None:
+                raise BudgetExists(record.name)
+            tx.execute(f"INSERT INTO budgets ({_cols(BUDGET_COLUMNS)}) VALUES ({_marks(BUDGET_COLUMNS)})",
+                       budget_values(record))
+
+        self._transact(run)
+
+    def replace_budget(self, record: BudgetRecord) -> None:
+        sets = ", ".join(f"{c} = ?" for c in BUDGET_COLUMNS[1:])
+
+        def run(tx: Tx) -> None:
+            if tx.execute(f"UPDATE budgets SET {sets} WHERE name = ?", (*budget_values(record)[1:], record.name)) == 0:
+                raise BudgetNotFound(record.name)
+
+        self._transact(run)
+
+    def delete_budget(self, name: str) -> bool:
+        """Remove the budget and its charges (the decisions stay in the log)."""
+        def run(tx: Tx) -> bool:
+            tx.execute("DELETE FROM budget_charges WHERE budget_name = ?", (name,))
+            return tx.execute("DELETE FROM budgets WHERE name = ?", (name,)) > 0
+
+        return self._transact(run)
+
+    def list_budgets(self) -> list[BudgetRecord]:
+        rows = self._transact(lambda tx: tx.rows(f"SELECT {_cols(BUDGET_COLUMNS)} FROM budgets ORDER BY name"),
+                              write=False)
+        return [budget_from_row(r) for r in rows]
+
+    def budget_used(self, name: str, start: float, end: float | None) -> float:
+        """Sum of the budget's charges (settled: actual; reserved: estimate) made in [start, end)."""
+        sql = (f"SELECT COALESCE(SUM({_CHARGE_VALUE}), 0) FROM budget_charges WHERE budget_name = ? "
+               "AND state <> 'cancelled' AND charged_at >= ?" + ("" if end is None else " AND charged_at < ?"))
+        params = (name, start) if end is None else (name, start, end)
+        row = self._transact(lambda tx: tx.one(sql, params), write=False)
+        return float(row[0]) if row else 0.0
+
+    def budget_charge_values(self, name: str, start: float) -> list[tuple[str, float, float]]:
+        """(decision_id, charged_at, value) of the budget's live charges made since ``start``, oldest first."""
+        sql = (f"SELECT decision_id, charged_at, {_CHARGE_VALUE} FROM budget_charges WHERE budget_name = ? "
+               "AND state <> 'cancelled' AND charged_at >= ? ORDER BY charged_at, decision_id")
+        rows = self._transact(lambda tx: tx.rows(sql, (name, start)), write=False)
+        return [(str(d), float(t), float(v)) for d, t, v in rows]
+
+    def budget_spend(self, name: str, start: float, end: float | None,
+                     stale_before: float) -> tuple[float, float, float, int, int]:
+        """(settled, reserved, unreconciled, decisions, unreconciled decisions) of [start, end);
+        a reservation made before ``stale_before`` is unreconciled."""
+        sql = ("SELECT COALESCE(SUM(CASE WHEN state = 'settled' THEN actual ELSE 0 END), 0), "
+               "COALESCE(SUM(CASE WHEN state = 'reserved' AND charged_at >= ? THEN estimate ELSE 0 END), 0), "
+               "COALESCE(SUM(CASE WHEN state = 'reserved' AND charged_at < ? THEN estimate ELSE 0 END), 0), "
+               "COUNT(*), COALESCE(SUM(CASE WHEN state = 'reserved' AND charged_at < ? THEN 1 ELSE 0 END), 0) "
+               "FROM budget_charges WHERE budget_name = ? AND state <> 'cancelled' AND charged_at >= ?"
+               + ("" if end is None else " AND charged_at < ?"))
+        params: tuple[Any, ...] = (stale_before, stale_before, stale_before, name, start)
+        if end is not None:
+            params += (end,)
+        row = self._transact(lambda tx: tx.one(sql, params), write=False)
+        assert row is not None
+        return float(row[0]), float(row[1]), float(row[2]), int(row[3]), int(row[4])
+
+    def cancel_decision(self, decision_id: str, at: float) -> tuple[list[ChargeRecord], bool]:
+        """Mark the decision cancelled and release its reservations, in one transaction. Returns the
+        charges released and whether it was cancelled already. ``DecisionNotFound``,
+        ``DecisionHasOutcome``."""
+        def run(tx: Tx) -> tuple[list[ChargeRecord], bool]:
+            row = tx.one("SELECT cancelled_at FROM decisions WHERE decision_id = ?", (decision_id,))
+            if row is None:
+                raise DecisionNotFound(decision_id)
+            if row[0] is not None:
+                return [], True
+            if tx.one("SELECT 1 FROM outcomes WHERE decision_id = ?", (decision_id,)) is not None:
+                raise DecisionHasOutcome(decision_id)
+            charges = [ChargeRecord(*r) for r in tx.rows(
+                f"SELECT {_cols(CHARGE_COLUMNS)} FROM budget_charges WHERE decision_id = ? AND state = 'reserved' "
+                "ORDER BY budget_name", (decision_id,))]
+            tx.execute("UPDATE decisions SET cancelled_at = ? WHERE decision_id = ?", (at, decision_id))
+            tx.execute("UPDATE budget_charges SET state = 'cancelled', settled_at = ? "
+                       "WHERE decision_id = ? AND state = 'reserved'", (at, decision_id))
+            return charges, False
 
         return self._transact(run)
 
@@ -608,8 +755,7 @@ class SQLStore(ABC, Generic[C]):
                 tx.executemany("INSERT INTO decision_tags (decision_id, tag) VALUES (?, ?) "
                                "ON CONFLICT (decision_id, tag) DO NOTHING", tags)
             if charges:
-                tx.executemany(f"INSERT INTO budget_charges ({_cols(CHARGE_COLUMNS)}) VALUES ({_marks(CHARGE_COLUMNS)})",
-                               [_charge_values(c) for c in charges])
+                tx.executemany(_INSERT_CHARGE, [_charge_values(c) for c in charges])
 
         self._transact(run)
 

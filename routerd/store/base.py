@@ -18,6 +18,8 @@ from routerd.domain import (
     AgentRecord,
     AgentSpec,
     AgentStats,
+    BudgetRecord,
+    ChargeRecord,
     DecisionRecord,
     HealthUpdate,
     ModelRecord,
@@ -95,6 +97,12 @@ class Store(Protocol):
         """Set these keys in one transaction."""
 
     # -- outcomes -----------------------------------------------------------------------------
+    def record_outcome_settling(self, outcome: OutcomeRecord, health: HealthUpdate,
+                                new_charges: Sequence[ChargeRecord] = ()
+                                ) -> tuple[AgentStats, list[tuple[str, str, float, float, float]]]:
+        """``record_outcome`` that also settles the decision's budget charges (or inserts
+        ``new_charges``) in the same transaction; returns the charges' changes."""
+
     def record_outcome(self, outcome: OutcomeRecord, health: HealthUpdate) -> AgentStats:
         """In one transaction: append the outcome, add it to the agent's counters (increments, so
         concurrent writers never lose an update), set ``health``'s fields; return the new stats.
@@ -143,8 +151,30 @@ class Store(Protocol):
         """The latest ``limit`` outcomes naming a logged decision (recorded after ``since``), oldest first."""
 
     # -- decision log -------------------------------------------------------------------------
-    def append_decisions(self, records: Sequence[DecisionRecord]) -> None:
-        """Append many decisions in one transaction (ids are unique; a repeated id is ignored)."""
+    def append_decisions(self, records: Sequence[DecisionRecord], charges: Sequence[ChargeRecord] = ()) -> None:
+        """Append many decisions, their tags and their budget charges in one transaction (ids are
+        unique; a repeated id is ignored)."""
+
+    def cancel_decision(self, decision_id: str, at: float) -> tuple[list[ChargeRecord], bool]:
+        """Cancel a decision, releasing its reservations; (charges released, was cancelled already)."""
+
+    # -- budgets ------------------------------------------------------------------------------
+    def insert_budget(self, record: BudgetRecord) -> None:
+        """``BudgetExists`` if the name is taken."""
+
+    def replace_budget(self, record: BudgetRecord) -> None:
+        """``BudgetNotFound``."""
+
+    def delete_budget(self, name: str) -> bool: ...
+
+    def list_budgets(self) -> list[BudgetRecord]: ...
+
+    def budget_used(self, name: str, start: float, end: float | None) -> float: ...
+
+    def budget_charge_values(self, name: str, start: float) -> list[tuple[str, float, float]]: ...
+
+    def budget_spend(self, name: str, start: float, end: float | None,
+                     stale_before: float) -> tuple[float, float, float, int, int]: ...
 
     def get_decision(self, decision_id: str) -> DecisionRecord | None: ...
 
