@@ -22,7 +22,8 @@ FIELD_KEY = "tinydancer-field"
 
 # Stubs attribute of each tinydancer.v1 service, and the service of each rpc (from the descriptors).
 SERVICE_ATTRS: dict[str, str] = {"AgentRegistry": "registry", "Router": "router", "Feedback": "feedback",
-                                 "Analytics": "analytics", "Routes": "routes", "Model": "model"}
+                                 "Analytics": "analytics", "Routes": "routes", "Model": "model",
+                                 "Budgets": "budgets"}
 SERVICE_OF_METHOD: dict[str, str] = {
     m.name: SERVICE_ATTRS[svc.name]
     for svc in pb.DESCRIPTOR.services_by_name.values() if svc.name in SERVICE_ATTRS for m in svc.methods}
@@ -39,6 +40,7 @@ class Stubs:
         self.analytics = pbg.AnalyticsStub(channel)
         self.routes = pbg.RoutesStub(channel)
         self.model = pbg.ModelStub(channel)
+        self.budgets = pbg.BudgetsStub(channel)
 
     def method(self, name: str) -> Any:
         """The stub method ``name`` (e.g. "Route"), whichever service declares it."""

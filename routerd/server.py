@@ -31,6 +31,7 @@ from grpc_reflection.v1alpha import reflection
 from routerd.api.servicers import (
     AgentRegistryServicer,
     AnalyticsServicer,
+    BudgetsServicer,
     FeedbackServicer,
     ModelServicer,
     RouterServicer,
@@ -50,7 +51,7 @@ from routerd.tracing import Tracing, start_tracing
 
 log = logging.getLogger("routerd")
 
-SERVICES = ("AgentRegistry", "Router", "Feedback", "Analytics", "Routes", "Model")
+SERVICES = ("AgentRegistry", "Router", "Feedback", "Analytics", "Routes", "Model", "Budgets")
 _OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
@@ -237,7 +238,8 @@ def create_server(cfg: Config) -> RunningServer:
         for servicer, service in ((AgentRegistryServicer(engine), "AgentRegistry"),
                                   (RouterServicer(engine, cfg.max_message_bytes), "Router"),
                                   (FeedbackServicer(engine), "Feedback"), (AnalyticsServicer(engine), "Analytics"),
-                                  (RoutesServicer(engine), "Routes"), (ModelServicer(engine), "Model")):
+                                  (RoutesServicer(engine), "Routes"), (ModelServicer(engine), "Model"),
+                                  (BudgetsServicer(engine), "Budgets")):
             register(server, servicer, service)
         health_servicer = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

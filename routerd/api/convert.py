@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,21 +14,28 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from routerd.domain import (
     AgentRecord,
     AgentSpec,
+    BudgetRecord,
+    BudgetSpec,
     CostModel,
+    DecisionRecord,
     ModelRecord,
     OutcomeRecord,
     RouteConditions,
     RouteRecord,
     RouteSpec,
 )
+from routerd.engine.budgets import SpendReport
 from routerd.engine.decision import Decision
+from routerd.engine.engine import BudgetOptimisation
 from routerd.engine.health import BreakerPolicy
+from routerd.engine.multi import MultiPlan
 from routerd.engine.query import RouteQuery
 from routerd.engine.table import observed_quality
 from routerd.engine.validation import UPDATABLE, check_time, shown
 from routerd.errors import InvalidArgument
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from routerd.model import evaluation as ev
+from routerd.store._analytics import AnalyticsRow
 
 _DEFAULTS = AgentSpec(name="", agent_type="")
 
@@ -147,6 +156,7 @@ def query_from_proto(r: pb.RouteRequest) -> RouteQuery:
         context=dict(r.context) if r.context else {},
         infer_capabilities=r.infer_capabilities,
         capability_threshold=r.capability_threshold if r.HasField("capability_threshold") else None,
+        tags=tuple(r.tags),
     )
 
 
@@ -166,7 +176,8 @@ def decision_to_proto(d: Decision, max_alternatives: int | None = None, *,
         expected_quality=d.expected_quality, similarity=cosine(d.similarity),
         reasoning=d.reasoning if reasoning else "", model_version=d.model_version, decided_at=ts_,
         objective=d.objective, route_name=d.route_name or "", route_similarity=cosine(d.route_similarity),
-        inferred_capabilities=list(d.inferred_capabilities))
+        inferred_capabilities=list(d.inferred_capabilities), tags=list(d.query.tags),
+        charges=[pb.BudgetCharge(budget=n, amount=a) for n, a in d.charges])
     if max_alternatives != 0:
         add = out.alternatives.add
         for a in d.alternatives(max_alternatives):
@@ -371,3 +382,119 @@ def evaluation_from_proto(r: pb.EvaluateResponse) -> ev.Evaluation:
     return ev.Evaluation(tuple(a.name for a in r.single_agents), {a.name: (a.cost, a.quality) for a in r.single_agents},
                          r.best_agent, r.cheapest_agent, (r.auc_cost_low, r.auc_cost_high), tuple(r.fractions),
                          (r.oracle.cost, r.oracle.quality), routers)
+
+
+# -- budgets, analytics, several agents ----------------------------------------------------------
+
+_BUDGET_PATHS = ("amount", "window", "window_seconds", "scope", "mode", "willingness_to_pay")
+
+
+def budget_spec_from_proto(b: pb.Budget) -> BudgetSpec:
+    return BudgetSpec(b.name, b.amount, b.window, b.window_seconds if b.HasField("window_seconds") else None,
+                      b.scope, b.mode or "hard",
+                      b.willingness_to_pay if b.HasField("willingness_to_pay") else None)
+
+
+def budget_to_proto(r: BudgetRecord) -> pb.Budget:
+    s = r.spec
+    out = pb.Budget(name=s.name, amount=s.amount, window=s.window_kind, scope=s.scope, mode=s.mode,
+                    created_at=ts(r.created_at), updated_at=ts(r.updated_at))
+    if s.window_seconds is not None:
+        out.window_seconds = s.window_seconds
+    if s.willingness_to_pay is not None:
+        out.willingness_to_pay = s.willingness_to_pay
+    return out
+
+
+def budget_patch(req: pb.UpdateBudgetRequest) -> Callable[[BudgetSpec], BudgetSpec]:
+    """The UpdateBudget change: the fields the mask names, else every field set in ``budget``."""
+    b = req.budget
+    paths = list(req.update_mask.paths)
+    for p in paths:
+        if p not in _BUDGET_PATHS:
+            raise InvalidArgument("update_mask", f"unknown field {p!r}; valid: {', '.join(_BUDGET_PATHS)}")
+    if not paths:
+        paths = [p for p in _BUDGET_PATHS if (b.HasField(p) if p in ("window_seconds", "willingness_to_pay")
+                                               else bool(getattr(b, p)))]
+        if not paths:
+            raise InvalidArgument("budget", "no field to update: set fields in budget or name them in update_mask")
+
+    def change(s: BudgetSpec) -> BudgetSpec:
+        values: dict[str, Any] = {}
+        for p in paths:
+            if p == "window":
+                values["window_kind"] = b.window
+                if "window_seconds" not in paths and b.window != "rolling":
+                    values["window_seconds"] = None
+            elif p in ("window_seconds", "willingness_to_pay"):
+                values[p] = getattr(b, p) if b.HasField(p) else None
+            else:
+                values[p] = getattr(b, p)
+        return dataclasses.replace(s, **values)
+
+    return change
+
+
+def spend_to_proto(r: SpendReport) -> pb.Spend:
+    out = pb.Spend(budget=r.budget.name, window_start=ts(r.window_start), amount=r.budget.amount, settled=r.settled,
+                   reserved=r.reserved, unreconciled=r.unreconciled, remaining=r.remaining, decisions=r.decisions,
+                   unreconciled_decisions=r.unreconciled_decisions, mode=r.budget.mode, scope=r.budget.scope)
+    if r.window_end is not None:
+        out.window_end.CopyFrom(ts(r.window_end))
+    return out
+
+
+def analytics_row_to_proto(r: AnalyticsRow) -> pb.AnalyticsRow:
+    out = pb.AnalyticsRow(key=r.key, requests=r.requests, without_outcome=r.without_outcome, outcomes=r.outcomes,
+                          spend=r.spend, reference_cost=r.reference_cost, savings=r.savings)
+    if r.bucket_start is not None:
+        out.bucket_start.CopyFrom(ts(r.bucket_start))
+    for name in ("mean_latency_ms", "p95_latency_ms", "success_rate", "mean_quality"):
+        v = getattr(r, name)
+        if v is not None:
+            setattr(out, name, v)
+    return out
+
+
+def logged_decision_to_proto(r: DecisionRecord) -> pb.LoggedDecision:
+    out = pb.LoggedDecision(decision_id=r.decision_id, decided_at=ts(r.decided_at), agent_name=r.agent_name or "",
+                            objective=r.objective, model_version=r.model_version, route_name=r.route_name or "",
+                            tags=json.loads(r.tags) if r.tags else [], request_id=r.request_id or "")
+    for name in ("estimated_cost", "estimated_latency_ms", "expected_quality", "confidence", "reference_cost"):
+        v = getattr(r, name)
+        if v is not None:
+            setattr(out, name, v)
+    if r.cancelled_at is not None:
+        out.cancelled_at.CopyFrom(ts(r.cancelled_at))
+    return out
+
+
+def multi_to_proto(d: Decision, plan: MultiPlan) -> pb.RouteMultiResponse:
+    return pb.RouteMultiResponse(
+        decision_id=d.decision_id, strategy=plan.strategy, routed=plan.routed,
+        stages=[pb.RouteMultiStage(stage=i + 1, agent_name=st.agent_name, capabilities=list(st.capabilities),
+                                   estimated_cost=st.estimated_cost, estimated_latency_ms=st.estimated_latency_ms,
+                                   expected_quality=st.expected_quality, score=_finite_or_zero(st.score),
+                                   reason=st.reason) for i, st in enumerate(plan.stages)],
+        total_cost=plan.total_cost, total_latency_ms=plan.total_latency_ms, expected_quality=plan.expected_quality,
+        reasoning=plan.reasoning, uncovered_capabilities=list(plan.uncovered), model_version=d.model_version)
+
+
+def optimisation_to_proto(o: BudgetOptimisation) -> pb.OptimizeBudgetResponse:
+    p = o.plan
+    out = pb.OptimizeBudgetResponse(
+        binding=p.binding,
+        projected_spend=p.projected_spend, projected_quality=p.projected_quality,
+        proportional_quality=p.proportional_quality, proportional_spend=p.proportional_spend,
+        mix_requests=o.mix_requests, unmet_requests=p.unmet, scale=o.scale, period_days=o.period_days,
+        minimum_spend=p.minimum_spend, feasible=p.feasible, applied_to_budget=o.applied_to_budget)
+    setattr(out, "lambda", p.lam if math.isfinite(p.lam) else 0.0)  # a Python keyword: no keyword argument
+    if p.willingness_to_pay is not None:
+        out.willingness_to_pay = p.willingness_to_pay
+    total = float(np.sum(p.spend))
+    for i, name in enumerate(o.agents):
+        if p.requests[i] > 0:
+            out.allocations.add(agent_name=name, requests=float(p.requests[i]), spend=float(p.spend[i]),
+                                share=float(p.spend[i]) / total if total > 0 else 0.0,
+                                mean_quality=float(p.quality[i]))
+    return out

@@ -18,13 +18,20 @@ from google.protobuf.message_factory import GetMessageClass
 from routerd import errors
 from routerd.api.convert import (
     agent_to_proto,
+    analytics_row_to_proto,
+    budget_patch,
+    budget_spec_from_proto,
+    budget_to_proto,
     cosine,
     decision_size_bound,
     decision_to_proto,
     embedding_from_proto,
     evaluation_to_proto,
+    logged_decision_to_proto,
     match_to_proto,
     model_to_proto,
+    multi_to_proto,
+    optimisation_to_proto,
     outcome_to_proto,
     patch_from_update,
     query_from_proto,
@@ -32,6 +39,7 @@ from routerd.api.convert import (
     route_spec_from_proto,
     route_to_proto,
     spec_from_proto,
+    spend_to_proto,
     time_from_proto,
     vectors_from_proto,
 )
@@ -244,9 +252,21 @@ class RouterServicer(pbg.RouterServicer):
             q.request_id = rid
         ds = self.engine.route_batch(
             queries,
-            batch_budget=request.batch_budget if request.HasField("batch_budget") else None)
-        return pb.BatchRouteResponse(decisions=[decision_to_proto(d, limit, reasoning=not r.omit_reasoning)
-                                                for d, limit, r in zip(ds, limits, request.requests, strict=True)])
+            batch_budget=request.batch_budget if request.HasField("batch_budget") else None,
+            batch_objective=request.batch_objective)
+        out = pb.BatchRouteResponse(decisions=[decision_to_proto(d, limit, reasoning=not r.omit_reasoning)
+                                               for d, limit, r in zip(ds, limits, request.requests, strict=True)])
+        if request.batch_objective == "total_cost":
+            out.total_cost = sum(d.estimated_cost for d in ds if d.routed)
+            out.total_quality = sum(d.expected_quality for d in ds if d.routed)
+        return out
+
+    @translate_errors
+    def RouteMulti(self, request: pb.RouteMultiRequest, context: grpc.ServicerContext) -> pb.RouteMultiResponse:
+        query = query_from_proto(request.request)
+        query.request_id = current_request_id()
+        d, plan = self.engine.route_multi(query, request.num_agents, request.strategy)
+        return multi_to_proto(d, plan)
 
 
     @translate_errors
@@ -370,6 +390,14 @@ class FeedbackServicer(pbg.FeedbackServicer):
         return pb.RecordOutcomeResponse(outcome=outcome_to_proto(outcome), metrics=agent.metrics)
 
     @translate_errors
+    def CancelDecision(self, request: pb.CancelDecisionRequest,
+                       context: grpc.ServicerContext) -> pb.CancelDecisionResponse:
+        released, already = self.engine.cancel_decision(request.decision_id)
+        return pb.CancelDecisionResponse(
+            decision_id=request.decision_id, already_cancelled=already,
+            released=[pb.BudgetCharge(budget=c.budget_name, amount=c.estimate) for c in released])
+
+    @translate_errors
     def ListOutcomes(self, request: pb.ListOutcomesRequest,
                      context: grpc.ServicerContext) -> pb.ListOutcomesResponse:
         size = request.page_size or 1000
@@ -400,6 +428,75 @@ class AnalyticsServicer(pbg.AnalyticsServicer):
         if s.success_rate is not None:
             out.success_rate = s.success_rate
         return out
+
+    @translate_errors
+    def RoutingAnalytics(self, request: pb.RoutingAnalyticsRequest,
+                         context: grpc.ServicerContext) -> pb.RoutingAnalyticsResponse:
+        group_by = request.group_by or "agent"
+        rows = self.engine.routing_analytics(
+            start=time_from_proto(request.start, "start") if request.HasField("start") else None,
+            end=time_from_proto(request.end, "end") if request.HasField("end") else None, group_by=group_by)
+        return pb.RoutingAnalyticsResponse(group_by=group_by, rows=[analytics_row_to_proto(r) for r in rows])
+
+    @translate_errors
+    def ListDecisions(self, request: pb.ListDecisionsRequest,
+                      context: grpc.ServicerContext) -> pb.ListDecisionsResponse:
+        size = request.page_size or 1000
+        if not 0 < size <= 10_000:
+            raise errors.InvalidArgument("page_size", f"must be in 0..10000, got {request.page_size}")
+        rows = self.engine.list_decisions(
+            start=time_from_proto(request.start, "start") if request.HasField("start") else None,
+            end=time_from_proto(request.end, "end") if request.HasField("end") else None, limit=size + 1,
+            after=_parse_page_token(request.page_token) if request.page_token else None)
+        token = _page_token((rows[size - 1].decided_at, rows[size - 1].decision_id)) if len(rows) > size else ""
+        return pb.ListDecisionsResponse(decisions=[logged_decision_to_proto(r) for r in rows[:size]],
+                                        next_page_token=token)
+
+    @translate_errors
+    def OptimizeBudget(self, request: pb.OptimizeBudgetRequest,
+                       context: grpc.ServicerContext) -> pb.OptimizeBudgetResponse:
+        o = self.engine.optimize_budget(
+            request.budget, period_days=request.period_days if request.HasField("period_days") else 30.0,
+            start=time_from_proto(request.start, "start") if request.HasField("start") else None,
+            end=time_from_proto(request.end, "end") if request.HasField("end") else None,
+            queries=[query_from_proto(r) for r in request.requests],
+            mix_days=request.mix_days if request.HasField("mix_days") else None,
+            quality_threshold=request.quality_threshold if request.HasField("quality_threshold") else None,
+            latency_threshold_ms=request.latency_threshold_ms if request.HasField("latency_threshold_ms") else None,
+            apply_to_budget=request.apply_to_budget)
+        return optimisation_to_proto(o)
+
+
+class BudgetsServicer(pbg.BudgetsServicer):
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.book = engine.budgets
+
+    @translate_errors
+    def CreateBudget(self, request: pb.CreateBudgetRequest, context: grpc.ServicerContext) -> pb.Budget:
+        return budget_to_proto(self.book.create(budget_spec_from_proto(request.budget)))
+
+    @translate_errors
+    def UpdateBudget(self, request: pb.UpdateBudgetRequest, context: grpc.ServicerContext) -> pb.Budget:
+        if request.budget.name and request.budget.name != request.name:
+            raise errors.InvalidArgument("budget.name", f"cannot rename budget {request.name!r} (delete and create)")
+        return budget_to_proto(self.book.update(request.name, budget_patch(request)))
+
+    @translate_errors
+    def DeleteBudget(self, request: pb.DeleteBudgetRequest, context: grpc.ServicerContext) -> pb.DeleteBudgetResponse:
+        return pb.DeleteBudgetResponse(budget=budget_to_proto(self.book.delete(request.name)))
+
+    @translate_errors
+    def GetBudget(self, request: pb.GetBudgetRequest, context: grpc.ServicerContext) -> pb.Budget:
+        return budget_to_proto(self.book.get(request.name))
+
+    @translate_errors
+    def ListBudgets(self, request: pb.ListBudgetsRequest, context: grpc.ServicerContext) -> pb.ListBudgetsResponse:
+        return pb.ListBudgetsResponse(budgets=[budget_to_proto(r) for r in self.book.records()])
+
+    @translate_errors
+    def GetSpend(self, request: pb.GetSpendRequest, context: grpc.ServicerContext) -> pb.GetSpendResponse:
+        return pb.GetSpendResponse(spend=[spend_to_proto(r) for r in self.book.spend(request.budget)])
 
 
 # -- the learned model ------------------------------------------------------------------------------

@@ -166,7 +166,7 @@ class SpendReport:
 
     @property
     def remaining(self) -> float:
-        return self.budget.amount - self.settled - self.reserved - self.unreconciled
+        return round(self.budget.amount - self.settled - self.reserved - self.unreconciled, 9)
 
 
 class Ledger:
@@ -482,6 +482,9 @@ class BudgetBook:
         for r in sorted(records, key=lambda r: r.name):
             s = r.spec
             start, end = window_bounds(s.window_kind, s.window_seconds, now)
-            totals = self.store.budget_spend(s.name, start, end, now - self.reservation_ttl_s)
-            out.append(SpendReport(s, start, end, *totals))
+            settled, reserved, unreconciled, n, stale = self.store.budget_spend(s.name, start, end,
+                                                                              now - self.reservation_ttl_s)
+            # to the nano-dollar the ledgers count in: the float sums' last-bit error is not money
+            out.append(SpendReport(s, start, end, round(settled, 9), round(reserved, 9), round(unreconciled, 9),
+                                   n, stale))
         return out

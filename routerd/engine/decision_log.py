@@ -168,7 +168,12 @@ class DecisionLog:
 
     def _commit(self, group: _Group) -> None:
         try:
-            self.store.append_decisions([self.record(d) for d in group.decisions], self.charges(group.decisions))
+            records = [self.record(d) for d in group.decisions]
+            charges = self.charges(group.decisions)
+            if charges:
+                self.store.append_decisions(records, charges)
+            else:
+                self.store.append_decisions(records)
         except Exception as exc:  # every caller of the group gets the error
             if isinstance(exc, StoreUnavailable):
                 log.warning("decision log: %d decisions not stored, their calls fail: %s", len(group.decisions), exc)

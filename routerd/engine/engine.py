@@ -16,6 +16,8 @@ no-op (about 0.1 µs a phase) and the engine never imports opentelemetry.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import threading
 import time
@@ -25,24 +27,29 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from routerd.domain import AgentRecord, ChargeRecord, OutcomeRecord
+from routerd.domain import AgentRecord, ChargeRecord, DecisionRecord, OutcomeRecord
 from routerd.engine.analytics import RoutingStats, routing_stats
 from routerd.engine.budgets import RESERVATION_TTL_S, BudgetBook, BudgetLimits
 from routerd.engine.decision import Decision
 from routerd.engine.decision_log import DecisionLog
+from routerd.engine.feasibility import BUDGET_LIMIT, OK
 from routerd.engine.feedback import Feedback
 from routerd.engine.health import AgentWindows, BreakerPolicy
 from routerd.engine.learning import ModelManager
+from routerd.engine.multi import STRATEGIES, MultiPlan, plan_multi
+from routerd.engine.objectives import confidence
+from routerd.engine.optimize import solve_batch
 from routerd.engine.quality import QualityModel
 from routerd.engine.query import RouteQuery, validate_query
 from routerd.engine.registry import Registry
 from routerd.engine.router import Router
 from routerd.engine.routes import RouteCatalog
 from routerd.engine.table import AgentTable
-from routerd.engine.validation import TEXT_MAX, check_text
+from routerd.engine.validation import TEXT_MAX, check_number, check_text, check_time
 from routerd.errors import BatchTooLarge, InvalidArgument, StoreUnavailable
 from routerd.model.embedders import Embedder
 from routerd.semantic import Classification, MatchResult
+from routerd.store._analytics import AnalyticsRow
 from routerd.store.base import Store
 
 BATCH_MAX = 100_000  # default of Config.batch_max_requests
@@ -124,6 +131,50 @@ def _top_k(value: int, default: int, maximum: int) -> int:
     if not 0 < value <= maximum:
         raise InvalidArgument("top_k", f"must be in 1..{maximum} (0 means {default}), got {value}")
     return value
+
+
+BATCH_OBJECTIVES = ("", "in_order", "total_cost")
+MIX_MAX = 2000  # requests of a recorded mix OptimizeBudget scores (an even sample of the period)
+MIX_SCAN_MAX = 200_000  # decisions of a period it reads at most
+
+
+def provider_of(rec: AgentRecord) -> str:
+    """The agent's provider for RouteMulti's diversity: metadata "provider", else its type."""
+    try:
+        meta = json.loads(rec.spec.metadata or "{}")
+    except ValueError:
+        meta = {}
+    provider = meta.get("provider") if isinstance(meta, dict) else None
+    return provider if isinstance(provider, str) and provider else rec.spec.agent_type
+
+
+def reassign(d: Decision, j: int, note: str) -> None:
+    """Make agent ``j`` (-1: none) the decision's choice (a batch-level solve re-chose it)."""
+    t = d.table
+    d.budget_note = note
+    d.ranked = None
+    d.chosen = j
+    if j < 0:
+        d.agent_name = None
+        d.confidence = d.estimated_cost = d.estimated_latency_ms = d.expected_quality = d.similarity = 0.0
+        return
+    d.agent_name = t.names[j]
+    d.estimated_cost = float(d.cost[j])
+    d.estimated_latency_ms = float(t.latency[j])
+    d.expected_quality = float(d.quality[j])
+    feasible = d.codes == OK
+    util = np.where(feasible, d.utility, -np.inf)
+    d.confidence = float(confidence(util[None, :], np.array([util[j]]), np.array([True]))[0])
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BudgetOptimisation:
+    plan: Any  # routerd.engine.optimize.BudgetPlan
+    agents: list[str]
+    mix_requests: int
+    scale: float
+    period_days: float
+    applied_to_budget: str
 
 
 class Engine:
@@ -253,7 +304,8 @@ class Engine:
         return self.router.route(table, queries, now=now, routes=self.routes.routes, limiter=self.routes.limiter,
                                  limits=limits)
 
-    def route_batch(self, queries: Sequence[RouteQuery], *, batch_budget: float | None = None) -> list[Decision]:
+    def route_batch(self, queries: Sequence[RouteQuery], *, batch_budget: float | None = None,
+                    batch_objective: str = "") -> list[Decision]:
         """Route ``queries`` at one instant, in order (``batch_budget`` spent from the first on). The size
         is checked before any work (``batch_max_requests``; ``batch_max_cells`` requests x agents, else
         ``BatchTooLarge``) and the routing runs in chunks, so memory is bounded by the limits."""
@@ -263,6 +315,13 @@ class Engine:
                                               f"(batch_max_requests), got {len(queries)}")
         if batch_budget is not None and not (math.isfinite(batch_budget) and batch_budget >= 0):
             raise InvalidArgument("batch_budget", f"must be a finite number >= 0, got {batch_budget!r}")
+        if batch_objective not in BATCH_OBJECTIVES:
+            raise InvalidArgument("batch_objective", f"unknown batch objective {batch_objective!r}; valid: "
+                                                     "in_order, total_cost")
+        if batch_objective == "total_cost":
+            if batch_budget is None:
+                raise InvalidArgument("batch_budget", "is required with batch_objective total_cost")
+            return self._route_total_cost(queries, batch_budget, t0)
         dim = self.embedder.dim
         with self.tracer.span("engine.validate"):
             for i, q in enumerate(queries):
@@ -278,6 +337,53 @@ class Engine:
                 return ds
             ds = self._route_chunks(self.table(), queries, self.clock(), batch_budget, None)
         self._store(ds, t0, "batch")
+        return ds
+
+    def _route_total_cost(self, queries: Sequence[RouteQuery], budget: float, t0: float) -> list[Decision]:
+        """BatchRoute total_cost: every request routed as usual (its constraints), then the agents
+        re-chosen to maximise the batch's total expected quality within ``budget``
+        (``routerd.engine.optimize.solve_batch``); configured budgets are then applied request by request
+        in order (a re-chosen agent that does not fit them leaves its request unrouted)."""
+        dim = self.embedder.dim
+        with self.tracer.span("engine.validate"):
+            for i, q in enumerate(queries):
+                validate_query(q, dim, prefix=f"requests[{i}].")
+        if not queries:
+            return []
+        with self.tracer.span("engine.route"):
+            self._check_cells(len(queries))
+            table = self.table()
+            ds = self._route_chunks(table, queries, self.clock(), None, None)
+            if not len(table):
+                self._store(ds, t0, "batch")
+                return ds
+            cost = np.stack([d.cost for d in ds])
+            quality = np.stack([d.quality for d in ds])
+            feasible = np.stack([d.codes for d in ds]) == OK
+            sol = solve_batch(cost, quality, feasible, budget)
+            note = f"; batch total_cost: lambda {sol.lam:.6g} quality per USD, batch budget ${budget:.6g}"
+            for d, j in zip(ds, sol.choice.tolist(), strict=True):
+                reassign(d, int(j), note)
+            charges: list[ChargeRecord] = []
+            if self.budgets:
+                with self.budgets.lock:
+                    limits = self.budgets.limits(table, queries, ds[0].decided_at)
+                    if limits is not None:
+                        for i, d in enumerate(ds):
+                            if not d.routed:
+                                continue
+                            headroom, spent, _ = limits.row(i)
+                            j = d.chosen
+                            if d.cost[j] > headroom[j] or spent[j]:
+                                d.codes[j] = BUDGET_LIMIT
+                                reassign(d, -1, note)
+                            else:
+                                limits.charge(i, j, float(d.cost[j]))
+                                d.charges = limits.charges_of(i)
+                            d.budget_limits, d.budget_row = limits, i
+                        charges = DecisionLog.charges(ds)
+                        self.budgets.reserve(charges)
+        self._store(ds, t0, "batch", charges)
         return ds
 
     def _check_cells(self, n: int) -> None:
@@ -303,6 +409,132 @@ class Engine:
                 remaining = last.batch_left - (last.estimated_cost if last.routed else 0.0)
             ds.extend(chunk)
         return ds
+
+    # -- several agents for one request -----------------------------------------------------------
+    def route_multi(self, query: RouteQuery, num_agents: int, strategy: str) -> tuple[Decision, MultiPlan]:
+        """Plan ``num_agents`` agents for one request (``routerd.engine.multi``). The decision logged
+        is the request's single-agent decision (its id names the plan); the plan's agents are chosen
+        among those feasible under the request's constraints and the configured budgets, but only
+        that decision is charged. For a pipeline, the capability rule is applied to the stages
+        together: each agent need not have them all."""
+        t0 = time.perf_counter()
+        validate_query(query, self.embedder.dim, prefix="request.")
+        if strategy not in STRATEGIES:
+            raise InvalidArgument("strategy", f"unknown strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
+        table = self.table()
+        if isinstance(num_agents, bool) or not isinstance(num_agents, int) or not 1 <= num_agents <= len(table):
+            raise InvalidArgument("num_agents", f"must be in 1..{len(table)} (the registered agents), got {num_agents}")
+        required = tuple(query.required_capabilities)
+        routed_query = query
+        if strategy == "pipeline" and required:
+            routed_query = dataclasses.replace(query, required_capabilities=())
+        if self.budgets:
+            ds, charges = self._route_budgeted((routed_query,), self._route_one)
+        else:
+            ds, charges = self._route_one(table, (routed_query,), self.clock(), None), []
+        d = ds[0]
+        required = (*required, *d.inferred_capabilities)
+        providers = [provider_of(r) for r in d.table.records]
+        plan = plan_multi(strategy, num_agents, names=d.table.names, capabilities=d.table.capabilities,
+                          providers=providers, cost=d.cost, latency=d.table.latency, quality=d.quality,
+                          utility=np.nan_to_num(d.utility, nan=0.0, neginf=-1e9, posinf=1e9),
+                          feasible=d.codes == OK, required=required if strategy == "pipeline" else (),
+                          budget_remaining=query.budget_remaining)
+        self._store(ds, t0, "route", charges)
+        return d, plan
+
+    # -- analytics and budget optimisation -----------------------------------------------------
+    def routing_analytics(self, *, start: float | None, end: float | None, group_by: str) -> list[AnalyticsRow]:
+        for name, t in (("start", start), ("end", end)):
+            if t is not None:
+                check_time(t, name)
+        return self.store.routing_analytics(start=start, end=end, group_by=group_by or "agent")
+
+    def list_decisions(self, *, start: float | None = None, end: float | None = None, limit: int = 1000,
+                       after: tuple[float, str] | None = None) -> list[DecisionRecord]:
+        for name, t in (("start", start), ("end", end)):
+            if t is not None:
+                check_time(t, name)
+        return self.store.list_decisions(start=start, end=end, limit=limit, after=after)
+
+    def optimize_budget(self, budget: float, *, period_days: float = 30.0, start: float | None = None,
+                        end: float | None = None, queries: Sequence[RouteQuery] = (), mix_days: float | None = None,
+                        quality_threshold: float | None = None, latency_threshold_ms: float | None = None,
+                        apply_to_budget: str = "") -> BudgetOptimisation:
+        """The willingness to pay whose routing spends ``budget`` over ``period_days`` on a request
+        mix (``routerd.engine.optimize.plan_budget``): the given requests, or a sample of at most
+        ``MIX_MAX`` of the decisions of [start, end) (default the last 7 days), scaled to the period."""
+        budget = check_number(budget, "budget", strict=True, maximum=1e12)
+        period_days = check_number(period_days, "period_days", strict=True, maximum=3660.0)
+        if quality_threshold is not None:
+            quality_threshold = check_number(quality_threshold, "quality_threshold", maximum=1.0)
+        if latency_threshold_ms is not None:
+            latency_threshold_ms = check_number(latency_threshold_ms, "latency_threshold_ms", strict=True)
+        if apply_to_budget:
+            self.budgets.get(apply_to_budget)  # BudgetNotFound before any work
+        now = self.clock()
+        if queries:
+            for i, q in enumerate(queries):
+                validate_query(q, self.embedder.dim, prefix=f"requests[{i}].")
+            mix = list(queries)
+            days = check_number(mix_days, "mix_days", strict=True, maximum=3660.0) if mix_days is not None \
+                else period_days
+            weight = 1.0
+        else:
+            end = check_time(end, "end") if end is not None else now
+            start = check_time(start, "start") if start is not None else end - 7 * 86400.0
+            if not start < end:
+                raise InvalidArgument("start", "must be before end")
+            mix, weight = self._recorded_mix(start, end)
+            if not mix:
+                raise InvalidArgument("requests", "the mix is empty: no decisions were made in the time range; "
+                                                  "give requests, or a range with decisions")
+            days = (end - start) / 86400.0
+        table = self.table()
+        if not len(table):
+            raise InvalidArgument("budget", "no agent is registered")
+        embeddings = self.router._embeddings(mix) if self.router.model.needs_embeddings else None
+        quality = np.asarray(self.router.model.predict(table, mix, embeddings), dtype=np.float64)
+        cost = self.router._cost(table, mix)
+        eligible = np.broadcast_to(table.active & ~(table.open_until > now), cost.shape).copy()
+        if quality_threshold is not None:
+            eligible &= quality >= quality_threshold
+        if latency_threshold_ms is not None:
+            eligible &= (table.latency <= latency_threshold_ms)[None, :]
+        scale = period_days / days * weight
+        from routerd.engine.optimize import plan_budget  # noqa: PLC0415 - lands with the optimiser
+        plan = plan_budget(cost, quality, eligible, budget, scale=scale)
+        applied = ""
+        if apply_to_budget:
+            wtp = plan.willingness_to_pay
+            self.budgets.update(apply_to_budget, lambda s: dataclasses.replace(s, willingness_to_pay=wtp))
+            applied = apply_to_budget
+        return BudgetOptimisation(plan, list(table.names), len(mix), scale, period_days, applied)
+
+    def _recorded_mix(self, start: float, end: float) -> tuple[list[RouteQuery], float]:
+        """The requests of the decisions made in [start, end), at most MIX_MAX of them evenly spread,
+        and how many decisions each stands for."""
+        records: list[DecisionRecord] = []
+        after = None
+        while True:
+            page = self.store.list_decisions(start=start, end=end, limit=10_000, after=after)
+            records.extend(page)
+            if len(page) < 10_000 or len(records) >= MIX_SCAN_MAX:
+                break
+            after = (page[-1].decided_at, page[-1].decision_id)
+        total = len(records)
+        if total > MIX_MAX:
+            records = [records[i] for i in np.linspace(0, total - 1, MIX_MAX).astype(int).tolist()]
+        mix = []
+        for r in records:
+            emb = np.frombuffer(r.request_embedding, dtype="<f4").astype(np.float32) \
+                if r.request_embedding else None
+            if emb is not None and emb.shape != (self.embedder.dim,):
+                emb = None
+            if not r.request_text and emb is None:
+                continue
+            mix.append(RouteQuery(text=r.request_text, embedding=emb, objective=r.objective))
+        return mix, (total / len(records) if records else 1.0)
 
     # -- embeddings and semantic routes ---------------------------------------------------------
     def embed(self, texts: Sequence[str]) -> np.ndarray:

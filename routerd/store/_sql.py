@@ -58,6 +58,7 @@ from routerd.errors import (
     RouteExists,
     RouteNotFound,
 )
+from routerd.store._analytics import AnalyticsRow, list_decisions, routing_analytics
 from routerd.store.base import TIME_SERIES_MAX_BUCKETS, TimeBucket
 
 T = TypeVar("T")
@@ -766,6 +767,14 @@ class SQLStore(ABC, Generic[C]):
 
     def count_decisions(self) -> int:
         return self._count("decisions")
+
+    def routing_analytics(self, *, start: float | None, end: float | None, group_by: str) -> list[AnalyticsRow]:
+        return self._transact(lambda tx: routing_analytics(tx, start=start, end=end, group_by=group_by), write=False)
+
+    def list_decisions(self, *, start: float | None = None, end: float | None = None, limit: int = 1000,
+                       after: tuple[float, str] | None = None) -> list[DecisionRecord]:
+        return self._transact(lambda tx: list_decisions(tx, start=start, end=end, limit=limit, after=after),
+                              write=False)
 
     # -- analytics over time ------------------------------------------------------------------
     def time_series(self, start: float, bucket_s: float, buckets: int) -> list[TimeBucket]:

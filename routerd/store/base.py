@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from routerd.domain import (
     AgentRecord,
@@ -40,6 +40,8 @@ class TimeBucket:
     successes: int
     spend: float  # the sum of the outcomes' costs (none: 0)
 
+if TYPE_CHECKING:
+    from routerd.store._analytics import AnalyticsRow
 
 TIME_SERIES_MAX_BUCKETS = 10_000
 
@@ -179,6 +181,13 @@ class Store(Protocol):
     def get_decision(self, decision_id: str) -> DecisionRecord | None: ...
 
     def count_decisions(self) -> int: ...
+
+    def routing_analytics(self, *, start: float | None, end: float | None, group_by: str) -> list[AnalyticsRow]:
+        """Aggregates of the decisions made in [start, end) and their outcomes (routerd.store._analytics)."""
+
+    def list_decisions(self, *, start: float | None = None, end: float | None = None, limit: int = 1000,
+                       after: tuple[float, str] | None = None) -> list[DecisionRecord]:
+        """The decision log in (decided_at, decision_id) order, after ``after``."""
 
     # -- analytics over time (the dashboard) ---------------------------------------------------
     def time_series(self, start: float, bucket_s: float, buckets: int) -> list[TimeBucket]:
