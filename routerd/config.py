@@ -38,6 +38,9 @@ class Config:
     # the live model on the most recent outcomes.
     retrain_interval_s: float = 0.0
     retrain_min_outcomes: int = 200
+    # Budgets: a reservation with no outcome after this many seconds stays charged at its estimate
+    # and is reported as unreconciled.
+    reservation_ttl_s: float = 3600.0
     token: str = ""  # bearer token every call must carry (health checks excepted)
     token_file: str = ""  # a file whose first line is the token (not visible in ps, unlike --token)
     tls_cert: str = ""
@@ -159,6 +162,8 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
         parse_host_port(cfg.http_listen, "http_listen")
     if cfg.log_format not in LOG_FORMATS:
         raise InvalidArgument("log_format", f"unknown format {cfg.log_format!r}; valid: {', '.join(LOG_FORMATS)}")
+    if not (math.isfinite(cfg.reservation_ttl_s) and cfg.reservation_ttl_s > 0):
+        raise InvalidArgument("reservation_ttl_s", f"must be a finite number > 0, got {cfg.reservation_ttl_s}")
     if cfg.max_agent_labels < 1:
         raise InvalidArgument("max_agent_labels", f"must be at least 1, got {cfg.max_agent_labels}")
     if cfg.otlp_endpoint:

@@ -214,7 +214,7 @@ def create_server(cfg: Config) -> RunningServer:
                         batch_max_cells=cfg.batch_max_cells, embed_max_texts=cfg.embed_max_texts,
                         route_threshold=cfg.route_threshold, reembed_routes=cfg.reembed_routes,
                         retrain_interval_s=cfg.retrain_interval_s, retrain_min_outcomes=cfg.retrain_min_outcomes,
-                        observer=observer, tracer=tracing)
+                        observer=observer, tracer=tracing, reservation_ttl_s=cfg.reservation_ttl_s)
         opened.callback(engine.close)
         metrics_server = None
         if metrics is not None:
