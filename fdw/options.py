@@ -30,7 +30,8 @@ from fdw.errors import FDW_INVALID_OPTION_NAME, FDW_OPTION_NAME_NOT_FOUND, INVAL
 
 # One foreign table per resource (fdw.tables.TABLES; a unit test holds the two equal).
 RESOURCES = ("agents", "decisions", "outcomes", "capability_matches", "stats", "batches", "routes", "semantic_matches",
-             "classifications", "embeddings", "model", "model_actions")
+             "classifications", "embeddings", "model", "model_actions", "budgets", "spend", "decision_cancellations",
+             "analytics", "decision_log", "route_multi", "budget_plan", "batch_routes")
 
 
 @dataclass(frozen=True)

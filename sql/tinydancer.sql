@@ -373,3 +373,61 @@ $$;
 COMMENT ON FUNCTION tinydancer.rollback_model()
     IS 'Roll the learned model back to the version promoted before the live one; returns the version live '
        'afterwards, NULL when none is';
+
+-- ---------------------------------------------------------------------------------------------
+-- Budgets, analytics, several agents (issue 11)
+-- ---------------------------------------------------------------------------------------------
+-- The foreign tables come from IMPORT FOREIGN SCHEMA above; their columns are documented in
+-- fdw/tables/budgets.py, analytics.py and multi.py. A budget's window is the column `period`
+-- (WINDOW is reserved in SQL), a rolling one's length `period_seconds`.
+COMMENT ON FOREIGN TABLE tinydancer.budgets
+    IS 'Spending limits, one row per budget (name is the key): amount USD per period (day, week, month, total or '
+       'rolling period_seconds) over a scope (global, agent:<name>, tag:<tag>), hard or soft; SELECT INSERT UPDATE DELETE';
+COMMENT ON FOREIGN TABLE tinydancer.spend
+    IS 'Each budget''s current period: settled (outcomes'' costs), reserved (estimates awaiting an outcome), '
+       'unreconciled (estimates past the reservation TTL) and remaining = amount - the three; read-only';
+COMMENT ON FOREIGN TABLE tinydancer.decision_cancellations
+    IS 'Write-only: INSERT (decision_id) RETURNING * cancels a decision whose request was never sent, releasing its '
+       'budget reservations (released jsonb); see tinydancer.cancel_decision';
+COMMENT ON FOREIGN TABLE tinydancer.analytics
+    IS 'Virtual: aggregates of the decisions made in [since, until) and their outcomes, one row per group; inputs '
+       'group_by (agent, day, hour, route, objective, tag), since, until, given with =';
+COMMENT ON FOREIGN TABLE tinydancer.decision_log
+    IS 'The decisions routerd logged, oldest first (decided_at ranges are pushed down); read-only';
+COMMENT ON FOREIGN TABLE tinydancer.route_multi
+    IS 'Virtual: several agents for one request (strategy pipeline, parallel or ensemble; num_agents), one row per '
+       'stage with the plan''s totals; inputs as tinydancer.decisions plus num_agents and strategy';
+COMMENT ON FOREIGN TABLE tinydancer.budget_plan
+    IS 'Virtual: the willingness to pay whose routing spends budget over period_days on the recent request mix, one '
+       'row per agent''s allocation with the plan''s totals; apply_to_budget stores it on a budget';
+COMMENT ON FOREIGN TABLE tinydancer.batch_routes
+    IS 'Virtual: an array of requests routed in one BatchRoute call under a batch budget (batch_objective in_order or '
+       'total_cost), one row per request in order with the batch''s totals';
+COMMENT ON COLUMN tinydancer.decisions.tags
+    IS 'Input: tags the request is charged under (budgets scoped tag:<t>) and grouped by in analytics';
+COMMENT ON COLUMN tinydancer.decisions.charges
+    IS 'What the decision reserved against budgets: jsonb [{"budget": name, "amount": USD}, ...]';
+
+-- Cancel a decision whose request was never sent: its budget reservations are released (the rows of
+-- `released`) and an outcome recorded for it later is refused. One INSERT into the write-only
+-- tinydancer.decision_cancellations, so it runs exactly once and is refused in a read-only
+-- transaction. Cancelling twice is not an error: already_cancelled says so. A decision with an
+-- outcome cannot be cancelled (its cost is settled, not reserved): an ERROR with a HINT.
+CREATE FUNCTION tinydancer.cancel_decision(decision_id text) RETURNS tinydancer.decision_cancellations
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+    result tinydancer.decision_cancellations;
+BEGIN
+    IF cancel_decision.decision_id IS NULL THEN
+        RAISE EXCEPTION 'tinydancer.cancel_decision: decision_id must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the decision_id a routing decision returned (tinydancer.decisions.decision_id).';
+    END IF;
+    INSERT INTO tinydancer.decision_cancellations (decision_id) VALUES (cancel_decision.decision_id)
+    RETURNING * INTO result;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION tinydancer.cancel_decision(text)
+    IS 'Cancel a decision whose request was never sent: release its budget reservations (released jsonb); '
+       'already_cancelled when it was cancelled before';

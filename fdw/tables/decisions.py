@@ -10,6 +10,10 @@ Three ways in, one request template:
   embeddings, see ``fdw.tables.batches``), one BatchRoute call per 5,000 requests; ``position`` is
   each row's 1-based place in the staged arrays.
 
+``tags = '{a,b}'`` (a constant, not a join key) charges the request under those tags (budgets scoped
+'tag:<t>', analytics by tag); ``charges`` is jsonb [{"budget", "amount"}, ...], what the decision
+reserved against configured budgets.
+
 Only what the query reads is built: routerd is asked for ``reasoning`` and ``alternatives`` only
 when those columns are read, and a row holds only the columns in ``columns``.
 """
@@ -47,6 +51,9 @@ from fdw.tables.routing import (
     INPUT_TYPES,
     INPUTS,
     OBJECTIVE_HINT,
+    TAG_INPUT_TYPES,
+    TAG_INPUTS,
+    TAGS_HINT,
     batch_request,
     route_request,
 )
@@ -66,6 +73,10 @@ def _alternatives(d: pb.RouteDecision) -> str:
                         "feasible": a.feasible, "reason": a.reason, "estimated_cost": a.estimated_cost,
                         "estimated_latency_ms": a.estimated_latency_ms, "expected_quality": a.expected_quality}
                        for a in d.alternatives])
+
+
+def _charges(d: pb.RouteDecision) -> str:
+    return json.dumps([{"budget": c.budget, "amount": c.amount} for c in d.charges])
 
 
 # Inputs first (no getter: echoed from the quals), then the decision.
@@ -90,9 +101,12 @@ COLUMNS = Columns(
     Column("route_name", "text", lambda d: d.route_name or None),
     Column("route_similarity", "float8", lambda d: d.route_similarity if d.route_name else None),
     Column("inferred_capabilities", "text[]", lambda d: list(d.inferred_capabilities)),
+    # issue 11: the request's tags (input), what the decision reserved against budgets (output)
+    *(Column(n, t) for n, t in zip(TAG_INPUTS, TAG_INPUT_TYPES, strict=True)),
+    Column("charges", "jsonb", _charges),
 )
-QUAL_INPUTS = (*INPUTS, "batch", *INFERENCE_INPUTS)
-ECHOED = (*INPUTS, *INFERENCE_INPUTS)
+QUAL_INPUTS = (*INPUTS, "batch", *INFERENCE_INPUTS, *TAG_INPUTS)
+ECHOED = (*INPUTS, *INFERENCE_INPUTS, *TAG_INPUTS)
 READ_ONLY_HINT = ("Route with SELECT ... FROM tinydancer.decisions WHERE request = '...' (or tinydancer.route); "
                   "record what happened with INSERT INTO tinydancer.outcomes.")
 
@@ -140,7 +154,8 @@ class Decisions(TinyDancer):
     resource = "decisions"
     COLUMNS = COLUMNS
     FIELD_HINTS = {"objective": OBJECTIVE_HINT, "embedding": EMBEDDING_HINT,
-                   "capability_threshold": CAPABILITY_THRESHOLD_HINT}
+                   "capability_threshold": CAPABILITY_THRESHOLD_HINT, "tags": TAGS_HINT,
+                   **{f"tags[{i}]": TAGS_HINT for i in range(32)}}  # routerd names the bad tag's index
     INVALID_HINT = f"{OBJECTIVE_HINT} {EMBEDDING_HINT}"
 
     def __init__(self, options: Mapping[str, str], columns: Mapping[str, Any], client: Any = None):

@@ -38,6 +38,12 @@ INPUT_TYPES = ("text", "float4[]", "text", "text[]", "text[]", "float8", "float8
 # fdw.tables.decisions.path_keys) and not a staged batch's shared inputs.
 INFERENCE_INPUTS = ("infer_capabilities", "capability_threshold")
 INFERENCE_INPUT_TYPES = ("boolean", "float8")
+# Tags (issue 11) the request is charged under (budgets scoped 'tag:<t>') and grouped by in analytics:
+# a setting given as a constant, for the decisions table only (not a join key, like INFERENCE_INPUTS).
+TAG_INPUTS = ("tags",)
+TAG_INPUT_TYPES = ("text[]",)
+TAGS_HINT = ("tags are at most 32 distinct texts of 1..64 letters, digits and . _ - : / @, e.g. "
+             "tags = '{team-a,batch}'.")
 CAPABILITY_THRESHOLD_HINT = ("capability_threshold is in (0, 1] (default 0.5): the probability at which an inferred "
                              "capability becomes required.")
 
@@ -131,6 +137,7 @@ def route_request(given: Mapping[str, Any], wanted: set[str] | frozenset[str] | 
             setattr(r, col, n)
     if as_bool(given.get("infer_capabilities"), "infer_capabilities"):
         r.infer_capabilities = True
+    r.tags.extend(as_list(given.get("tags"), "tags"))
     threshold = as_float(given.get("capability_threshold"), "capability_threshold")
     if threshold is not None:
         r.capability_threshold = threshold
