@@ -7,12 +7,15 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from routerd.client import Stubs, bearer, error_field, open_channel
 from routerd.errors import InvalidArgument, TinyDancerError
@@ -169,6 +172,165 @@ def _outcome(args: argparse.Namespace) -> int:
 def _stats(args: argparse.Namespace) -> int:
     c = Client(args)
     _print(c.call(c.analytics.RoutingStats, pb.RoutingStatsRequest()), args.json)
+    return 0
+
+
+# -- budgets, spend, analytics, budget optimisation ------------------------------------------------
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhdw])")
+_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def _duration_s(text: str, field: str) -> float:
+    """Seconds of a duration such as ``7d``, ``12h``, ``1w2d`` or ``90m`` (units s m h d w)."""
+    s = text.strip().lower()
+    parts = _DURATION.findall(s)
+    if not parts or "".join(n + u for n, u in parts) != s:
+        raise InvalidArgument(field, f"must be a duration such as 7d, 12h, 30m or 1w2d, got {text!r}")
+    seconds = sum(float(n) * _UNIT_S[u] for n, u in parts)
+    if seconds <= 0:
+        raise InvalidArgument(field, f"must be longer than zero, got {text!r}")
+    return seconds
+
+
+def _timestamp(text: str, field: str) -> Timestamp:
+    """An ISO 8601 time (``2026-12-01``, ``2026-12-01T09:30:00Z``, with an offset) as a Timestamp; a time
+    without an offset is UTC. routerd checks its range."""
+    try:
+        t = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidArgument(field, f"must be an ISO 8601 time such as 2026-12-01T00:00:00Z, got {text!r}") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    out = Timestamp()
+    try:
+        out.FromDatetime(t)
+    except (ValueError, OverflowError) as e:
+        raise InvalidArgument(field, f"{text!r}: {e}") from None
+    return out
+
+
+def _time_range(args: argparse.Namespace, *, both_ends: bool) -> tuple[Timestamp | None, Timestamp | None]:
+    """[start, end) from --since (now - since .. now; ``both_ends`` sends now as the end, else no end) or
+    from --start/--end (either may be left out)."""
+    if args.since is not None and (args.start is not None or args.end is not None):
+        raise InvalidArgument("since", "give --since or --start/--end, not both")
+    if args.since is not None:
+        now = time.time()
+        start = Timestamp()
+        start.FromNanoseconds(int((now - _duration_s(args.since, "since")) * 1e9))
+        if not both_ends:
+            return start, None
+        end = Timestamp()
+        end.FromNanoseconds(int(now * 1e9))
+        return start, end
+    return (_timestamp(args.start, "start") if args.start is not None else None,
+            _timestamp(args.end, "end") if args.end is not None else None)
+
+
+def _when(t: Timestamp) -> str:
+    return t.ToJsonString()
+
+
+def _opt(msg: Any, field: str, fmt: str) -> str:
+    """An optional field formatted, or ``-`` when unset."""
+    return format(getattr(msg, field), fmt) if msg.HasField(field) else "-"
+
+
+def _budgets(args: argparse.Namespace) -> int:
+    c = Client(args)
+    if args.budgets_cmd == "add":
+        b = pb.Budget(name=args.name, amount=args.amount, window=args.window, scope=args.scope,
+                      mode=args.mode or "")
+        if args.window_seconds is not None:
+            b.window_seconds = args.window_seconds
+        _print(c.call(c.budgets.CreateBudget, pb.CreateBudgetRequest(budget=b)), args.json)
+    elif args.budgets_cmd == "list":
+        for b in c.call(c.budgets.ListBudgets, pb.ListBudgetsRequest()).budgets:
+            if args.json:
+                _print(b, True)
+            else:
+                window = f"rolling {b.window_seconds:g}s" if b.window == "rolling" else b.window
+                print(f"{b.name:30} amount={b.amount:<12.6f} window={window:16} scope={b.scope:24} "
+                      f"mode={b.mode:4} willingness_to_pay={_opt(b, 'willingness_to_pay', '.6g')}")
+    elif args.budgets_cmd == "remove":
+        _print(c.call(c.budgets.DeleteBudget, pb.DeleteBudgetRequest(name=args.name)), args.json)
+    return 0
+
+
+def _spend(args: argparse.Namespace) -> int:
+    """Each budget's current window: remaining = amount - settled - reserved - unreconciled."""
+    c = Client(args)
+    spend = c.call(c.budgets.GetSpend, pb.GetSpendRequest(budget=args.budget or "")).spend
+    if args.json:
+        for s in spend:
+            _print(s, True)
+        return 0
+    print(f"{'budget':24} {'window start':30} {'window end':30} {'amount':>12} {'settled':>12} {'reserved':>12} "
+          f"{'unreconciled':>12} {'remaining':>12} {'decisions':>9}")
+    for s in spend:
+        end = _when(s.window_end) if s.HasField("window_end") else "-"
+        print(f"{s.budget:24} {_when(s.window_start):30} {end:30} {s.amount:12.6f} {s.settled:12.6f} "
+              f"{s.reserved:12.6f} {s.unreconciled:12.6f} {s.remaining:12.6f} {s.decisions:9d}")
+    return 0
+
+
+def _analytics(args: argparse.Namespace) -> int:
+    c = Client(args)
+    start, end = _time_range(args, both_ends=False)
+    req = pb.RoutingAnalyticsRequest(group_by=args.group_by)
+    if start is not None:
+        req.start.CopyFrom(start)
+    if end is not None:
+        req.end.CopyFrom(end)
+    resp = c.call(c.analytics.RoutingAnalytics, req)
+    if args.json:
+        for r in resp.rows:
+            _print(r, True)
+        return 0
+    print(f"{resp.group_by:24} {'requests':>8} {'no outcome':>10} {'outcomes':>8} {'spend':>12} {'mean ms':>9} "
+          f"{'p95 ms':>9} {'success':>7} {'quality':>7} {'reference':>12} {'savings':>12}")
+    for r in resp.rows:
+        print(f"{r.key or '-':24} {r.requests:8d} {r.without_outcome:10d} {r.outcomes:8d} {r.spend:12.6f} "
+              f"{_opt(r, 'mean_latency_ms', '.1f'):>9} {_opt(r, 'p95_latency_ms', '.1f'):>9} "
+              f"{_opt(r, 'success_rate', '.3f'):>7} {_opt(r, 'mean_quality', '.3f'):>7} "
+              f"{r.reference_cost:12.6f} {r.savings:12.6f}")
+    return 0
+
+
+def _optimize_budget(args: argparse.Namespace) -> int:
+    c = Client(args)
+    req = pb.OptimizeBudgetRequest(budget=args.budget, apply_to_budget=args.apply_to or "")
+    for name in ("period_days", "quality_threshold", "latency_threshold_ms"):
+        if getattr(args, name) is not None:
+            setattr(req, name, getattr(args, name))
+    start, end = _time_range(args, both_ends=True)
+    if start is not None:
+        req.start.CopyFrom(start)
+    if end is not None:
+        req.end.CopyFrom(end)
+    resp = c.call(c.analytics.OptimizeBudget, req)
+    if args.json:
+        _print(resp, True)
+        return 0
+    if resp.HasField("willingness_to_pay"):
+        print(f"willingness_to_pay  {resp.willingness_to_pay:.6g} USD per +1.0 of expected quality "
+              f"(lambda {getattr(resp, 'lambda'):.6g})")
+    elif not resp.feasible:
+        print("willingness_to_pay  - (the budget is below the minimum spend: the plan is the cheapest routing)")
+    else:
+        print("willingness_to_pay  - (the budget is not binding: every request can use its best agent)")
+    print(f"projected           spend {resp.projected_spend:.6f} USD, quality {resp.projected_quality:.4f} "
+          f"over {resp.period_days:g} days")
+    print(f"proportional        spend {resp.proportional_spend:.6f} USD, quality {resp.proportional_quality:.4f} "
+          f"(the budget split over agents by usage)")
+    print(f"minimum spend       {resp.minimum_spend:.6f} USD{'' if resp.feasible else ' (the budget cannot meet it)'}")
+    print(f"mix                 {resp.mix_requests} requests, {resp.unmet_requests} unmet, scaled x{resp.scale:.6g}")
+    if resp.applied_to_budget:
+        print(f"applied to budget   {resp.applied_to_budget}")
+    print(f"{'agent':30} {'requests':>12} {'spend':>12} {'share':>7} {'quality':>7}")
+    for a in resp.allocations:
+        print(f"{a.agent_name:30} {a.requests:12.2f} {a.spend:12.6f} {a.share:7.3f} {a.mean_quality:7.3f}")
     return 0
 
 
@@ -563,6 +725,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("stats", parents=[client], help="routing statistics")
     st.set_defaults(func=_stats)
+
+    bu = sub.add_parser("budgets", help="money a window may spend")
+    bu_sub = bu.add_subparsers(dest="budgets_cmd", required=True)
+    badd = bu_sub.add_parser("add", parents=[client], help="create a budget")
+    badd.add_argument("name")
+    badd.add_argument("--amount", type=float, required=True, help="USD, >= 0")
+    badd.add_argument("--window", required=True, help="day|week|month (UTC calendar) |total|rolling")
+    badd.add_argument("--window-seconds", type=float, help="the length of a rolling window")
+    badd.add_argument("--scope", default="global", help="global (default), agent:NAME or tag:TAG")
+    badd.add_argument("--mode", help="hard (default: refuse what does not fit) or soft (cost weight rises)")
+    bu_sub.add_parser("list", parents=[client], help="every budget")
+    brm = bu_sub.add_parser("remove", parents=[client], help="delete a budget")
+    brm.add_argument("name")
+    bu.set_defaults(func=_budgets)
+
+    sp = sub.add_parser("spend", parents=[client], help="budgets' current windows: settled, reserved, remaining")
+    sp.add_argument("budget", nargs="?", help="one budget (default: every one)")
+    sp.set_defaults(func=_spend)
+
+    time_range = argparse.ArgumentParser(add_help=False)
+    time_range.add_argument("--since", help="decisions of this long ago until now, e.g. 7d, 12h, 1w2d")
+    time_range.add_argument("--start", help="ISO 8601 time (UTC unless it has an offset)")
+    time_range.add_argument("--end", help="ISO 8601 time, excluded")
+
+    an = sub.add_parser("analytics", parents=[client, time_range], help="decisions and outcomes grouped")
+    an.add_argument("--group-by", default="agent", help="agent (default)|day|hour|route|objective|tag")
+    an.set_defaults(func=_analytics)
+
+    ob = sub.add_parser("optimize-budget", parents=[client, time_range],
+                        help="the willingness to pay that spends a budget over a period on the recorded mix")
+    ob.add_argument("--budget", type=float, required=True, help="USD over the period")
+    ob.add_argument("--period-days", type=float, help="default 30")
+    ob.add_argument("--quality-threshold", type=float, help="agents below this expected quality are not used")
+    ob.add_argument("--latency-threshold-ms", type=float, help="agents slower than this are not used")
+    ob.add_argument("--apply-to", metavar="BUDGET", help="store the willingness to pay on this budget")
+    ob.set_defaults(func=_optimize_budget)
 
     rt = sub.add_parser("routes", help="semantic routes")
     rt_sub = rt.add_subparsers(dest="routes_cmd", required=True)
