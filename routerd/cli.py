@@ -179,6 +179,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhdw])")
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_DURATION_MAX_S = 3.2e11  # past routerd's earliest time anyway; keeps the nanoseconds an int64
 
 
 def _duration_s(text: str, field: str) -> float:
@@ -188,8 +189,8 @@ def _duration_s(text: str, field: str) -> float:
     if not parts or "".join(n + u for n, u in parts) != s:
         raise InvalidArgument(field, f"must be a duration such as 7d, 12h, 30m or 1w2d, got {text!r}")
     seconds = sum(float(n) * _UNIT_S[u] for n, u in parts)
-    if seconds <= 0:
-        raise InvalidArgument(field, f"must be longer than zero, got {text!r}")
+    if not 0 < seconds <= _DURATION_MAX_S:
+        raise InvalidArgument(field, f"must be longer than zero and at most 10000 years, got {text!r}")
     return seconds
 
 
@@ -212,7 +213,8 @@ def _timestamp(text: str, field: str) -> Timestamp:
 
 def _time_range(args: argparse.Namespace, *, both_ends: bool) -> tuple[Timestamp | None, Timestamp | None]:
     """[start, end) from --since (now - since .. now; ``both_ends`` sends now as the end, else no end) or
-    from --start/--end (either may be left out)."""
+    from --start/--end (either may be left out). OptimizeBudget scales its mix by the range's length, so
+    it gets both ends: the length is then exactly --since, whatever the two clocks say."""
     if args.since is not None and (args.start is not None or args.end is not None):
         raise InvalidArgument("since", "give --since or --start/--end, not both")
     if args.since is not None:

@@ -192,6 +192,7 @@ def test_analytics(cli: Cli, api: Client) -> None:
     for args, code, what in ((("--group-by", "week"), 1, "INVALID_ARGUMENT: group_by"),
                              (("--since", "7x"), 2, "since"),
                              (("--since", "0d"), 2, "since"),
+                             (("--since", "9" * 400 + "d"), 2, "since"),
                              (("--since", "7d", "--start", "2026-01-01"), 2, "since"),
                              (("--start", "yesterday"), 2, "start"),
                              (("--end", "0001-01-01T00:00:00Z"), 1, "INVALID_ARGUMENT: end")):
