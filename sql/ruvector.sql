@@ -666,3 +666,46 @@ LANGUAGE sql VOLATILE PARALLEL UNSAFE AS $$
 $$;
 COMMENT ON FUNCTION public.ruvector_clear_agents()
     IS 'Remove every agent (for tests); the outcome and decision logs are kept; true';
+
+-- ---------------------------------------------------------------------------------------------
+-- Analytics, budgets, batches and several agents (the integration plan's "Cost Optimization",
+-- "Batch Routing" and multi-agent routing)
+-- ---------------------------------------------------------------------------------------------
+
+-- The seed's columns over tinydancer.analytics: the decisions made in the last `time_range` (an
+-- interval: '7 days', '24 hours', '1 month'; NULL: all time), grouped by `group_by` (agent, day,
+-- hour, route, objective or tag; the seed's column `agent` holds the group's key: for day and hour the
+-- bucket's start in RFC 3339 UTC). agent is NULL for decisions routed nowhere (and for no route or no
+-- tag). total_requests counts decisions, total_cost sums their outcomes' costs, avg_latency_ms and
+-- success_rate are over those outcomes (NULL when the group has none).
+CREATE OR REPLACE FUNCTION public.ruvector_routing_analytics(time_range text DEFAULT '7 days',
+                                                             group_by text DEFAULT 'agent')
+RETURNS TABLE (agent text, total_requests bigint, total_cost float8, avg_latency_ms float8, success_rate float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+    span interval;
+    q text := 'SELECT nullif(a.key, ''''), a.requests, a.spend, a.mean_latency_ms, a.success_rate '
+              'FROM tinydancer.analytics a WHERE a.group_by = $1';
+BEGIN
+    IF time_range IS NOT NULL THEN
+        BEGIN
+            span := time_range::interval;
+        EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+            RAISE EXCEPTION 'ruvector_routing_analytics: time_range % is not an interval', quote_literal(time_range)
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Write time_range := ''7 days'' (or ''24 hours'', ''1 month''); NULL means all time.';
+        END;
+        IF span <= interval '0' THEN
+            RAISE EXCEPTION 'ruvector_routing_analytics: time_range must be positive, not %', quote_literal(time_range)
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'time_range is how far back to look, e.g. ''7 days''.';
+        END IF;
+        q := q || ' AND a.since = $2';
+    END IF;
+    RETURN QUERY EXECUTE q || ' ORDER BY a.bucket_start NULLS FIRST, a.key'
+        USING coalesce(group_by, 'agent'), now() - span;
+END
+$$;
+COMMENT ON FUNCTION public.ruvector_routing_analytics(text, text)
+    IS 'Decisions of the last time_range (an interval; NULL: all) grouped by agent, day, hour, route, objective or tag: '
+       'agent (the group''s key), total_requests, total_cost (outcomes'' costs), avg_latency_ms, success_rate';

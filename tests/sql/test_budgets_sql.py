@@ -8,9 +8,7 @@ naming the field, with a HINT."""
 
 from __future__ import annotations
 
-import json
-import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -96,25 +94,28 @@ def test_budgets_insert_select_update_delete(sql: SQL) -> None:
     assert sql.q("SELECT name FROM tinydancer.budgets") == [("all",)]
 
 
+INSERT = "INSERT INTO tinydancer.budgets (name, amount, period, scope) VALUES "
+
+
 def test_budget_errors_name_the_field_with_a_hint(sql: SQL) -> None:
     sql.q(AGENTS)
-    e = error(sql, "INSERT INTO tinydancer.budgets (name, amount, period, scope) VALUES ('b', 1, 'fortnight', 'global')")
+    e = error(sql, INSERT + "('b', 1, 'fortnight', 'global')")
     assert e.sqlstate == "22023" and "budget.window" in str(e) and hint(e).startswith("period is one of day, week")
-    e = error(sql, "INSERT INTO tinydancer.budgets (name, amount, period, scope) VALUES ('b', 1, 'rolling', 'global')")
+    e = error(sql, INSERT + "('b', 1, 'rolling', 'global')")
     assert "window_seconds" in str(e) and "period_seconds" in hint(e)
-    e = error(sql, "INSERT INTO tinydancer.budgets (name, amount, period, scope) VALUES ('b', 1, 'day', 'agent:ghost')")
+    e = error(sql, INSERT + "('b', 1, 'day', 'agent:ghost')")
     assert "budget.scope" in str(e) and "ghost" in str(e) and hint(e).startswith("scope is 'global'")
-    e = error(sql, "INSERT INTO tinydancer.budgets (name, amount, period, scope, mode) VALUES ('b', 1, 'day', 'global', "
-                   "'lenient')")
+    e = error(sql, "INSERT INTO tinydancer.budgets (name, amount, period, scope, mode) "
+                   "VALUES ('b', 1, 'day', 'global', 'lenient')")
     assert "budget.mode" in str(e) and hint(e).startswith("mode is one of hard, soft")
-    e = error(sql, "INSERT INTO tinydancer.budgets (name, amount, period, scope) VALUES ('b', -1, 'day', 'global')")
+    e = error(sql, INSERT + "('b', -1, 'day', 'global')")
     assert "budget.amount" in str(e) and hint(e).startswith("amount is")
     e = error(sql, "INSERT INTO tinydancer.budgets (name, period, scope) VALUES ('b', 'day', 'global')")
     assert e.sqlstate == "22004" and "amount" in str(e) and "INSERT INTO tinydancer.budgets" in hint(e)
-    e = error(sql, "INSERT INTO tinydancer.budgets (name, amount, period, scope) VALUES ('has space', 1, 'day', 'global')")
+    e = error(sql, INSERT + "('has space', 1, 'day', 'global')")
     assert "name" in str(e) and hint(e).startswith("name is 1..128")
     sql.q("INSERT INTO tinydancer.budgets (name, amount, period, scope) VALUES ('b', 1, 'day', 'global')")
-    e = error(sql, "INSERT INTO tinydancer.budgets (name, amount, period, scope) VALUES ('b', 1, 'day', 'global')")
+    e = error(sql, INSERT + "('b', 1, 'day', 'global')")
     assert e.sqlstate == "42710"
     e = error(sql, "UPDATE tinydancer.budgets SET name = 'c' WHERE name = 'b'")
     assert e.sqlstate == "0A000" and "renamed" in str(e)
@@ -188,3 +189,178 @@ def test_a_hard_budget_makes_what_does_not_fit_infeasible(sql: SQL) -> None:
     # releasing the first makes room again
     sql.q("SELECT tinydancer.cancel_decision(%s)", (first["decision_id"],))
     assert route(sql, "deploy it now", required_capabilities=["deploy"])["agent_name"] == "dear"
+
+
+# -- analytics and the decision log ----------------------------------------------------------------------------
+
+OTHERS = {a: [b for b in COST if b != a] for a in COST}
+OBJECTIVES = ("cost", "quality", "balanced")
+
+
+def make_log(sql: SQL, n: int = 36) -> list[dict[str, Any]]:
+    """n decisions forced onto each agent in turn (excluded_agents), under three objectives, some tagged (one or
+    two tags), and outcomes for most (latencies spread, some failures, some without quality or cost); plus one
+    decision routed nowhere and one cancelled. Returns the decisions in order."""
+    sql.q(AGENTS)
+    made = []
+    for i in range(n):
+        agent = list(COST)[i % 3]
+        tags = [["team-a"], ["team-b"], ["team-a", "nightly"], None][i % 4]
+        inputs: dict[str, Any] = {"optimize_for": OBJECTIVES[(i // 3) % 3], "excluded_agents": OTHERS[agent]}
+        if tags:
+            inputs["tags"] = tags
+        d = route(sql, f"task number {i}", **inputs)
+        assert d["agent_name"] == agent
+        made.append(d)
+        if i % 5 == 4:
+            continue  # no outcome
+        quality = None if i % 7 == 0 else round(0.5 + (i % 5) / 10, 2)
+        cost = None if i % 6 == 0 else round(COST[agent] * (1 + (i % 4) / 10), 6)
+        sql.q("SELECT tinydancer.record_outcome(%s, %s, %s, %s, %s)",
+              (d["decision_id"], 50.0 + (37 * i) % 400, i % 8 != 3, quality, cost))
+    nowhere = route(sql, "too expensive for anyone", max_cost=1e-9)
+    assert nowhere["routed"] is False
+    made.append(nowhere)
+    cancelled = route(sql, "never sent", optimize_for="cost")
+    sql.q("SELECT tinydancer.cancel_decision(%s)", (cancelled["decision_id"],))
+    made.append(cancelled)
+    return made
+
+
+# The same aggregates as RoutingAnalytics, in plain SQL over tinydancer.decision_log and tinydancer.outcomes.
+# `g` is one row per (decision, group key) (a tagged decision once per tag, '' when it has none).
+KEYS = {
+    "agent": ("coalesce(d.agent_name, '')", ""),
+    "objective": ("d.objective", ""),
+    "tag": ("t.tag", " CROSS JOIN LATERAL unnest(CASE WHEN cardinality(d.tags) > 0 THEN d.tags ELSE '{\"\"}' END) "
+                     "AS t(tag)"),
+    "day": ("to_char(date_trunc('day', d.decided_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", ""),
+}
+PLAIN = """
+WITH g AS (
+    SELECT d.decision_id, {key} AS key, d.estimated_cost, d.reference_cost,
+           d.agent_name IS NOT NULL AND d.cancelled_at IS NULL AND d.reference_cost IS NOT NULL AS counterfactual
+      FROM tinydancer.decision_log d{join} WHERE {where}
+), per AS (
+    SELECT g.decision_id, g.key, g.estimated_cost, g.reference_cost, g.counterfactual,
+           count(o.decision_id) AS n, coalesce(sum(o.cost), 0) AS cost
+      FROM g LEFT JOIN tinydancer.outcomes o ON o.decision_id = g.decision_id
+     GROUP BY 1, 2, 3, 4, 5
+), lat AS (
+    SELECT g.key, avg(o.latency_ms) AS mean_latency_ms,
+           percentile_disc(0.95) WITHIN GROUP (ORDER BY o.latency_ms) AS p95_latency_ms,
+           avg(CASE WHEN o.success THEN 1.0 ELSE 0.0 END)::float8 AS success_rate, avg(o.quality) AS mean_quality
+      FROM g JOIN tinydancer.outcomes o ON o.decision_id = g.decision_id
+     GROUP BY g.key
+)
+SELECT per.key, count(*) AS requests, count(*) FILTER (WHERE per.n = 0) AS without_outcome,
+       sum(per.n)::bigint AS outcomes, sum(per.cost) AS spend, lat.mean_latency_ms, lat.p95_latency_ms,
+       lat.success_rate, lat.mean_quality,
+       coalesce(sum(per.reference_cost) FILTER (WHERE per.counterfactual), 0) AS reference_cost,
+       coalesce(sum(per.reference_cost) FILTER (WHERE per.counterfactual), 0)
+           - coalesce(sum(CASE WHEN per.n = 0 THEN coalesce(per.estimated_cost, 0) ELSE per.cost END)
+                      FILTER (WHERE per.counterfactual), 0) AS savings
+  FROM per LEFT JOIN lat ON lat.key = per.key
+ GROUP BY per.key, lat.mean_latency_ms, lat.p95_latency_ms, lat.success_rate, lat.mean_quality
+ ORDER BY per.key COLLATE "C"
+"""
+FIGURES = ("key", "requests", "without_outcome", "outcomes", "spend", "mean_latency_ms", "p95_latency_ms",
+           "success_rate", "mean_quality", "reference_cost", "savings")
+
+
+def same_rows(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
+    assert [r["key"] for r in got] == [r["key"] for r in want]
+    for g, w in zip(got, want, strict=True):
+        for f in FIGURES:
+            if w[f] is None or isinstance(w[f], str | int):
+                assert g[f] == w[f], (g["key"], f, g[f], w[f])
+            else:
+                assert g[f] == pytest.approx(float(w[f]), rel=1e-9, abs=1e-12), (g["key"], f, g[f], w[f])
+
+
+def test_analytics_equal_the_same_aggregates_in_plain_sql(sql: SQL) -> None:
+    made = make_log(sql)
+    assert sql.one("SELECT count(*) FROM tinydancer.decision_log") == len(made)
+    for group_by, (key, join) in KEYS.items():
+        got = sql.dicts(f"SELECT * FROM tinydancer.analytics WHERE group_by = '{group_by}'")
+        want = sql.dicts(PLAIN.format(key=key, join=join, where="true"))
+        assert len(want) >= (1 if group_by == "day" else 3), group_by
+        same_rows(got, want)
+        assert all(r["group_by"] == group_by and r["since"] is None and r["until"] is None for r in got)
+    # by agent: the unrouted decision is under '', and the figures are what the log says
+    rows = {r["key"]: r for r in sql.dicts("SELECT * FROM tinydancer.analytics")}  # default: agent
+    assert set(rows) == {"", "cheap", "mid", "dear"} and rows[""]["requests"] == 1 and rows[""]["outcomes"] == 0
+    assert all(r["group_by"] == "agent" and r["bucket_start"] is None for r in rows.values())
+    assert sum(r["requests"] for r in rows.values()) == len(made)
+    day = sql.dicts("SELECT key, bucket_start FROM tinydancer.analytics WHERE group_by = 'day'")
+    assert [r["bucket_start"] for r in day] == [datetime.fromisoformat(r["key"].replace("Z", "+00:00")) for r in day]
+    # a time range: only the decisions made in [since, until), in both
+    split = made[12]["decided_at"]
+    until = made[30]["decided_at"]
+    got = sql.dicts("SELECT * FROM tinydancer.analytics WHERE group_by = 'agent' AND since = %s AND until = %s",
+                    (split, until))
+    want = sql.dicts(PLAIN.format(key=KEYS["agent"][0], join="",
+                                  where="d.decided_at >= %(since)s AND d.decided_at < %(until)s"),
+                     {"since": split, "until": until})
+    same_rows(got, want)
+    assert sum(r["requests"] for r in got) == sum(split <= d["decided_at"] < until for d in made)
+    assert all(r["since"] == split and r["until"] == until for r in got)
+    assert sql.q("SELECT * FROM tinydancer.analytics WHERE since = now() + interval '1 day'") == []
+
+
+def test_the_decision_log_pushes_the_time_range_down(sql: SQL) -> None:
+    made = make_log(sql, n=12)
+    log = sql.dicts("SELECT * FROM tinydancer.decision_log")
+    assert [r["decision_id"] for r in log] == [d["decision_id"] for d in made]  # oldest first
+    first = log[0]
+    assert (first["agent_name"], first["objective"], first["tags"]) == ("cheap", "cost", ["team-a"])
+    # the reference is the feasible agent of highest expected quality: only cheap was (the others excluded)
+    assert first["estimated_cost"] == pytest.approx(0.001) and first["reference_cost"] == pytest.approx(0.001)
+    assert first["request_id"].startswith("pg-") and first["cancelled_at"] is None
+    assert log[-2]["agent_name"] is None and log[-1]["cancelled_at"] is not None
+    assert (log[-1]["agent_name"], log[-1]["reference_cost"]) == ("cheap", pytest.approx(0.05))  # dear: best quality
+    t = made[5]["decided_at"]
+    for cond, keep in ((">= %s", lambda x: x >= t), ("> %s", lambda x: x > t), ("< %s", lambda x: x < t),
+                       ("<= %s", lambda x: x <= t), ("= %s", lambda x: x == t)):
+        got = [r for (r,) in sql.q(f"SELECT decision_id FROM tinydancer.decision_log WHERE decided_at {cond}", (t,))]
+        assert got == [d["decision_id"] for d in made if keep(d["decided_at"])], cond
+    got = sql.q("SELECT count(*) FROM tinydancer.decision_log WHERE decided_at BETWEEN %s AND %s",
+                (made[2]["decided_at"], made[8]["decided_at"]))
+    assert got == [(7,)]
+    # far outside routerd's time range: the bound is dropped and PostgreSQL's recheck decides
+    assert sql.one("SELECT count(*) FROM tinydancer.decision_log WHERE decided_at > '0001-01-01'") == len(made)
+    e = error(sql, "DELETE FROM tinydancer.decision_log")
+    assert e.sqlstate == "0A000" and "read-only" in str(e) and "cancel_decision" in hint(e)
+
+
+def test_analytics_errors_name_the_input_with_a_hint(sql: SQL) -> None:
+    e = error(sql, "SELECT * FROM tinydancer.analytics WHERE group_by = 'week'")
+    assert e.sqlstate == "22023" and "group_by" in str(e) and hint(e).startswith("group_by is one of agent, day")
+    e = error(sql, "SELECT * FROM tinydancer.analytics WHERE since > now()")
+    assert e.sqlstate == "0A000" and "since" in str(e) and "=" in hint(e)
+    e = error(sql, "SELECT * FROM tinydancer.analytics WHERE since = '0001-01-01'")
+    assert e.sqlstate == "22023" and "start" in str(e) and hint(e).startswith("since and until")
+    e = error(sql, "UPDATE tinydancer.analytics SET key = 'x'")
+    assert e.sqlstate == "0A000" and "read-only" in str(e)
+
+
+def test_ruvector_routing_analytics(sql: SQL) -> None:
+    made = make_log(sql, n=18)
+    rows = sql.dicts("SELECT * FROM ruvector_routing_analytics()")
+    ours = {r["key"]: r for r in sql.dicts("SELECT * FROM tinydancer.analytics WHERE group_by = 'agent'")}
+    assert [r["agent"] for r in rows] == [None, "cheap", "dear", "mid"]
+    for r in rows:
+        a = ours[r["agent"] or ""]
+        assert (r["total_requests"], r["total_cost"], r["avg_latency_ms"], r["success_rate"]) == (
+            a["requests"], a["spend"], a["mean_latency_ms"], a["success_rate"])
+    assert sum(r["total_requests"] for r in rows) == len(made)
+    by_objective = sql.dicts("SELECT * FROM ruvector_routing_analytics('1 hour', 'objective')")
+    assert [r["agent"] for r in by_objective] == ["balanced", "cost", "quality"]
+    everything = sql.q("SELECT * FROM ruvector_routing_analytics(NULL)")  # NULL: all time
+    assert everything == sql.q("SELECT * FROM ruvector_routing_analytics()")
+    e = error(sql, "SELECT * FROM ruvector_routing_analytics('a week or so')")
+    assert e.sqlstate == "22023" and "time_range" in str(e) and "7 days" in hint(e)
+    e = error(sql, "SELECT * FROM ruvector_routing_analytics('-1 day')")
+    assert e.sqlstate == "22023" and "positive" in str(e)
+    e = error(sql, "SELECT * FROM ruvector_routing_analytics('7 days', 'week')")
+    assert "group_by" in str(e) and hint(e).startswith("group_by is one of")

@@ -393,8 +393,6 @@ NOT_VERBATIM: tuple[NotVerbatim, ...] = (
                 "neither seed defines (not in scope)", None),
     NotVerbatim(PLAN, "SQL Interface > Basic Routing", "ruvector_route_multi(",
                 "ruvector_route_multi (multi-agent routing) is out of scope for now", errors.UndefinedFunction),
-    NotVerbatim(PLAN, "SQL Interface > Cost Optimization", "ruvector_routing_analytics(",
-                "ruvector_routing_analytics (analytics) is out of scope for now", errors.UndefinedFunction),
     NotVerbatim(PLAN, "SQL Interface > Cost Optimization", "ruvector_optimize_budget(",
                 "ruvector_optimize_budget (budget) is out of scope for now", errors.UndefinedFunction),
     NotVerbatim(PLAN, "SQL Interface > Batch Routing", "ruvector_batch_route(",
@@ -790,10 +788,41 @@ def test_plan_basic_routing(sql: SQL) -> None:
     assert isinstance(res.error("ruvector_route_multi("), errors.UndefinedFunction)
 
 
+PLAN_LATENCY = {"gpt-4": 2500.0, "claude-3-haiku": 400.0, "code-specialist": 100.0}
+
+
+def route_and_complete(sql: SQL) -> dict[str, list[tuple[float, bool]]]:
+    """Traffic for the analytics example: the plan's agents, each forced in turn (excluded_agents), with an
+    outcome for most decisions at the agent's declared latency (so later estimates stay the declared ones);
+    returns each agent's (cost, success) outcomes."""
+    names = list(PLAN_LATENCY)
+    done: dict[str, list[tuple[float, bool]]] = {n: [] for n in names}
+    for i in range(12):
+        agent = names[i % 3]
+        [row] = sql.dicts("SELECT * FROM ruvector_route(request := %s, excluded_agents := %s)",
+                          (f"request {i}", [n for n in names if n != agent]))
+        assert row["agent_name"] == agent
+        if i % 4 != 3:
+            cost, ok = 0.001 * (i + 1), True
+            sql.q("SELECT tinydancer.record_outcome(%s, %s, %s, NULL, %s)",
+                  (row["decision_id"], PLAN_LATENCY[agent], ok, cost))
+            done[agent].append((cost, ok))
+    return done
+
+
 def test_plan_cost_optimization(sql: SQL) -> None:
     run_block(sql, PLAN, "SQL Interface > Agent Registration")
+    done = route_and_complete(sql)
     res = run_block(sql, PLAN, "SQL Interface > Cost Optimization")
-    assert isinstance(res.error("ruvector_routing_analytics("), errors.UndefinedFunction)
+    # Analytics of the last 7 days by agent, in the seed's columns: each agent's 4 decisions, the costs and
+    # success rate of its outcomes.
+    rows = res("ruvector_routing_analytics(")
+    assert [r["agent"] for r in rows] == sorted(done)
+    for r in rows:
+        outcomes = done[r["agent"]]
+        assert r["total_requests"] == 4 and r["total_cost"] == pytest.approx(sum(c for c, _ in outcomes))
+        assert r["success_rate"] == pytest.approx(sum(ok for _, ok in outcomes) / len(outcomes))
+        assert r["avg_latency_ms"] == pytest.approx(PLAN_LATENCY[r["agent"]])
     assert isinstance(res.error("ruvector_optimize_budget("), errors.UndefinedFunction)
     # Quality per dollar within a $10 budget: claude-3-haiku (0.80 for ~$0.00007) beats
     # code-specialist (0.90 for $0.001) and gpt-4 (0.95 for ~$0.008).
