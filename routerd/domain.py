@@ -6,7 +6,11 @@ knows about gRPC or SQL. Times are Unix seconds (float, UTC).
 
 from __future__ import annotations
 
+import calendar
+import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 AGENT_TYPES: tuple[str, ...] = (
@@ -171,9 +175,47 @@ class BudgetRecord:
         return self.spec.name
 
 
+DAY = 86400.0
+
+
+def window_bounds(kind: str, seconds: float | None, now: float) -> tuple[float, float | None]:
+    """[start, end) of the window containing ``now``; end None for total and rolling (which ends now)."""
+    if kind == "day":
+        start = math.floor(now / DAY) * DAY
+        return start, start + DAY
+    if kind == "week":
+        days = math.floor(now / DAY)
+        monday = days - (days + 3) % 7  # 1970-01-01 was a Thursday
+        return monday * DAY, (monday + 7) * DAY
+    if kind == "month":
+        t = datetime.fromtimestamp(now, UTC)
+        start = calendar.timegm((t.year, t.month, 1, 0, 0, 0))
+        year, month = (t.year + 1, 1) if t.month == 12 else (t.year, t.month + 1)
+        return float(start), float(calendar.timegm((year, month, 1, 0, 0, 0)))
+    if kind == "total":
+        return 0.0, None
+    assert kind == "rolling" and seconds is not None
+    return now - seconds, None
+
+
+NANO = 10**9  # budgets count whole nano-dollars, so sums are exact and decimal prices add up as written
+
+
+def nano(usd: float) -> int:
+    """``usd`` (as written: its shortest decimal form) in nano-dollars, rounded up: a charge never
+    counts for less than it is."""
+    return int((Decimal(repr(float(usd))) * NANO).to_integral_value(ROUND_CEILING))
+
+
+def nano_down(usd: float) -> int:
+    """``usd`` in nano-dollars, rounded down: an amount never counts for more than it is."""
+    return int((Decimal(repr(float(usd))) * NANO).to_integral_value(ROUND_FLOOR))
+
+
 @dataclass(frozen=True, slots=True)
 class ChargeRecord:
-    """What one decision reserved against one budget (the row of budget_charges)."""
+    """What one decision reserved against one budget (the row of budget_charges). ``window_start``
+    is the calendar window it counts in (None: a rolling window); ``nano`` what it counts for now."""
 
     decision_id: str
     budget_name: str
@@ -182,6 +224,19 @@ class ChargeRecord:
     actual: float | None = None
     state: str = "reserved"  # reserved | settled | cancelled
     settled_at: float | None = None
+    window_start: float | None = None
+    nano: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetCheck:
+    """What a commit must verify for one hard budget: its charges in the window (``window_start``,
+    or for a rolling window every charge since ``since``) stay within ``amount_nano``."""
+
+    budget_name: str
+    window_start: float | None
+    since: float
+    amount_nano: int
 
 
 # -- the learned quality model (routerd.engine.learning) -------------------------------------------

@@ -132,6 +132,17 @@ class DecisionHasOutcome(FailedPrecondition):
                          f"there is no reservation to cancel")
 
 
+class BudgetConflict(TinyDancerError):
+    """A commit found hard budgets over their amount (another routerd on the store charged them since
+    this one read them); the decisions were not stored. The engine re-reads them and routes again;
+    only after repeated conflicts does a call fail (gRPC ABORTED: retry)."""
+
+    def __init__(self, budgets: list[str]):
+        self.budgets = budgets
+        super().__init__(f"budgets {', '.join(budgets)} were spent by another routerd on this store meanwhile; "
+                         "the decision was not made: retry")
+
+
 class Unauthenticated(TinyDancerError):
     pass
 

@@ -63,6 +63,7 @@ STATUS: dict[type[errors.TinyDancerError], grpc.StatusCode] = {
     errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.BudgetConflict: grpc.StatusCode.ABORTED,
     BatchTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 

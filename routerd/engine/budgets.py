@@ -29,7 +29,6 @@ exactness across replicas is not built yet.)
 
 from __future__ import annotations
 
-import calendar
 import copy
 import dataclasses
 import math
@@ -38,37 +37,31 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 import numpy as np
 
-from routerd.domain import BUDGET_MODES, BUDGET_WINDOWS, BudgetRecord, BudgetSpec, ChargeRecord
+from routerd.domain import (
+    BUDGET_MODES,
+    BUDGET_WINDOWS,
+    NANO,
+    BudgetCheck,
+    BudgetRecord,
+    BudgetSpec,
+    ChargeRecord,
+    nano,
+    nano_down,
+    window_bounds,
+)
 from routerd.engine.query import RouteQuery
 from routerd.engine.table import AgentTable
 from routerd.engine.validation import COST_MAX, NAME_PATTERN, WTP_MAX, WTP_MIN, check_number, shown, validate_name
 from routerd.errors import BudgetNotFound, InvalidArgument
 from routerd.store.base import Store
 
-DAY = 86400.0
 ROLLING_MAX_S = 3.2e8  # about ten years
 RESERVATION_TTL_S = 3600.0  # default of Config.reservation_ttl_s
 PACE_MAX = 10.0
-
-
-NANO = 10**9  # ledgers count whole nano-dollars, so sums are exact and decimal prices add up as written
-
-
-def nano(usd: float) -> int:
-    """``usd`` (as written: its shortest decimal form) in nano-dollars, rounded up: a charge never
-    counts for less than it is."""
-    return int((Decimal(repr(float(usd))) * NANO).to_integral_value(ROUND_CEILING))
-
-
-def nano_down(usd: float) -> int:
-    """``usd`` in nano-dollars, rounded down: an amount never counts for more than it is."""
-    return int((Decimal(repr(float(usd))) * NANO).to_integral_value(ROUND_FLOOR))
 
 
 def usd(n: int) -> float:
@@ -83,26 +76,6 @@ def pace(used: float, amount: float) -> float:
     if u <= 0.5:
         return 1.0
     return min(PACE_MAX, 1.0 + 36.0 * (u - 0.5) ** 2)
-
-
-def window_bounds(kind: str, seconds: float | None, now: float) -> tuple[float, float | None]:
-    """[start, end) of the window containing ``now``; end None for total and rolling (which ends now)."""
-    if kind == "day":
-        start = math.floor(now / DAY) * DAY
-        return start, start + DAY
-    if kind == "week":
-        days = math.floor(now / DAY)
-        monday = days - (days + 3) % 7  # 1970-01-01 was a Thursday
-        return monday * DAY, (monday + 7) * DAY
-    if kind == "month":
-        t = datetime.fromtimestamp(now, UTC)
-        start = calendar.timegm((t.year, t.month, 1, 0, 0, 0))
-        year, month = (t.year + 1, 1) if t.month == 12 else (t.year, t.month + 1)
-        return float(start), float(calendar.timegm((year, month, 1, 0, 0, 0)))
-    if kind == "total":
-        return 0.0, None
-    assert kind == "rolling" and seconds is not None
-    return now - seconds, None
 
 
 def parse_scope(scope: str) -> tuple[str, str]:
@@ -184,17 +157,22 @@ class Ledger:
         self.load(store, now)
 
     def load(self, store: Store, now: float) -> None:
+        """Read ``used`` from the store: the window's usage row, or a rolling window's charges."""
         s = self.spec
         self.start, self.end = window_bounds(s.window_kind, s.window_seconds, now)
         self.entries.clear()
         self.by_id.clear()
+        self.used = 0
         if s.window_kind == "rolling":
-            self.used = 0
-            for decision_id, t, value in store.budget_charge_values(s.name, self.start):
-                self.add(decision_id, t, value)
-        else:  # one SUM; rounded up by a relative 1e-12 for the float sum's error (the safe side)
-            total = store.budget_used(s.name, self.start, self.end)
-            self.used = nano(total * (1 + 1e-12))
+            for decision_id, t, n in store.budget_charge_values(s.name, self.start):
+                self.add(decision_id, t, n)
+        else:
+            self.used = store.budget_used(s.name, self.start)
+
+    @property
+    def window_start(self) -> float | None:
+        """The calendar window charges count in now (None: rolling)."""
+        return None if self.spec.window_kind == "rolling" else self.start
 
     def current(self, store: Store, now: float) -> int:
         """``used`` in the window containing ``now`` (rolls the window forward first)."""
@@ -213,17 +191,16 @@ class Ledger:
             self.load(store, now)
         return self.used
 
-    def add(self, decision_id: str, t: float, value: float) -> None:
-        n = nano(value)
+    def add(self, decision_id: str, t: float, n: int) -> None:
         self.used += n
         if self.spec.window_kind == "rolling":
             entry = [t, decision_id, n]
             self.entries.append(entry)
             self.by_id[decision_id] = entry
 
-    def adjust(self, decision_id: str, t: float, before: float, after: float) -> None:
-        """A charge of time ``t`` went from ``before`` to ``after`` USD (settled, or released: 0)."""
-        delta = nano(after) - nano(before)
+    def adjust(self, decision_id: str, t: float, before: int, after: int) -> None:
+        """A charge of time ``t`` went from ``before`` to ``after`` nano-dollars (settled, or released: 0)."""
+        delta = after - before
         if self.spec.window_kind == "rolling":
             entry = self.by_id.get(decision_id)
             if entry is not None:
@@ -430,12 +407,37 @@ class BudgetBook:
                 out[i] = dataclasses.replace(q, willingness_to_pay=min(w for w in wtps if w is not None))
         return out
 
+    def charge_records(self, decisions: Sequence[Any]) -> list[ChargeRecord]:
+        """The reservations of routed ``decisions`` (``Decision.charges``) as store rows, each in its
+        budget's current window (under ``lock``, right after routing with ``limits``)."""
+        out = []
+        for d in decisions:
+            for name, amount in d.charges:
+                lg = self._ledgers.get(name)
+                if lg is not None:
+                    out.append(ChargeRecord(d.decision_id, name, d.decided_at, amount, window_start=lg.window_start,
+                                            nano=nano(amount)))
+        return out
+
+    def checks(self, charges: Sequence[ChargeRecord]) -> list[BudgetCheck]:
+        """What the commit of ``charges`` must verify in the store: every hard budget they charge."""
+        out: dict[str, BudgetCheck] = {}
+        for c in charges:
+            lg = self._ledgers.get(c.budget_name)
+            if lg is None or lg.spec.mode != "hard":
+                continue
+            since = c.charged_at - (lg.spec.window_seconds or 0.0) if c.window_start is None else c.window_start
+            seen = out.get(c.budget_name)
+            if seen is None or since < seen.since:
+                out[c.budget_name] = BudgetCheck(c.budget_name, c.window_start, since, lg.amount)
+        return list(out.values())
+
     def reserve(self, charges: Sequence[ChargeRecord]) -> None:
-        """Add decisions' charges to the ledgers (under ``lock``, right after routing with ``limits``)."""
+        """Add charges to the ledgers (under ``lock``)."""
         for c in charges:
             lg = self._ledgers.get(c.budget_name)
             if lg is not None:
-                lg.add(c.decision_id, c.charged_at, c.estimate)
+                lg.add(c.decision_id, c.charged_at, c.nano)
 
     def release(self, charges: Sequence[ChargeRecord]) -> None:
         """Take back reservations whose decisions were not stored (their call failed)."""
@@ -443,10 +445,10 @@ class BudgetBook:
             for c in charges:
                 lg = self._ledgers.get(c.budget_name)
                 if lg is not None:
-                    lg.adjust(c.decision_id, c.charged_at, c.estimate, 0.0)
+                    lg.adjust(c.decision_id, c.charged_at, c.nano, 0)
 
-    def adjusted(self, changes: Sequence[tuple[str, str, float, float, float]]) -> None:
-        """Charges the store changed: (decision_id, budget, charged_at, before, after) in USD."""
+    def adjusted(self, changes: Sequence[tuple[str, str, float, int, int]]) -> None:
+        """Charges the store changed: (decision_id, budget, charged_at, nano before, nano after)."""
         if not changes:
             return
         with self.lock:
@@ -461,17 +463,36 @@ class BudgetBook:
         if cost <= 0:
             return []
         with self.lock:
-            names = [lg.spec.name for lg in self._ledgers.values()
-                     if lg.spec.scope in ("global", f"agent:{agent_name}")]
-        return [ChargeRecord(f"outcome:{outcome_id}", n, at, 0.0, cost, "settled", at) for n in names]
+            ledgers = [lg for lg in self._ledgers.values() if lg.spec.scope in ("global", f"agent:{agent_name}")]
+            return [ChargeRecord(f"outcome:{outcome_id}", lg.spec.name, at, 0.0, cost, "settled", at,
+                                 window_bounds(lg.spec.window_kind, None, at)[0]
+                                 if lg.spec.window_kind != "rolling" else None, nano(cost)) for lg in ledgers]
 
     def added(self, charges: Sequence[ChargeRecord]) -> None:
         """Settled charges the store took (``direct_charges``)."""
         with self.lock:
             for c in charges:
                 lg = self._ledgers.get(c.budget_name)
-                if lg is not None:
-                    lg.add(c.decision_id, c.charged_at, c.actual or 0.0)
+                if lg is not None and (c.window_start is None or c.window_start == lg.window_start):
+                    lg.add(c.decision_id, c.charged_at, c.nano)
+
+    def reload(self, names: Sequence[str] | None = None) -> None:
+        """Re-read budgets and their ledgers from the store (another routerd changed or charged them):
+        ``names`` only, or every budget (then new and deleted ones are taken in too)."""
+        now = self.clock()
+        records = {r.name: r for r in self.store.list_budgets()}
+        with self.lock:
+            for name in list(self._ledgers) if names is None else names:
+                if name not in records:
+                    self._ledgers.pop(name, None)
+            for name, r in records.items():
+                if names is not None and name not in names:
+                    continue
+                lg = self._ledgers.get(name)
+                if lg is None or lg.record != r:
+                    self._ledgers[name] = Ledger(r, self.store, now)
+                else:
+                    lg.load(self.store, now)
 
     # -- reports ------------------------------------------------------------------------------
     def spend(self, name: str = "") -> list[SpendReport]:

@@ -65,6 +65,7 @@ class Decision:
     # Configured budgets (routerd.engine.budgets): what this decision reserved, (budget, USD) each,
     # and the call's limits with this request's row in them (for the explanations).
     charges: tuple[tuple[str, float], ...] = ()
+    charge_rows: tuple[Any, ...] = ()  # the same as store rows (ChargeRecord), set by the BudgetBook
     budget_limits: Any = None
     budget_row: int = -1
     # The estimated cost on the agent of highest expected quality (analytics' counterfactual).

@@ -24,11 +24,11 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from routerd.domain import ChargeRecord, DecisionRecord
+from routerd.domain import BudgetCheck, ChargeRecord, DecisionRecord
 from routerd.engine.decision import Decision
-from routerd.errors import DecisionNotFound, StoreUnavailable
+from routerd.errors import BudgetConflict, DecisionNotFound, StoreUnavailable
 from routerd.model.features import HEAD_CHARS, TAIL_CHARS
 from routerd.store.base import Store
 
@@ -68,12 +68,16 @@ class _Group:
             return
         if isinstance(exc, StoreUnavailable):
             raise StoreUnavailable(f"the decision could not be stored, so it was not made: {exc}") from exc
+        if isinstance(exc, BudgetConflict):
+            raise BudgetConflict(exc.budgets) from exc
         raise RuntimeError(f"writing the decision log failed: {exc!r}") from exc
 
 
 class DecisionLog:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, checks: Callable[[Sequence[ChargeRecord]], list[BudgetCheck]] | None = None):
         self.store = store
+        # what the store must verify of a group's charges (the BudgetBook's hard budgets)
+        self.checks = checks or (lambda charges: [])
         # decision id -> (agent or None, estimated cost), for outcomes that name only the decision
         self._recent: OrderedDict[str, tuple[str | None, float | None]] = OrderedDict()
         self._lock = threading.Lock()
@@ -134,9 +138,8 @@ class DecisionLog:
 
     @staticmethod
     def charges(decisions: Sequence[Decision]) -> list[ChargeRecord]:
-        """The budget reservations of ``decisions`` (their estimates, charged at decision time)."""
-        return [ChargeRecord(d.decision_id, name, d.decided_at, amount)
-                for d in decisions for name, amount in d.charges]
+        """The budget reservations of ``decisions`` (set by the BudgetBook when it reserved them)."""
+        return [c for d in decisions for c in d.charge_rows]
 
     def lookup(self, decision_id: str) -> tuple[str | None, float | None]:
         """The agent a decision routed to (None: routed nowhere) and its estimated cost."""
@@ -171,12 +174,14 @@ class DecisionLog:
             records = [self.record(d) for d in group.decisions]
             charges = self.charges(group.decisions)
             if charges:
-                self.store.append_decisions(records, charges)
+                self.store.append_decisions(records, charges, self.checks(charges))
             else:
                 self.store.append_decisions(records)
         except Exception as exc:  # every caller of the group gets the error
             if isinstance(exc, StoreUnavailable):
                 log.warning("decision log: %d decisions not stored, their calls fail: %s", len(group.decisions), exc)
+            elif isinstance(exc, BudgetConflict):  # another routerd spent them: the callers route again
+                log.info("decision log: %d decisions not stored, %s", len(group.decisions), exc)
             else:
                 log.exception("decision log: %d decisions not stored, their calls fail", len(group.decisions))
             group.error = exc

@@ -46,7 +46,7 @@ from routerd.engine.router import Router
 from routerd.engine.routes import RouteCatalog
 from routerd.engine.table import AgentTable
 from routerd.engine.validation import TEXT_MAX, check_number, check_text, check_time
-from routerd.errors import BatchTooLarge, InvalidArgument, StoreUnavailable
+from routerd.errors import BatchTooLarge, BudgetConflict, InvalidArgument, StoreUnavailable
 from routerd.model.embedders import Embedder
 from routerd.semantic import Classification, MatchResult
 from routerd.store._analytics import AnalyticsRow
@@ -134,6 +134,7 @@ def _top_k(value: int, default: int, maximum: int) -> int:
 
 
 BATCH_OBJECTIVES = ("", "in_order", "total_cost")
+BUDGET_RETRIES = 8  # routings of one call when other routerd keep spending the same hard budgets
 MIX_MAX = 2000  # requests of a recorded mix OptimizeBudget scores (an even sample of the period)
 MIX_SCAN_MAX = 200_000  # decisions of a period it reads at most
 
@@ -208,8 +209,8 @@ class Engine:
             recent = store.recent_outcomes(rec.name, self.windows.size, rec.created_at)
             self.windows.seed(rec.name, [lat for lat, _ in recent], [ok for _, ok in recent])
         # Every route returns after its decisions are committed (group commit, see decision_log).
-        self.decisions = DecisionLog(store)
         self.budgets = BudgetBook(store, self.registry.exists, clock, reservation_ttl_s)
+        self.decisions = DecisionLog(store, self.budgets.checks)
         self.feedback = Feedback(store, self.registry, self.decisions, self.windows, self.policy, clock, self.budgets)
         self.record_outcome = self.feedback.record_outcome if observer is None else self._observed_outcome
         self.table()  # embeds the agents' capability texts now, not in the first request
@@ -280,9 +281,36 @@ class Engine:
             now = self.clock()
             limits = book.limits(table, queries, now)
             ds = route(table, queries, now, limits)
-            charges = DecisionLog.charges(ds)
-            book.reserve(charges)
+            charges = self._reserve(ds)
         return ds, charges
+
+    def _reserve(self, ds: Sequence[Decision]) -> list[ChargeRecord]:
+        """Reserve the decisions' charges in the book (under its lock) and attach their store rows."""
+        book = self.budgets
+        charges = book.charge_records(ds)
+        if charges:
+            by_id: dict[str, list[ChargeRecord]] = {}
+            for c in charges:
+                by_id.setdefault(c.decision_id, []).append(c)
+            for d in ds:
+                d.charge_rows = tuple(by_id.get(d.decision_id, ()))
+            book.reserve(charges)
+        return charges
+
+    def _budgeted(self, queries: Sequence[RouteQuery], route: Callable[..., list[Decision]], t0: float,
+                  call: str) -> list[Decision]:
+        """Route under the budgets and store; when the store finds a hard budget spent meanwhile by
+        another routerd (``BudgetConflict``: nothing was stored), re-read it and route again."""
+        for _ in range(BUDGET_RETRIES - 1):
+            ds, charges = self._route_budgeted(queries, route)
+            try:
+                self._store(ds, t0, call, charges)
+                return ds
+            except BudgetConflict as exc:
+                self.budgets.reload(exc.budgets)
+        ds, charges = self._route_budgeted(queries, route)
+        self._store(ds, t0, call, charges)
+        return ds
 
     def route(self, query: RouteQuery) -> Decision:
         t0 = time.perf_counter()
@@ -291,9 +319,7 @@ class Engine:
             validate_query(query, self.embedder.dim)
         with span("engine.route"):
             if self.budgets:
-                ds, charges = self._route_budgeted((query,), self._route_one)
-                self._store(ds, t0, "route", charges)
-                return ds[0]
+                return self._budgeted((query,), self._route_one, t0, "route")[0]
             d = self.router.route(self.table(), (query,), now=self.clock(), routes=self.routes.routes,
                                   limiter=self.routes.limiter)[0]
         self._store((d,), t0, "route")
@@ -331,10 +357,9 @@ class Engine:
         with self.tracer.span("engine.route"):
             self._check_cells(len(queries))
             if self.budgets:
-                ds, charges = self._route_budgeted(
-                    queries, lambda table, qs, now, limits: self._route_chunks(table, qs, now, batch_budget, limits))
-                self._store(ds, t0, "batch", charges)
-                return ds
+                return self._budgeted(
+                    queries, lambda table, qs, now, limits: self._route_chunks(table, qs, now, batch_budget, limits),
+                    t0, "batch")
             ds = self._route_chunks(self.table(), queries, self.clock(), batch_budget, None)
         self._store(ds, t0, "batch")
         return ds
@@ -381,9 +406,8 @@ class Engine:
                                 limits.charge(i, j, float(d.cost[j]))
                                 d.charges = limits.charges_of(i)
                             d.budget_limits, d.budget_row = limits, i
-                        charges = DecisionLog.charges(ds)
-                        self.budgets.reserve(charges)
-        self._store(ds, t0, "batch", charges)
+                        charges = self._reserve(ds)
+        self._store(ds, t0, "batch", charges)  # BudgetConflict (another routerd spent them): the caller retries
         return ds
 
     def _check_cells(self, n: int) -> None:
@@ -429,9 +453,10 @@ class Engine:
         if strategy == "pipeline" and required:
             routed_query = dataclasses.replace(query, required_capabilities=())
         if self.budgets:
-            ds, charges = self._route_budgeted((routed_query,), self._route_one)
+            ds = self._budgeted((routed_query,), self._route_one, t0, "route")
         else:
-            ds, charges = self._route_one(table, (routed_query,), self.clock(), None), []
+            ds = self._route_one(table, (routed_query,), self.clock(), None)
+            self._store(ds, t0, "route")
         d = ds[0]
         required = (*required, *d.inferred_capabilities)
         providers = [provider_of(r) for r in d.table.records]
@@ -440,7 +465,6 @@ class Engine:
                           utility=np.nan_to_num(d.utility, nan=0.0, neginf=-1e9, posinf=1e9),
                           feasible=d.codes == OK, required=required if strategy == "pipeline" else (),
                           budget_remaining=query.budget_remaining)
-        self._store(ds, t0, "route", charges)
         return d, plan
 
     # -- analytics and budget optimisation -----------------------------------------------------

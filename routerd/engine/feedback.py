@@ -116,7 +116,7 @@ class Feedback:
         with self._lock:  # not between another outcome's store write and its ledger update
             charges, already = self.store.cancel_decision(decision_id, self.clock())
             if self.budgets is not None:
-                self.budgets.adjusted([(c.decision_id, c.budget_name, c.charged_at, c.estimate, 0.0) for c in charges])
+                self.budgets.adjusted([(c.decision_id, c.budget_name, c.charged_at, c.nano, 0) for c in charges])
         return charges, already
 
     def list_outcomes(self, *, start: float | None = None, end: float | None = None, agent_name: str = "",

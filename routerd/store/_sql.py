@@ -32,6 +32,7 @@ from routerd.domain import (
     AgentRecord,
     AgentSpec,
     AgentStats,
+    BudgetCheck,
     BudgetRecord,
     BudgetSpec,
     ChargeRecord,
@@ -44,10 +45,13 @@ from routerd.domain import (
     RouteRecord,
     RouteSpec,
     TrainingOutcome,
+    nano,
+    window_bounds,
 )
 from routerd.errors import (
     AgentExists,
     AgentNotFound,
+    BudgetConflict,
     BudgetExists,
     BudgetNotFound,
     DecisionCancelled,
@@ -271,8 +275,6 @@ DECISION_ROWS_PER_INSERT = 500
 _decision_values = attrgetter(*DECISION_COLUMNS)
 _charge_values = attrgetter(*CHARGE_COLUMNS)
 _INSERT_CHARGE = f"INSERT INTO budget_charges ({_cols(CHARGE_COLUMNS)}) VALUES ({_marks(CHARGE_COLUMNS)})"
-# What a live charge counts for: the outcomes' actual cost once settled, else the reserved estimate.
-_CHARGE_VALUE = "CASE WHEN state = 'settled' THEN actual ELSE estimate END"
 BUDGET_COLUMNS = ("name", "amount", "window_kind", "window_seconds", "scope", "mode", "willingness_to_pay",
                   "created_at", "updated_at")
 
@@ -388,6 +390,7 @@ class SQLStore(ABC, Generic[C]):
             # The primary key decides atomically; a conflict on anything else still raises.
             if tx.execute(_INSERT_AGENT, agent_values(record)) == 0:
                 raise AgentExists(record.name)
+            self._notify(tx, "agents")
 
         self._transact(run)
 
@@ -396,15 +399,21 @@ class SQLStore(ABC, Generic[C]):
             row = tx.one(_REPLACE_SPEC, (*spec_values(spec), updated_at, spec.name))
             if row is None:
                 raise AgentNotFound(spec.name)
+            self._notify(tx, "agents")
             return agent_from_row(row)
 
         return self._transact(run)
 
     def delete_agent(self, name: str) -> bool:
-        return self._transact(lambda tx: tx.execute("DELETE FROM agents WHERE name = ?", (name,)) > 0)
+        return self._transact(lambda tx: self._notified(tx, "agents", tx.execute(
+            "DELETE FROM agents WHERE name = ?", (name,)) > 0))
 
     def clear_agents(self) -> int:
-        return self._transact(lambda tx: tx.execute("DELETE FROM agents"))
+        return self._transact(lambda tx: self._notified(tx, "agents", tx.execute("DELETE FROM agents")))
+
+    def _notified(self, tx: Tx, kind: str, result: T) -> T:
+        self._notify(tx, kind)
+        return result
 
     def get_agent(self, name: str) -> AgentRecord | None:
         row = self._transact(lambda tx: tx.one(f"{_SELECT_AGENTS} WHERE name = ?", (name,)), write=False)
@@ -420,10 +429,12 @@ class SQLStore(ABC, Generic[C]):
             values = route_values(record)
             if tx.one("SELECT 1 FROM routes WHERE name = ?", (record.name,)) is None:
                 tx.execute(_INSERT_ROUTE, values)
+                self._notify(tx, "routes")
                 return False
             if not replace:
                 raise RouteExists(record.name)
             tx.execute(_UPDATE_ROUTE, (*values[1:], record.name))
+            self._notify(tx, "routes")
             return True
 
         return self._transact(run)
@@ -432,11 +443,13 @@ class SQLStore(ABC, Generic[C]):
         def run(tx: Tx) -> None:
             if tx.execute(_UPDATE_ROUTE, (*route_values(record)[1:], record.name)) == 0:
                 raise RouteNotFound(record.name)
+            self._notify(tx, "routes")
 
         self._transact(run)
 
     def delete_route(self, name: str) -> bool:
-        return self._transact(lambda tx: tx.execute("DELETE FROM routes WHERE name = ?", (name,)) > 0)
+        return self._transact(lambda tx: self._notified(tx, "routes", tx.execute(
+            "DELETE FROM routes WHERE name = ?", (name,)) > 0))
 
     def get_route(self, name: str) -> RouteRecord | None:
         row = self._transact(lambda tx: tx.one(f"{_SELECT_ROUTES} WHERE name = ?", (name,)), write=False)
@@ -455,6 +468,7 @@ class SQLStore(ABC, Generic[C]):
                 if n == 0:
                     raise RouteNotFound(name)
             self._put_meta(tx, meta)
+            self._notify(tx, "routes")
 
         self._transact(run)
 
@@ -463,6 +477,7 @@ class SQLStore(ABC, Generic[C]):
             for record in records:
                 tx.execute(_UPDATE_ROUTE, (*route_values(record)[1:], record.name))
             self._put_meta(tx, meta)
+            self._notify(tx, "routes")
 
         self._transact(run)
 
@@ -504,6 +519,8 @@ class SQLStore(ABC, Generic[C]):
                            (*model_values(record)[1:], record.weights, record.version))
             if n == 0:
                 raise ModelNotFound(record.version)
+            if live:
+                self._notify(tx, "model")
 
         self._transact(run)
 
@@ -517,6 +534,7 @@ class SQLStore(ABC, Generic[C]):
                     raise ModelNotFound(version)
             tx.execute("UPDATE models SET status = ? WHERE status = 'live'",
                        ("rolled_back" if rollback else "retired",))
+            self._notify(tx, "model")
             if version is None:
                 return
             if rollback:  # the restored version keeps the time it was first promoted
@@ -567,11 +585,12 @@ class SQLStore(ABC, Generic[C]):
 
     def record_outcome_settling(self, outcome: OutcomeRecord, health: HealthUpdate,
                                 new_charges: Sequence[ChargeRecord] = ()
-                                ) -> tuple[AgentStats, list[tuple[str, str, float, float, float]]]:
+                                ) -> tuple[AgentStats, list[tuple[str, str, float, int, int]]]:
         """Store the outcome and, in the same transaction, settle its decision's budget charges (the
         first outcome's cost replaces the estimate, later ones add to it) or insert ``new_charges``
         (spend without a decision). Returns the stats and the charges changed: (decision_id, budget,
-        charged_at, before, after). ``DecisionCancelled`` if the decision was cancelled (nothing written)."""
+        charged_at, nano before, nano after). ``DecisionCancelled`` if the decision was cancelled
+        (nothing written)."""
         decision_id = outcome.decision_id
         cost = outcome.cost if outcome.cost is not None else 0.0
         has_quality = outcome.quality is not None
@@ -583,8 +602,8 @@ class SQLStore(ABC, Generic[C]):
             outcome.agent_name,
         )
 
-        def run(tx: Tx) -> tuple[AgentStats, list[tuple[str, str, float, float, float]]]:
-            changes: list[tuple[str, str, float, float, float]] = []
+        def run(tx: Tx) -> tuple[AgentStats, list[tuple[str, str, float, int, int]]]:
+            changes: list[tuple[str, str, float, int, int]] = []
             if decision_id is not None:
                 cancelled = tx.one("SELECT cancelled_at FROM decisions WHERE decision_id = ?", (decision_id,))
                 if cancelled is not None and cancelled[0] is not None:
@@ -594,19 +613,20 @@ class SQLStore(ABC, Generic[C]):
                 raise AgentNotFound(outcome.agent_name, field="agent_name")  # rolls back: nothing written
             tx.execute(_INSERT_OUTCOME, tuple(getattr(outcome, name) for name in OUTCOME_COLUMNS))
             if decision_id is not None:
-                charged = tx.rows("SELECT budget_name, charged_at, estimate, actual, state FROM budget_charges "
-                                  "WHERE decision_id = ? AND state <> 'cancelled'", (decision_id,))
-                for name, t, estimate, actual, state in charged:
-                    before = float(actual or 0.0) if state == "settled" else float(estimate)
-                    after = float(actual or 0.0) + cost if state == "settled" else cost
-                    changes.append((decision_id, name, float(t), before, after))
-                if charged:
-                    tx.execute("UPDATE budget_charges SET actual = CASE WHEN state = 'settled' THEN actual + ? "
-                               "ELSE ? END, state = 'settled', settled_at = ? "
-                               "WHERE decision_id = ? AND state <> 'cancelled'",
-                               (cost, cost, outcome.recorded_at, decision_id))
+                charged = tx.rows("SELECT budget_name, charged_at, actual, state, window_start, nano "
+                                  "FROM budget_charges WHERE decision_id = ? AND state <> 'cancelled'", (decision_id,))
+                usage = []
+                for name, t, actual, state, start, before in charged:
+                    total = float(actual or 0.0) + cost if state == "settled" else cost
+                    after = nano(total)
+                    changes.append((decision_id, name, float(t), int(before), after))
+                    usage.append((name, start, after - int(before)))
+                    tx.execute("UPDATE budget_charges SET actual = ?, state = 'settled', settled_at = ?, nano = ? "
+                               "WHERE decision_id = ? AND budget_name = ?",
+                               (total, outcome.recorded_at, after, decision_id, name))
+                self._add_usage(tx, usage)
             if new_charges:
-                tx.executemany(_INSERT_CHARGE, [_charge_values(c) for c in new_charges])
+                self._insert_charges(tx, new_charges)
             return stats_from_row(row), changes
 
         return self._transact(run)
@@ -618,6 +638,7 @@ class SQLStore(ABC, Generic[C]):
                 raise BudgetExists(record.name)
             tx.execute(f"INSERT INTO budgets ({_cols(BUDGET_COLUMNS)}) VALUES ({_marks(BUDGET_COLUMNS)})",
                        budget_values(record))
+            self._notify(tx, "budgets")
 
         self._transact(run)
 
@@ -625,8 +646,22 @@ class SQLStore(ABC, Generic[C]):
         sets = ", ".join(f"{c} = ?" for c in BUDGET_COLUMNS[1:])
 
         def run(tx: Tx) -> None:
-            if tx.execute(f"UPDATE budgets SET {sets} WHERE name = ?", (*budget_values(record)[1:], record.name)) == 0:
+            old = tx.one("SELECT window_kind, window_seconds FROM budgets WHERE name = ?", (record.name,))
+            if old is None:
                 raise BudgetNotFound(record.name)
+            tx.execute(f"UPDATE budgets SET {sets} WHERE name = ?", (*budget_values(record)[1:], record.name))
+            s = record.spec
+            if (old[0], old[1]) != (s.window_kind, s.window_seconds):  # its charges count in other windows now
+                tx.execute("DELETE FROM budget_usage WHERE budget_name = ?", (record.name,))
+                rows = tx.rows("SELECT decision_id, charged_at, nano FROM budget_charges WHERE budget_name = ?",
+                               (record.name,))
+                starts = [(None if s.window_kind == "rolling" else window_bounds(s.window_kind, None, t)[0], d)
+                          for d, t, _ in rows]
+                tx.executemany("UPDATE budget_charges SET window_start = ? WHERE decision_id = ? AND budget_name = ?",
+                               [(start, d, record.name) for start, d in starts])
+                self._add_usage(tx, [(record.name, start, int(n)) for (start, _), (_, _, n) in zip(starts, rows,
+                                                                                                      strict=True)])
+            self._notify(tx, "budgets")
 
         self._transact(run)
 
@@ -634,6 +669,8 @@ class SQLStore(ABC, Generic[C]):
         """Remove the budget and its charges (the decisions stay in the log)."""
         def run(tx: Tx) -> bool:
             tx.execute("DELETE FROM budget_charges WHERE budget_name = ?", (name,))
+            tx.execute("DELETE FROM budget_usage WHERE budget_name = ?", (name,))
+            self._notify(tx, "budgets")
             return tx.execute("DELETE FROM budgets WHERE name = ?", (name,)) > 0
 
         return self._transact(run)
@@ -643,20 +680,18 @@ class SQLStore(ABC, Generic[C]):
                               write=False)
         return [budget_from_row(r) for r in rows]
 
-    def budget_used(self, name: str, start: float, end: float | None) -> float:
-        """Sum of the budget's charges (settled: actual; reserved: estimate) made in [start, end)."""
-        sql = (f"SELECT COALESCE(SUM({_CHARGE_VALUE}), 0) FROM budget_charges WHERE budget_name = ? "
-               "AND state <> 'cancelled' AND charged_at >= ?" + ("" if end is None else " AND charged_at < ?"))
-        params = (name, start) if end is None else (name, start, end)
-        row = self._transact(lambda tx: tx.one(sql, params), write=False)
-        return float(row[0]) if row else 0.0
+    def budget_used(self, name: str, window_start: float) -> int:
+        """Nano-dollars a calendar (or total) window has used: its usage row."""
+        row = self._transact(lambda tx: tx.one("SELECT used_nano FROM budget_usage WHERE budget_name = ? "
+                                               "AND window_start = ?", (name, window_start)), write=False)
+        return int(row[0]) if row else 0
 
-    def budget_charge_values(self, name: str, start: float) -> list[tuple[str, float, float]]:
-        """(decision_id, charged_at, value) of the budget's live charges made since ``start``, oldest first."""
-        sql = (f"SELECT decision_id, charged_at, {_CHARGE_VALUE} FROM budget_charges WHERE budget_name = ? "
+    def budget_charge_values(self, name: str, start: float) -> list[tuple[str, float, int]]:
+        """(decision_id, charged_at, nano) of the budget's live charges made since ``start``, oldest first."""
+        sql = ("SELECT decision_id, charged_at, nano FROM budget_charges WHERE budget_name = ? "
                "AND state <> 'cancelled' AND charged_at >= ? ORDER BY charged_at, decision_id")
         rows = self._transact(lambda tx: tx.rows(sql, (name, start)), write=False)
-        return [(str(d), float(t), float(v)) for d, t, v in rows]
+        return [(str(d), float(t), int(n)) for d, t, n in rows]
 
     def budget_spend(self, name: str, start: float, end: float | None,
                      stale_before: float) -> tuple[float, float, float, int, int]:
@@ -691,8 +726,9 @@ class SQLStore(ABC, Generic[C]):
                 f"SELECT {_cols(CHARGE_COLUMNS)} FROM budget_charges WHERE decision_id = ? AND state = 'reserved' "
                 "ORDER BY budget_name", (decision_id,))]
             tx.execute("UPDATE decisions SET cancelled_at = ? WHERE decision_id = ?", (at, decision_id))
-            tx.execute("UPDATE budget_charges SET state = 'cancelled', settled_at = ? "
+            tx.execute("UPDATE budget_charges SET state = 'cancelled', settled_at = ?, nano = 0 "
                        "WHERE decision_id = ? AND state = 'reserved'", (at, decision_id))
+            self._add_usage(tx, [(c.budget_name, c.window_start, -c.nano) for c in charges])
             return charges, False
 
         return self._transact(run)
@@ -741,7 +777,8 @@ class SQLStore(ABC, Generic[C]):
         return self._count("outcomes")
 
     # -- decision log -------------------------------------------------------------------------
-    def append_decisions(self, records: Sequence[DecisionRecord], charges: Sequence[ChargeRecord] = ()) -> None:
+    def append_decisions(self, records: Sequence[DecisionRecord], charges: Sequence[ChargeRecord] = (),
+                         checks: Sequence[BudgetCheck] = ()) -> None:
         if not records:
             return
         params = [value for r in records for value in _decision_values(r)]
@@ -756,9 +793,56 @@ class SQLStore(ABC, Generic[C]):
                 tx.executemany("INSERT INTO decision_tags (decision_id, tag) VALUES (?, ?) "
                                "ON CONFLICT (decision_id, tag) DO NOTHING", tags)
             if charges:
-                tx.executemany(_INSERT_CHARGE, [_charge_values(c) for c in charges])
+                self._insert_charges(tx, charges)
+            self._check_budgets(tx, checks)
 
         self._transact(run)
+
+    def _insert_charges(self, tx: Tx, charges: Sequence[ChargeRecord]) -> None:
+        """Insert charges and add them to their calendar windows' usage rows."""
+        tx.executemany(_INSERT_CHARGE, [_charge_values(c) for c in charges])
+        self._add_usage(tx, [(c.budget_name, c.window_start, c.nano) for c in charges])
+
+    def _add_usage(self, tx: Tx, deltas: Iterable[tuple[str, float | None, int]]) -> None:
+        total: dict[tuple[str, float], int] = {}
+        for name, start, n in deltas:
+            if start is not None and n:
+                total[(name, start)] = total.get((name, start), 0) + n
+        for (name, start), n in sorted(total.items()):  # one order: concurrent commits cannot deadlock
+            tx.execute("INSERT INTO budget_usage (budget_name, window_start, used_nano) VALUES (?, ?, ?) "
+                       "ON CONFLICT (budget_name, window_start) DO UPDATE "
+                       "SET used_nano = budget_usage.used_nano + excluded.used_nano", (name, start, n))
+
+    shared = False  # SQLite: one routerd owns the file (its lock), nothing else writes to it
+
+    def listen(self, on_change: Callable[[str | None], None], stop: threading.Event, interval_s: float) -> None:
+        """Follow changes other routerd make to a shared store (PostgreSQL); nothing to follow here."""
+
+    def _notify(self, tx: Tx, kind: str) -> None:
+        """Tell the other routerd sharing this store that ``kind`` (agents, routes, budgets, model)
+        changed, when this transaction commits (PostgreSQL: NOTIFY; SQLite has one owner)."""
+
+    def _lock_budget(self, tx: Tx, name: str) -> None:
+        """Order concurrent commits charging a rolling budget (PostgreSQL: a row lock; SQLite's
+        writers are serialised already)."""
+
+    def _check_budgets(self, tx: Tx, checks: Sequence[BudgetCheck]) -> None:
+        """``BudgetConflict`` (the transaction rolls back) when a hard budget's charges, with this
+        transaction's, pass its amount: the check every routerd sharing the store makes."""
+        over = []
+        for c in sorted(checks, key=lambda c: c.budget_name):
+            if c.window_start is not None:
+                row = tx.one("SELECT used_nano FROM budget_usage WHERE budget_name = ? AND window_start = ?",
+                             (c.budget_name, c.window_start))
+            else:
+                self._lock_budget(tx, c.budget_name)
+                row = tx.one("SELECT COALESCE(SUM(nano), 0) FROM budget_charges WHERE budget_name = ? "
+                             "AND charged_at >= ?", (c.budget_name, c.since))
+            used = int(row[0]) if row else 0
+            if used > c.amount_nano:
+                over.append(c.budget_name)
+        if over:
+            raise BudgetConflict(over)
 
     def get_decision(self, decision_id: str) -> DecisionRecord | None:
         sql = f"SELECT {_cols(DECISION_COLUMNS)} FROM decisions WHERE decision_id = ?"

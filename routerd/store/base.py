@@ -10,7 +10,8 @@ Rules every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,6 +19,7 @@ from routerd.domain import (
     AgentRecord,
     AgentSpec,
     AgentStats,
+    BudgetCheck,
     BudgetRecord,
     ChargeRecord,
     DecisionRecord,
@@ -48,6 +50,12 @@ TIME_SERIES_MAX_BUCKETS = 10_000
 
 class Store(Protocol):
     url: str  # where it lives, without secrets
+    shared: bool  # other routerd processes may write to it (PostgreSQL), so caches must follow it
+
+    def listen(self, on_change: Callable[[str | None], None], stop: threading.Event, interval_s: float) -> None:
+        """Until ``stop``: ``on_change(kind)`` for each committed change of agents, routes, budgets or
+        the model; ``on_change(None)`` every ``interval_s`` (reload everything). Returns at once when
+        nothing else can write to the store."""
 
     def close(self) -> None: ...
 
@@ -101,7 +109,7 @@ class Store(Protocol):
     # -- outcomes -----------------------------------------------------------------------------
     def record_outcome_settling(self, outcome: OutcomeRecord, health: HealthUpdate,
                                 new_charges: Sequence[ChargeRecord] = ()
-                                ) -> tuple[AgentStats, list[tuple[str, str, float, float, float]]]:
+                                ) -> tuple[AgentStats, list[tuple[str, str, float, int, int]]]:
         """``record_outcome`` that also settles the decision's budget charges (or inserts
         ``new_charges``) in the same transaction; returns the charges' changes."""
 
@@ -153,9 +161,11 @@ class Store(Protocol):
         """The latest ``limit`` outcomes naming a logged decision (recorded after ``since``), oldest first."""
 
     # -- decision log -------------------------------------------------------------------------
-    def append_decisions(self, records: Sequence[DecisionRecord], charges: Sequence[ChargeRecord] = ()) -> None:
+    def append_decisions(self, records: Sequence[DecisionRecord], charges: Sequence[ChargeRecord] = (),
+                         checks: Sequence[BudgetCheck] = ()) -> None:
         """Append many decisions, their tags and their budget charges in one transaction (ids are
-        unique; a repeated id is ignored)."""
+        unique; a repeated id is ignored); ``BudgetConflict`` and nothing written if a checked hard
+        budget would pass its amount."""
 
     def cancel_decision(self, decision_id: str, at: float) -> tuple[list[ChargeRecord], bool]:
         """Cancel a decision, releasing its reservations; (charges released, was cancelled already)."""
@@ -171,9 +181,9 @@ class Store(Protocol):
 
     def list_budgets(self) -> list[BudgetRecord]: ...
 
-    def budget_used(self, name: str, start: float, end: float | None) -> float: ...
+    def budget_used(self, name: str, window_start: float) -> int: ...
 
-    def budget_charge_values(self, name: str, start: float) -> list[tuple[str, float, float]]: ...
+    def budget_charge_values(self, name: str, start: float) -> list[tuple[str, float, int]]: ...
 
     def budget_spend(self, name: str, start: float, end: float | None,
                      stale_before: float) -> tuple[float, float, float, int, int]: ...

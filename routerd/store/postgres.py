@@ -12,6 +12,9 @@ second failure or a failure to connect raises ``StoreUnavailable`` with the reas
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -20,6 +23,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from routerd.errors import StoreUnavailable
 from routerd.store._sql import SQLStore, T, Tx
+
+log = logging.getLogger(__name__)
+CHANNEL = "tinydancer_changes"  # what LISTEN/NOTIFY carry: agents | routes | budgets | model
 
 CONNECT_TIMEOUT_S = 10
 # Key of the advisory lock that serialises migrations ("tdrouter" in ASCII).
@@ -69,6 +75,44 @@ class PostgresStore(SQLStore[psycopg.Connection[tuple[object, ...]]]):
                 pass
         self._conn = None
         conn.close()
+
+    def _notify(self, tx: Tx, kind: str) -> None:
+        tx.execute("SELECT pg_notify(?, ?)", (CHANNEL, kind))
+
+    def _lock_budget(self, tx: Tx, name: str) -> None:
+        tx.execute("SELECT 1 FROM budgets WHERE name = ? FOR UPDATE", (name,))
+
+    shared = True  # other routerd may write to this store: caches follow it (``listen``)
+
+    def listen(self, on_change: Callable[[str | None], None], stop: threading.Event, interval_s: float) -> None:
+        """Until ``stop``: call ``on_change(kind)`` for every change another routerd (or this one)
+        commits (LISTEN on its own connection), and ``on_change(None)`` every ``interval_s`` seconds and
+        after a lost connection (the safety net: a notification sent while not listening is missed)."""
+        next_full = time.monotonic() + interval_s
+        conn: psycopg.Connection[tuple[object, ...]] | None = None
+        while not stop.is_set():
+            try:
+                if conn is None:
+                    conn = psycopg.connect(self._dsn, autocommit=True)
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    on_change(None)  # whatever happened while not listening
+                wait = max(0.05, min(1.0, next_full - time.monotonic()))
+                for n in conn.notifies(timeout=wait, stop_after=256):
+                    on_change(n.payload or None)
+                if time.monotonic() >= next_full:
+                    next_full = time.monotonic() + interval_s
+                    on_change(None)
+            except psycopg.Error as exc:
+                log.warning("store sync: lost the LISTEN connection to %s (%s); retrying", self.url, exc)
+                if conn is not None:
+                    conn.close()
+                conn = None
+                stop.wait(1.0)
+            except Exception:  # a reload failed: keep listening, the next change or period retries it
+                log.exception("store sync: reloading after a change failed")
+                stop.wait(1.0)
+        if conn is not None:
+            conn.close()
 
     def _lock_migrations(self, tx: Tx) -> None:
         tx.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK_KEY,))

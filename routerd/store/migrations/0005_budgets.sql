@@ -18,7 +18,9 @@ CREATE TABLE budgets (
 
 -- One row per (decision, budget it was charged to), written in the decision's transaction.
 -- state: reserved (estimate charged, no outcome yet) | settled (actual = the outcomes' costs) |
--- cancelled (released). charged_at is the decision's time: the window it counts in. A decision id
+-- cancelled (released). charged_at is the decision's time: the window it counts in (window_start,
+-- NULL for a rolling window). nano is what the charge counts for now, in whole nano-dollars (the
+-- estimate's, then the actual cost's, 0 once cancelled), so sums are exact. A decision id
 -- 'outcome:<outcome_id>' is spend an outcome reported without a decision (settled at once).
 -- No foreign key to budgets: deleting a budget drops its charges explicitly.
 CREATE TABLE budget_charges (
@@ -29,9 +31,22 @@ CREATE TABLE budget_charges (
     actual       DOUBLE PRECISION,
     state        TEXT NOT NULL,
     settled_at   DOUBLE PRECISION,
+    window_start DOUBLE PRECISION,
+    nano         BIGINT NOT NULL,
     PRIMARY KEY (decision_id, budget_name)
 );
 CREATE INDEX budget_charges_budget_idx ON budget_charges (budget_name, charged_at);
+
+-- What a budget's calendar (or total) window has used, nano-dollars: the sum of its charges' nano,
+-- kept by the same transactions that change them. Every routerd (replicas of one PostgreSQL store
+-- included) checks a hard budget against this row in the decision's transaction (an upsert: the
+-- row lock orders concurrent commits), so decisions never together pass a hard budget.
+CREATE TABLE budget_usage (
+    budget_name  TEXT NOT NULL,
+    window_start DOUBLE PRECISION NOT NULL,
+    used_nano    BIGINT NOT NULL,
+    PRIMARY KEY (budget_name, window_start)
+);
 
 -- A decision's tags, one row each (analytics group by tag with a join, the same in both dialects).
 CREATE TABLE decision_tags (
