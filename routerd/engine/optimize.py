@@ -35,6 +35,8 @@ _BLOCK_ELEMENTS = 1 << 16
 _GREEDY_ROUNDS = 64
 # Hull edges forced into the solution in turn by the exchange pass of ``solve_batch``.
 _EXCHANGE_TRIES = 8
+# Rounds of 1-for-1 exchanges on small batches (each a pass over all (request, agent) pairs).
+_SWAP_ROUNDS = 16
 # Batches up to this many (request, agent) entries fill every exchange trial, larger ones the best only.
 _SMALL_BATCH = 100_000
 # The seed's cost-efficiency term 1 / (price + 0.001).
@@ -375,8 +377,9 @@ def _exchange(h: _Hull, st: _Steps, taken: np.ndarray, left: float, n: int,
               tries: int) -> list[tuple[float, np.ndarray, np.ndarray]]:
     """Step 3 of ``solve_batch``. For each of the first ``tries`` edges the greedy left out
     (a row's next edge, by decreasing ratio) force it in, make room by giving back taken edges of other
-    rows, either (A) the lowest-ratio ones until it fits or (B) the single last edge of a row that frees
-    enough and loses the least quality, and rerun the greedy. Returns (hull quality, taken, log) of
+    rows, either (A) the lowest-ratio ones until it fits, (B) the single last edge of a row that frees
+    enough and loses the least quality, or (C) rows' last edges by increasing quality lost until it
+    fits, and rerun the greedy. Returns (hull quality, taken, log) of
     every trial."""
     nxt = h.start[:-1] + taken + 1  # hull position of each row's next vertex
     is_next = (nxt < h.start[1:])[st.row] & (st.to == nxt[st.row])
@@ -397,9 +400,14 @@ def _exchange(h: _Hull, st: _Steps, taken: np.ndarray, left: float, n: int,
             k = int(np.searchsorted(cs, need, side="left"))
             if k < gb.size:
                 options.append(gb[:k + 1])
-            lb = last[(st.row[last] != row) & (st.dc[last] >= need)]
+            others = last[st.row[last] != row]
+            lb = others[st.dc[others] >= need]
             if lb.size:
                 options.append(lb[np.argmin(st.dq[lb])][None])
+            by_loss = others[np.argsort(st.dq[others], kind="stable")]
+            k = int(np.searchsorted(np.cumsum(st.dc[by_loss]), need, side="left"))
+            if k < by_loss.size:
+                options.append(by_loss[:k + 1])
         for back in options:
             t = taken.copy()
             t[row] += 1
@@ -463,6 +471,76 @@ def _fill(cost: np.ndarray, quality: np.ndarray, feasible: np.ndarray, choice: n
     return choice
 
 
+def _swap(cost: np.ndarray, quality: np.ndarray, feasible: np.ndarray, choice: np.ndarray,
+          budget: float) -> np.ndarray | None:
+    """The best 1-for-1 exchange, or None when none gains: move request i up to agent j although it
+    does not fit (need t = c[i, j] − c[i, x_i] − left > 0, gain g = q[i, j] − q[i, x_i]) while
+    request k ≠ i moves down to an agent or to none that frees f >= t at a quality loss l; maximises
+    g − l. Every (i, j) and every (k, j') is looked at: the downgrades sorted by f, a prefix minimum of l
+    (with the best of another request beside it) answers each upgrade in one search."""
+    n, a = cost.shape
+    routed = choice >= 0
+    idx = np.maximum(choice, 0)
+    ar = np.arange(n)
+    c_cur = np.where(routed, cost[ar, idx], 0.0)
+    q_cur = np.where(routed, quality[ar, idx], 0.0)
+    left = budget - spend_of(cost, choice)
+    with np.errstate(invalid="ignore"):
+        up = feasible & (quality > q_cur[:, None]) & (cost - c_cur[:, None] > left)
+        down = feasible & (cost < c_cur[:, None])
+    ui, uj = np.nonzero(up)
+    di, dj = np.nonzero(down)
+    none_rows = np.flatnonzero(routed)  # moving down to none frees the whole cost
+    d_row = np.concatenate([di, none_rows])
+    d_col = np.concatenate([dj, np.full(none_rows.size, -1)])
+    d_free = np.concatenate([c_cur[di] - cost[di, dj], c_cur[none_rows]])
+    d_loss = np.concatenate([q_cur[di] - quality[di, dj], q_cur[none_rows]])
+    if ui.size == 0 or d_row.size == 0:
+        return None
+    need = cost[ui, uj] - c_cur[ui] - left
+    gain = quality[ui, uj] - q_cur[ui]
+    o = np.argsort(-d_free, kind="stable")
+    d_row, d_col, d_free, d_loss = d_row[o], d_col[o], d_free[o], d_loss[o]
+    # Prefix minimum of the loss and its request; and the best of another request than that one: where
+    # the minimum's request changes, the previous minimum (another request's) starts a running minimum
+    # of the entries from other requests (a segmented running minimum).
+    pos = np.arange(d_loss.size)
+    is_new = np.concatenate([[True], d_loss[1:] < np.minimum.accumulate(d_loss)[:-1]])
+    at = np.maximum.accumulate(np.where(is_new, pos, 0))
+    min1, row1 = d_loss[at], d_row[at]
+    seg_start = np.concatenate([[True], row1[1:] != row1[:-1]])
+    seg = np.cumsum(seg_start) - 1
+    first_of_seg = np.flatnonzero(seg_start)
+    prev_min = np.concatenate([[np.inf], min1[first_of_seg[1:] - 1]])[seg]
+    other = np.where(d_row != row1, d_loss, np.inf)
+    span = float(np.ptp(np.where(np.isfinite(other), other, 0.0))) + 1.0
+    shift = 4.0 * span * seg
+    running = np.minimum.accumulate(np.where(np.isfinite(other), other - shift, np.inf)) + shift
+    running = np.where(np.isfinite(running), running, np.inf)
+    # A running minimum may reach back into an earlier segment only through values at least 4·span
+    # larger, so it is the segment's own; entries of row1 are excluded as +inf.
+    min2 = np.minimum(prev_min, running)
+    p = np.searchsorted(-d_free, -need, side="right") - 1  # last downgrade freeing >= need
+    valid = p >= 0
+    pc = np.maximum(p, 0)
+    best_loss = np.where(row1[pc] != ui, min1[pc], min2[pc])
+    score = np.where(valid, gain - best_loss, -np.inf)
+    u = int(np.argmax(score))
+    if not score[u] > 1e-12:
+        return None
+    i, j = int(ui[u]), int(uj[u])
+    ok = (d_free >= need[u]) & (d_row != i)
+    if not ok.any():
+        return None
+    d = int(np.flatnonzero(ok)[np.argmin(d_loss[ok])])
+    if not gain[u] - d_loss[d] > 1e-12:
+        return None
+    trial = choice.copy()
+    trial[i] = j
+    trial[d_row[d]] = d_col[d]
+    return trial if spend_of(cost, trial) <= budget else None
+
+
 def _offers(cost: np.ndarray, quality: np.ndarray, feasible: np.ndarray, choice: np.ndarray,
             left: float) -> tuple[np.ndarray, np.ndarray]:
     """(row, agent) pairs that may raise a row's quality (or route an unrouted row at quality 0) within
@@ -505,6 +583,9 @@ def solve_batch(cost: np.ndarray, quality: np.ndarray, feasible: np.ndarray, bud
        it (and in turn the next few left-out edges) in and giving back other edges until it fits, then
        redoing 2, guards against the greedy's one-big-item failure (``_exchange``).
     4. Fill: what is left buys the best single upgrades that fit, to any feasible agent (``_fill``).
+    5. Swap (small batches only): the best 1-for-1 exchange, one request up to an agent that did not
+       fit and another down (to any cheaper agent or none) to pay for it, then 4 again, while it gains
+       (``_swap``); it catches optima off the hulls that 1–4 miss.
        On small batches (n·a <= 10⁵) 8 edges are tried and every result is filled, the best kept; on
        larger ones (where one request moves the total by ~1/n) one edge is tried and only the better of
        it and the greedy is filled: a fill is a pass over the matrix.
@@ -538,6 +619,15 @@ def solve_batch(cost: np.ndarray, quality: np.ndarray, feasible: np.ndarray, bud
         if qv > best_q:
             best, best_q = ch, qv
     assert best is not None
+    for _ in range(_SWAP_ROUNDS if small else 0):
+        swapped = _swap(c, q, m, best, b)
+        if swapped is None:
+            break
+        ch = _fill(c, q, m, swapped, b)
+        qv = _quality_of(q, ch)
+        if not qv > best_q:
+            break
+        best, best_q = ch, qv
     return BatchSolution(choice=best, total_cost=spend_of(c, best), total_quality=best_q, lam=lam)
 
 

@@ -57,7 +57,7 @@ def small_instance(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np
 
 def test_batch_is_within_one_percent_of_the_exact_optimum_and_never_over_budget() -> None:
     ratios = []
-    for seed in range(300):
+    for seed in range(600):
         cost, quality, feasible, budget = small_instance(np.random.default_rng(seed))
         sol = solve_batch(cost, quality, feasible, budget)
         assert spend_of(cost, sol.choice) <= budget  # tolerance 0, the caller's sum
@@ -68,10 +68,11 @@ def test_batch_is_within_one_percent_of_the_exact_optimum_and_never_over_budget(
         assert sol.total_quality <= best + 1e-12
         ratios.append(sol.total_quality / best if best > 0 else 1.0)
     r = np.array(ratios)
-    # Measured (300 seeds): mean 0.99990, worst 0.9733 (seed 62: the optimum swaps one request down and
-    # another onto an agent off its hull, a two-request move no step here makes); 299 of 300 within 1 %.
-    assert r.mean() >= 0.999
-    assert (r >= 0.99).mean() >= 0.99
+    # Measured on these 600 seeds: mean 0.99993, 599 within 1 % (the first 300 all exact), worst 0.9595
+    # (seed 572: the optimum moves three requests at once; the swap step moves two). On 2000 seeds:
+    # mean 0.99997, 99.9 % within 1 %, the same worst. A heuristic: no per-instance 1 % guarantee.
+    assert r.mean() >= 0.9995
+    assert (r >= 0.99).mean() >= 0.995
     assert r.min() >= 0.95
 
 
@@ -263,7 +264,7 @@ def test_plan_meets_the_budget_within_one_percent_and_beats_the_proportional_spl
         assert plan.binding and plan.feasible and plan.lam > 0
         assert plan.willingness_to_pay == 1.0 / plan.lam
         assert plan.projected_spend <= budget
-        # Measured over these 90 plans: the largest miss 0.1 % of the budget.
+        # Measured over these 90 plans: misses of mean 0.04 %, at most 0.2 % of the budget.
         assert 1 - plan.projected_spend / budget <= 0.01
         assert plan.projected_quality > plan.proportional_quality
 
