@@ -709,3 +709,64 @@ $$;
 COMMENT ON FUNCTION public.ruvector_routing_analytics(text, text)
     IS 'Decisions of the last time_range (an interval; NULL: all) grouped by agent, day, hour, route, objective or tag: '
        'agent (the group''s key), total_requests, total_cost (outcomes'' costs), avg_latency_ms, success_rate';
+
+-- The plan's multi-agent routing: one RouteMulti call through tinydancer.route_multi, one row per
+-- stage (best first; for pipeline, in the order the stages run), the plan's totals on every row.
+--   pipeline  stages that together cover required_capabilities (each the best of the agents adding the
+--             most uncovered ones, under what earlier stages left of budget_remaining); without
+--             required capabilities, the num_agents best agents in order. total_latency_ms is the sum,
+--             plan_quality the product of the stages'.
+--   parallel  num_agents feasible agents that differ most in provider and capabilities; the slowest
+--             stage's latency, the best stage's quality.
+--   ensemble  the num_agents of highest expected quality; plan_quality = 1 - prod(1 - q) (independent
+--             failures assumed: an upper bound).
+-- When no stage can be filled: one row, routed = false, stage NULL, reasoning says why. NULL
+-- constraints are not applied.
+CREATE OR REPLACE FUNCTION public.ruvector_route_multi(
+    request text,
+    num_agents integer,
+    strategy text DEFAULT 'pipeline',
+    optimize_for text DEFAULT 'balanced',
+    required_capabilities text[] DEFAULT NULL,
+    max_cost float8 DEFAULT NULL,
+    max_latency_ms float8 DEFAULT NULL,
+    min_quality float8 DEFAULT NULL,
+    budget_remaining float8 DEFAULT NULL)
+RETURNS TABLE (stage integer, agent_name text, capabilities text[], estimated_cost float8, estimated_latency_ms float8,
+               expected_quality float8, score float8, reason text, decision_id text, routed boolean,
+               total_cost float8, total_latency_ms float8, plan_quality float8, reasoning text,
+               uncovered_capabilities text[])
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+    q text := 'SELECT m.stage, m.agent_name, m.capabilities, m.estimated_cost, m.estimated_latency_ms, '
+              'm.expected_quality, m.score, m.reason, m.decision_id, m.routed, m.total_cost, m.total_latency_ms, '
+              'm.plan_quality, m.reasoning, m.uncovered_capabilities FROM tinydancer.route_multi m '
+              'WHERE m.request = $1 AND m.num_agents = $2 AND m.strategy = $3 AND m.optimize_for = $4';
+BEGIN
+    IF request IS NULL THEN
+        RAISE EXCEPTION 'ruvector_route_multi: request must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the text of the request to plan for.';
+    END IF;
+    IF num_agents IS NULL THEN
+        RAISE EXCEPTION 'ruvector_route_multi: num_agents must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'num_agents is 1 .. the number of registered agents, e.g. num_agents := 3.';
+    END IF;
+    IF strategy IS NULL THEN
+        RAISE EXCEPTION 'ruvector_route_multi: strategy must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'strategy is one of pipeline, parallel, ensemble.';
+    END IF;
+    PERFORM tinydancer._flat('ruvector_route_multi: required_capabilities', required_capabilities);
+    IF cardinality(required_capabilities) > 0 THEN q := q || ' AND m.required_capabilities = $5'; END IF;
+    IF max_cost IS NOT NULL THEN q := q || ' AND m.max_cost = $6'; END IF;
+    IF max_latency_ms IS NOT NULL THEN q := q || ' AND m.max_latency_ms = $7'; END IF;
+    IF min_quality IS NOT NULL THEN q := q || ' AND m.min_quality = $8'; END IF;
+    IF budget_remaining IS NOT NULL THEN q := q || ' AND m.budget_remaining = $9'; END IF;
+    RETURN QUERY EXECUTE q || ' ORDER BY m.stage' USING request, num_agents, strategy,
+        coalesce(optimize_for, 'balanced'), required_capabilities, max_cost, max_latency_ms, min_quality,
+        budget_remaining;
+END
+$$;
+COMMENT ON FUNCTION public.ruvector_route_multi(text, integer, text, text, text[], float8, float8, float8, float8)
+    IS 'Several agents for one request (strategy pipeline, parallel or ensemble): one row per stage with the plan''s '
+       'total_cost, total_latency_ms, plan_quality and reasoning; routed = false (stage NULL) when none fits';

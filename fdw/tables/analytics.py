@@ -21,7 +21,8 @@ the agent, route or objective ('' for none), the tag, or for day/hour the bucket
 bucket_start is that time (NULL for the others). A range with no decision gives no row.
 
 ``tinydancer.decision_log`` has one row per logged decision; conditions on decided_at (>, >=, <, <=,
-=, BETWEEN) are pushed down to ListDecisions' half-open range (as hints: PostgreSQL rechecks them),
+=, BETWEEN) are pushed down to ListDecisions' half-open range, widened by a microsecond (as hints:
+PostgreSQL rechecks them),
 and the log is read in pages of 10,000.
 """
 
@@ -152,14 +153,18 @@ class DecisionLog(TinyDancer):
             except Exception:
                 continue
             assert t is not None
-            if q.operator in (">", ">=", "="):
-                start = t if start is None else max(start, t)
-            if q.operator in ("<", "<=", "="):
-                try:  # the API's end is exclusive; a microsecond covers <= and =
-                    bound = t if q.operator == "<" else t + _MICROSECOND
-                except OverflowError:
-                    continue
-                end = bound if end is None else min(end, bound)
+            # Each bound is widened by a microsecond (PostgreSQL's recheck makes the range exact): routerd
+            # keeps times as float seconds, and a decision within a rounding step of a microsecond bound
+            # could otherwise fall on the wrong side of it. The API's end is exclusive.
+            try:
+                if q.operator in (">", ">=", "="):
+                    lo = t - _MICROSECOND
+                    start = lo if start is None else max(start, lo)
+                if q.operator in ("<", "<=", "="):
+                    hi = t + (_MICROSECOND if q.operator == "<" else 2 * _MICROSECOND)
+                    end = hi if end is None else min(end, hi)
+            except OverflowError:
+                continue  # at datetime's ends the bound cannot be represented: no bound
         for field, t in (("start", start), ("end", end)):
             if t is not None:
                 try:

@@ -8,6 +8,7 @@ naming the field, with a HINT."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -295,8 +296,11 @@ def test_analytics_equal_the_same_aggregates_in_plain_sql(sql: SQL) -> None:
     day = sql.dicts("SELECT key, bucket_start FROM tinydancer.analytics WHERE group_by = 'day'")
     assert [r["bucket_start"] for r in day] == [datetime.fromisoformat(r["key"].replace("Z", "+00:00")) for r in day]
     # a time range: only the decisions made in [since, until), in both
-    split = made[12]["decided_at"]
-    until = made[30]["decided_at"]
+    # (bounds between two decisions: routerd compares float seconds, which can put a decision made at the
+    # very microsecond of a bound on either side of it)
+    split = made[11]["decided_at"] + (made[12]["decided_at"] - made[11]["decided_at"]) / 2
+    until = made[29]["decided_at"] + (made[30]["decided_at"] - made[29]["decided_at"]) / 2
+    assert made[11]["decided_at"] < split < made[12]["decided_at"] and made[29]["decided_at"] < until
     got = sql.dicts("SELECT * FROM tinydancer.analytics WHERE group_by = 'agent' AND since = %s AND until = %s",
                     (split, until))
     want = sql.dicts(PLAIN.format(key=KEYS["agent"][0], join="",
@@ -319,6 +323,8 @@ def test_the_decision_log_pushes_the_time_range_down(sql: SQL) -> None:
     assert first["request_id"].startswith("pg-") and first["cancelled_at"] is None
     assert log[-2]["agent_name"] is None and log[-1]["cancelled_at"] is not None
     assert (log[-1]["agent_name"], log[-1]["reference_cost"]) == ("cheap", pytest.approx(0.05))  # dear: best quality
+    log_at = [r["decided_at"] for r in log]
+    assert log_at == [d["decided_at"] for d in made]  # the time a decision reports is the time logged
     t = made[5]["decided_at"]
     for cond, keep in ((">= %s", lambda x: x >= t), ("> %s", lambda x: x > t), ("< %s", lambda x: x < t),
                        ("<= %s", lambda x: x <= t), ("= %s", lambda x: x == t)):
@@ -364,3 +370,67 @@ def test_ruvector_routing_analytics(sql: SQL) -> None:
     assert e.sqlstate == "22023" and "positive" in str(e)
     e = error(sql, "SELECT * FROM ruvector_routing_analytics('7 days', 'week')")
     assert "group_by" in str(e) and hint(e).startswith("group_by is one of")
+
+
+# -- several agents ----------------------------------------------------------------------------------------------
+
+MULTI = "SELECT * FROM tinydancer.route_multi WHERE request = %s AND num_agents = %s AND strategy = %s"
+
+
+def test_route_multi_one_row_per_stage_with_the_plans_totals(sql: SQL) -> None:
+    sql.q(AGENTS)
+    # pipeline: stages that together cover the required capabilities; dear adds two of them, then mid the third
+    rows = sql.dicts(MULTI + " AND required_capabilities = %s", ("build and deploy", 3, "pipeline",
+                                                                 ["summarize", "deploy", "code"]))
+    assert [(r["stage"], r["agent_name"]) for r in rows] == [(1, "dear"), (2, "mid")]
+    assert set().union(*(r["capabilities"] for r in rows)) == {"summarize", "deploy", "code"}
+    plan = rows[0]
+    assert all(r["decision_id"] == plan["decision_id"] and r["routed"] for r in rows)  # the plan on every row
+    assert plan["total_cost"] == pytest.approx(sum(r["estimated_cost"] for r in rows))
+    assert plan["total_latency_ms"] == pytest.approx(sum(r["estimated_latency_ms"] for r in rows))
+    assert plan["plan_quality"] == pytest.approx(math.prod(r["expected_quality"] for r in rows))
+    assert plan["uncovered_capabilities"] == [] and "pipeline of 2 stages" in plan["reasoning"]
+    assert all(r["request"] == "build and deploy" and r["num_agents"] == 3 and r["strategy"] == "pipeline"
+               for r in rows)  # the inputs, echoed
+    # a capability nobody has is reported, not silently dropped
+    rows = sql.dicts(MULTI + " AND required_capabilities = %s", ("build", 3, "pipeline", ["summarize", "flying"]))
+    assert [r["agent_name"] for r in rows] == ["mid"] and rows[0]["uncovered_capabilities"] == ["flying"]
+    # ensemble: the most likely to succeed together, 1 - prod(1 - q); latency the slowest
+    rows = sql.dicts(MULTI, ("build", 3, "ensemble"))
+    assert [r["agent_name"] for r in rows] == ["dear", "mid", "cheap"]  # by expected quality
+    assert rows[0]["plan_quality"] == pytest.approx(1 - math.prod(1 - r["expected_quality"] for r in rows))
+    assert rows[0]["total_latency_ms"] == pytest.approx(max(r["estimated_latency_ms"] for r in rows))
+    # parallel: distinct agents, the best stage's quality
+    rows = sql.dicts(MULTI, ("build", 2, "parallel"))
+    assert len({r["agent_name"] for r in rows}) == 2 and rows[0]["agent_name"] == "dear"
+    assert rows[0]["plan_quality"] == pytest.approx(max(r["expected_quality"] for r in rows))
+    # nothing feasible: one row, routed false, and why
+    (row,) = sql.dicts(MULTI + " AND max_cost = 1e-9", ("build", 2, "pipeline"))
+    assert (row["routed"], row["stage"], row["agent_name"]) == (False, None, None) and "no feasible agent" in \
+        row["reasoning"]
+    # ruvector_route_multi: the same plan as the table
+    got = sql.dicts("SELECT * FROM ruvector_route_multi(request := 'build', num_agents := 3, strategy := 'ensemble')")
+    assert [(r["stage"], r["agent_name"], r["plan_quality"]) for r in got] == [
+        (r["stage"], r["agent_name"], r["plan_quality"]) for r in sql.dicts(MULTI, ("build", 3, "ensemble"))]
+    got = sql.dicts("SELECT * FROM ruvector_route_multi('ship it', 3, required_capabilities := '{deploy}')")
+    assert [(r["agent_name"], r["capabilities"]) for r in got] == [("dear", ["deploy"])]
+
+
+def test_route_multi_errors_name_the_input_with_a_hint(sql: SQL) -> None:
+    sql.q(AGENTS)
+    e = error(sql, MULTI, ("b", 9, "pipeline"))
+    assert e.sqlstate == "22023" and "num_agents" in str(e) and hint(e).startswith("num_agents is 1 ..")
+    e = error(sql, MULTI, ("b", 2, "serial"))
+    assert "strategy" in str(e) and hint(e).startswith("strategy is one of pipeline, parallel, ensemble")
+    e = error(sql, MULTI + " AND optimize_for = 'cheapest'", ("b", 2, "parallel"))
+    assert "objective" in str(e) and hint(e).startswith("optimize_for is one of")
+    e = error(sql, "SELECT * FROM tinydancer.route_multi WHERE request = 'b' AND num_agents = 2")
+    assert e.sqlstate == "22004" and "strategy" in str(e) and "pipeline" in hint(e)
+    e = error(sql, "SELECT * FROM tinydancer.route_multi WHERE num_agents = 2 AND strategy = 'parallel'")
+    assert "needs a request" in str(e) and "WHERE request =" in hint(e)
+    e = error(sql, "SELECT * FROM tinydancer.route_multi WHERE request = 'b' AND num_agents > 2")
+    assert e.sqlstate == "0A000" and "num_agents" in str(e)
+    e = error(sql, "SELECT * FROM ruvector_route_multi('b', NULL)")
+    assert e.sqlstate == "22004" and "num_agents" in str(e)
+    e = error(sql, "SELECT * FROM ruvector_route_multi('b', 2, NULL)")
+    assert e.sqlstate == "22004" and "strategy" in str(e)

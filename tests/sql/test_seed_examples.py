@@ -391,8 +391,6 @@ NOT_VERBATIM: tuple[NotVerbatim, ...] = (
     NotVerbatim(SUMMARY, "Monitoring > Cost Tracking", "FROM request_completions",
                 "uses no ruvector_* function: plain SQL over the user's own request_completions table, which "
                 "neither seed defines (not in scope)", None),
-    NotVerbatim(PLAN, "SQL Interface > Basic Routing", "ruvector_route_multi(",
-                "ruvector_route_multi (multi-agent routing) is out of scope for now", errors.UndefinedFunction),
     NotVerbatim(PLAN, "SQL Interface > Cost Optimization", "ruvector_optimize_budget(",
                 "ruvector_optimize_budget (budget) is out of scope for now", errors.UndefinedFunction),
     NotVerbatim(PLAN, "SQL Interface > Batch Routing", "ruvector_batch_route(",
@@ -785,7 +783,17 @@ def test_plan_basic_routing(sql: SQL) -> None:
     reasons = {a["agent_name"]: a["reason"] for a in row["alternatives"]}
     assert reasons == {"claude-3-haiku": "missing capability: reasoning, analysis",
                        "code-specialist": "missing capability: reasoning, analysis"}
-    assert isinstance(res.error("ruvector_route_multi("), errors.UndefinedFunction)
+    # Multi-agent pipeline of 3 stages: no capability is required, so the 3 agents by utility, in order (the
+    # plan's totals on every row: latency the sum of the stages', quality their product).
+    stages = res("ruvector_route_multi(")
+    assert [r["stage"] for r in stages] == [1, 2, 3] and all(r["routed"] for r in stages)
+    assert {r["agent_name"] for r in stages} == {"gpt-4", "claude-3-haiku", "code-specialist"}
+    assert [r["score"] for r in stages] == sorted((r["score"] for r in stages), reverse=True)
+    assert len({r["decision_id"] for r in stages}) == 1
+    for r in stages:
+        assert r["total_cost"] == pytest.approx(sum(s["estimated_cost"] for s in stages))
+        assert r["total_latency_ms"] == pytest.approx(sum(s["estimated_latency_ms"] for s in stages))
+        assert r["plan_quality"] == pytest.approx(0.95 * 0.80 * 0.90)
 
 
 PLAN_LATENCY = {"gpt-4": 2500.0, "claude-3-haiku": 400.0, "code-specialist": 100.0}
