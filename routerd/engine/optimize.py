@@ -155,13 +155,16 @@ def _hull(cost: np.ndarray, quality: np.ndarray, allowed: np.ndarray, with_none:
     ``with_none``), and the validation of the allowed entries (the only ones ever read: the others may
     hold anything, NaN for "not estimated").
 
-    Left end L: the cheapest point, of those the best. Right end R: the best point, of those the
-    cheapest. One blocked pass over the matrix drops every point below the chord L–R (on no hull);
-    the survivors go to a padded (n, P) layout where one quickhull step drops the points below the
-    chords L–M and M–R, M the point farthest above L–R (a hull vertex). The rest are sorted by
-    (row, cost, −quality, column), equal costs keep their first, and points below the segment joining
+    Left end L: the cheapest point, of those the best. Right end R: the best point. One blocked pass
+    over the matrix finds L, R and M = argmax q − s·c with s the slope of the chord L–R (the point
+    farthest above it, a hull vertex) and keeps only the points on or above the line L–M or the line
+    M–R, i.e. not under the polyline L–M–R (a concave polyline is the minimum of its segments' lines),
+    with a 1e-9 slack for the rounding of the slopes. The survivors (a handful per request on random
+    data; most of them when every point lies near one concave price–quality curve) are sorted by
+    (row, cost, −quality, column), equal costs keep their first, points below the segment joining
     their neighbours are removed until none is (each lies under a segment between two points of the
-    set, so none is a hull vertex). Points on a segment are kept: collinear vertices are finer steps."""
+    set, so none is a hull vertex), and so are points no better than their predecessor. Points on a
+    segment are kept: collinear vertices are finer upgrade steps."""
     n, a = cost.shape
     rows_per_block = max(1, _BLOCK_ELEMENTS // max(a, 1))
     rs: list[np.ndarray] = []

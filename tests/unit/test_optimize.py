@@ -294,7 +294,9 @@ def test_plan_is_the_routers_rule_and_its_smallest_lambda() -> None:
 
 def test_plan_when_many_requests_switch_at_the_same_lambda() -> None:
     """One λ moves every request of the same shape at once, so spend(λ) has one big step: a budget in
-    the middle of it is met only down to the step below (here half the budget is left)."""
+    the middle of it is met only down to the step below (here half the budget is left). Measured on a
+    mix of static per-agent qualities and 5 templated prompt lengths (4000 requests, 5 agents, 49
+    budgets): misses of median 15 %, at most 34 %; with lognormal lengths instead, at most 0.13 %."""
     cost = np.tile([0.001, 0.003], (1000, 1))
     quality = np.tile([0.6, 0.8], (1000, 1))
     eligible = np.ones((1000, 2), bool)
