@@ -770,3 +770,99 @@ $$;
 COMMENT ON FUNCTION public.ruvector_route_multi(text, integer, text, text, text[], float8, float8, float8, float8)
     IS 'Several agents for one request (strategy pipeline, parallel or ensemble): one row per stage with the plan''s '
        'total_cost, total_latency_ms, plan_quality and reasoning; routed = false (stage NULL) when none fits';
+
+-- The seed's keys: allocations (agent -> USD over the period), total_budget and period_days (30), from
+-- one OptimizeBudget call through tinydancer.budget_plan: the willingness to pay whose routing of the
+-- last 7 days' request mix (scaled to 30 days) spends at most monthly_budget, each request on agents of
+-- expected quality >= quality_threshold and expected latency <= latency_threshold_ms (NULL: no
+-- threshold). The seed split the budget over agents in proportion to usage; here the allocation is
+-- what routing with that willingness to pay would spend on each agent. Added keys: willingness_to_pay
+-- (route with it; null when the budget is not binding), lambda, binding, projected_spend,
+-- projected_quality, proportional_spend and proportional_quality (the seed's rule on the same mix),
+-- mix_requests, unmet_requests (no agent met the thresholds), minimum_spend (below it the budget
+-- cannot be met: feasible is false) and agents ([{agent_name, requests, spend, share, mean_quality}]).
+-- An empty mix (no decision in the last 7 days) is an ERROR with a HINT.
+CREATE OR REPLACE FUNCTION public.ruvector_optimize_budget(
+    monthly_budget float8,
+    quality_threshold float8 DEFAULT 0.8,
+    latency_threshold_ms float8 DEFAULT 5000)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+    q text := 'SELECT p.* FROM tinydancer.budget_plan p WHERE p.budget = $1 AND p.period_days = 30';
+    result jsonb;
+BEGIN
+    IF monthly_budget IS NULL THEN
+        RAISE EXCEPTION 'ruvector_optimize_budget: monthly_budget must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the USD to spend in 30 days, e.g. 100.00.';
+    END IF;
+    IF quality_threshold IS NOT NULL THEN q := q || ' AND p.quality_threshold = $2'; END IF;
+    IF latency_threshold_ms IS NOT NULL THEN q := q || ' AND p.latency_threshold_ms = $3'; END IF;
+    EXECUTE 'SELECT jsonb_build_object('
+            '''allocations'', coalesce(jsonb_object_agg(t.agent_name, t.spend) FILTER (WHERE t.agent_name IS NOT NULL), '
+            '''{}''), ''total_budget'', $1::float8, ''period_days'', 30, '
+            '''willingness_to_pay'', min(t.willingness_to_pay), ''lambda'', min(t.lambda), ''binding'', bool_and(t.binding), '
+            '''projected_spend'', min(t.projected_spend), ''projected_quality'', min(t.projected_quality), '
+            '''proportional_spend'', min(t.proportional_spend), ''proportional_quality'', min(t.proportional_quality), '
+            '''mix_requests'', min(t.mix_requests), ''unmet_requests'', min(t.unmet_requests), '
+            '''minimum_spend'', min(t.minimum_spend), ''feasible'', bool_and(t.feasible), '
+            '''agents'', coalesce(jsonb_agg(jsonb_build_object(''agent_name'', t.agent_name, ''requests'', t.requests, '
+            '''spend'', t.spend, ''share'', t.share, ''mean_quality'', t.mean_quality) ORDER BY t.spend DESC, t.agent_name) '
+            'FILTER (WHERE t.agent_name IS NOT NULL), ''[]'')) FROM (' || q || ') t'
+        INTO result USING monthly_budget, quality_threshold, latency_threshold_ms;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION public.ruvector_optimize_budget(float8, float8, float8)
+    IS 'The monthly budget''s allocation over agents (allocations: agent -> USD in 30 days, total_budget, period_days) '
+       'from the recent request mix routed with the willingness to pay that spends it, plus that willingness_to_pay, '
+       'projected and proportional spend and quality, minimum_spend, feasible and per-agent details';
+
+-- The plan's batch routing: the requests in one BatchRoute call (tinydancer.batch_routes), one row per
+-- request in order (position is 1-based; duplicates are routed each time; a NULL element is an ERROR).
+--   optimize_for 'total_cost' with batch_budget: the batch's total expected quality maximised within
+--       batch_budget (USD for the whole batch), in one Lagrangian solve (BatchRouteRequest.batch_objective
+--       total_cost).
+--   optimize_for 'total_cost' without a budget (as in the seed's example): the lowest total cost. With no
+--       shared budget the requests are independent, so each one is routed by the 'cost' objective.
+--   any other optimize_for (cost, latency, quality, balanced, quality_per_dollar): that objective for each
+--       request, in order; a batch_budget is then reserved from in that order (the rest unrouted).
+-- total_cost and total_quality are the sums over the routed requests (on every row).
+CREATE OR REPLACE FUNCTION public.ruvector_batch_route(
+    requests text[],
+    optimize_for text DEFAULT 'balanced',
+    batch_budget float8 DEFAULT NULL)
+RETURNS TABLE ("position" integer, request text, agent_name text, routed boolean, confidence float8,
+               estimated_cost float8, estimated_latency_ms float8, expected_quality float8, decision_id text,
+               reasoning text, total_cost float8, total_quality float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+DECLARE
+    objective text := coalesce(optimize_for, 'balanced');
+    q text := 'SELECT b.position, b.request, b.agent_name, b.routed, b.confidence, b.estimated_cost, '
+              'b.estimated_latency_ms, b.expected_quality, b.decision_id, b.reasoning, '
+              'coalesce(sum(b.estimated_cost) OVER (), 0), coalesce(sum(b.expected_quality) OVER (), 0) '
+              'FROM tinydancer.batch_routes b WHERE b.requests = $1';
+BEGIN
+    IF requests IS NULL THEN
+        RAISE EXCEPTION 'ruvector_batch_route: requests must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass an array of texts: ARRAY[''a'', ''b''].';
+    END IF;
+    PERFORM tinydancer._flat('ruvector_batch_route: requests', requests);
+    IF cardinality(requests) = 0 THEN
+        RETURN;
+    END IF;
+    IF objective = 'total_cost' AND batch_budget IS NOT NULL THEN
+        q := q || ' AND b.batch_objective = ''total_cost'' AND b.batch_budget = $3';
+    ELSIF objective = 'total_cost' THEN
+        q := q || ' AND b.optimize_for = ''cost''';
+    ELSE
+        q := q || ' AND b.optimize_for = $2';
+        IF batch_budget IS NOT NULL THEN q := q || ' AND b.batch_budget = $3'; END IF;
+    END IF;
+    RETURN QUERY EXECUTE q || ' ORDER BY b.position' USING requests, objective, batch_budget;
+END
+$$;
+COMMENT ON FUNCTION public.ruvector_batch_route(text[], text, float8)
+    IS 'Route an array of requests in one call, one row per request in order: optimize_for total_cost maximises '
+       'total quality within batch_budget (without one: each request by the cost objective), any other objective '
+       'applies per request; total_cost and total_quality on every row';

@@ -255,7 +255,7 @@ class BudgetPlan(TinyDancer):
             return
         budget = as_float(given.get("budget"), "budget")
         if budget is None:
-            fail("tinydancer.budget_plan needs a budget", hint=f"Add WHERE {BUDGET_HINT[0].lower()}{BUDGET_HINT[1:]}",
+            fail("tinydancer.budget_plan needs a budget", hint=f"Add WHERE budget = ...: {BUDGET_HINT}",
                  sqlstate=NULL_VALUE_NOT_ALLOWED)
         req = pb.OptimizeBudgetRequest(budget=budget, apply_to_budget=str(given.get("apply_to_budget") or ""))
         for col in ("period_days", "quality_threshold", "latency_threshold_ms"):
@@ -365,6 +365,9 @@ class BatchRoutes(TinyDancer):
             fail("tinydancer.batch_routes needs the requests to route",
                  hint="Add WHERE requests = ARRAY['...', '...'] (for more than 10,000 use tinydancer.route_batch).",
                  sqlstate=NULL_VALUE_NOT_ALLOWED)
+        if isinstance(given["requests"], list) and any(t is None for t in given["requests"]):
+            fail("column requests: array elements must not be NULL",
+                 hint="Leave NULLs out: array_remove(requests, NULL).", sqlstate=NULL_VALUE_NOT_ALLOWED)
         texts = as_list(given["requests"], "requests")
         if len(texts) > MAX_BATCH:
             fail(f"tinydancer.batch_routes takes at most {MAX_BATCH} requests, not {len(texts)}",

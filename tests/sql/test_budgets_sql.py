@@ -434,3 +434,160 @@ def test_route_multi_errors_name_the_input_with_a_hint(sql: SQL) -> None:
     assert e.sqlstate == "22004" and "num_agents" in str(e)
     e = error(sql, "SELECT * FROM ruvector_route_multi('b', 2, NULL)")
     assert e.sqlstate == "22004" and "strategy" in str(e)
+
+
+# -- the budget plan -------------------------------------------------------------------------------------------------
+
+PLAN = "SELECT * FROM tinydancer.budget_plan WHERE budget = %s"
+
+
+def test_budget_plan_rows_are_the_allocation_and_apply_stores_it(sql: SQL) -> None:
+    made = make_log(sql, n=30)
+    # a budget that is not binding: every request on its best agent, the plan's totals on every row
+    rows = sql.dicts(PLAN, (10,))
+    plan = rows[0]
+    assert plan["binding"] is False and plan["willingness_to_pay"] is None and plan["feasible"] is True
+    assert plan["mix_requests"] == len(made) and plan["period_days"] == 30.0 and plan["budget"] == 10.0
+    assert plan["projected_spend"] <= 10 and plan["minimum_spend"] <= plan["projected_spend"]
+    assert sum(r["spend"] for r in rows) == pytest.approx(plan["projected_spend"])
+    assert sum(r["share"] for r in rows) == pytest.approx(1.0)
+    assert sum(r["requests"] for r in rows) == pytest.approx(plan["mix_requests"] * plan["scale"])
+    # a binding budget between the cheapest and the unconstrained plan: spent (not passed), with a price of quality
+    budget = (plan["minimum_spend"] + plan["projected_spend"]) / 2
+    rows = sql.dicts(PLAN, (budget,))
+    bound = rows[0]
+    assert bound["binding"] is True and bound["feasible"] is True and bound["willingness_to_pay"] > 0
+    assert bound["projected_spend"] <= budget * (1 + 1e-9)
+    assert bound["projected_quality"] <= plan["projected_quality"]
+    assert sum(r["spend"] for r in rows) == pytest.approx(bound["projected_spend"])
+    # below the cheapest routing: infeasible, and the plan is that cheapest routing
+    (low,) = sql.dicts(PLAN, (plan["minimum_spend"] / 10,))
+    assert low["feasible"] is False and low["projected_spend"] == pytest.approx(plan["minimum_spend"])
+    # thresholds no agent meets: every request unmet, one row with no agent
+    (none,) = sql.dicts(PLAN + " AND quality_threshold = 0.99", (10,))
+    assert (none["agent_name"], none["unmet_requests"], none["projected_spend"]) == (None, len(made), 0.0)
+    # apply the binding plan to a budget: its willingness to pay is stored there
+    sql.q("INSERT INTO tinydancer.budgets (name, amount, period, scope) VALUES ('month', %s, 'month', 'global')",
+          (budget,))
+    applied = sql.dicts(PLAN + " AND apply_to_budget = 'month'", (budget,))
+    assert {r["applied_to_budget"] for r in applied} == {"month"}
+    assert sql.one("SELECT willingness_to_pay FROM tinydancer.budgets WHERE name = 'month'") == pytest.approx(
+        bound["willingness_to_pay"])
+    # the mix of a range: one after every decision is an empty mix, an error with a hint
+    e = error(sql, PLAN + " AND since = now() + interval '1 day' AND until = now() + interval '2 days'", (10,))
+    assert e.sqlstate == "22023" and "route some requests" in hint(e)
+
+
+def test_budget_plan_errors_name_the_input_with_a_hint(sql: SQL) -> None:
+    make_log(sql, n=6)
+    e = error(sql, PLAN, (-1,))
+    assert e.sqlstate == "22023" and "budget" in str(e) and hint(e).startswith("budget is the USD")
+    e = error(sql, PLAN + " AND period_days = 0", (10,))
+    assert "period_days" in str(e) and hint(e).startswith("period_days is")
+    e = error(sql, PLAN + " AND quality_threshold = 2", (10,))
+    assert "quality_threshold" in str(e) and hint(e).startswith("quality_threshold is in [0, 1]")
+    e = error(sql, PLAN + " AND apply_to_budget = 'nope'", (10,))
+    assert e.sqlstate == "42704" and "nope" in str(e) and "tinydancer.budgets" in hint(e)
+    e = error(sql, "SELECT * FROM tinydancer.budget_plan")
+    assert e.sqlstate == "22004" and "WHERE budget =" in hint(e)
+    e = error(sql, "SELECT * FROM tinydancer.budget_plan WHERE budget > 1")
+    assert e.sqlstate == "0A000" and "budget" in str(e)
+
+
+def test_ruvector_optimize_budget(sql: SQL) -> None:
+    made = make_log(sql, n=30)
+    plan = sql.dicts(PLAN + " AND period_days = 30 AND quality_threshold = 0.5 AND latency_threshold_ms = 5000",
+                     (0.5,))
+    got = sql.one("SELECT ruvector_optimize_budget(0.5, 0.5)")
+    assert (got["total_budget"], got["period_days"], got["mix_requests"]) == (0.5, 30, len(made))
+    assert got["allocations"] == {r["agent_name"]: pytest.approx(r["spend"]) for r in plan}
+    assert sum(got["allocations"].values()) == pytest.approx(got["projected_spend"])
+    for key in ("willingness_to_pay", "binding", "projected_quality", "proportional_spend", "proportional_quality",
+                "minimum_spend", "feasible", "unmet_requests"):
+        assert got[key] == (pytest.approx(plan[0][key]) if isinstance(plan[0][key], float) else plan[0][key]), key
+    assert [a["agent_name"] for a in got["agents"]] == [r["agent_name"] for r in
+                                                        sorted(plan, key=lambda r: (-r["spend"], r["agent_name"]))]
+    # the seed's defaults: quality >= 0.8 and latency <= 5000 ms
+    seed = sql.one("SELECT ruvector_optimize_budget(100)")
+    plan = sql.dicts(PLAN + " AND period_days = 30 AND quality_threshold = 0.8 AND latency_threshold_ms = 5000",
+                     (100,))
+    assert seed["allocations"] == {r["agent_name"]: pytest.approx(r["spend"]) for r in plan if r["agent_name"]}
+    assert seed["unmet_requests"] == plan[0]["unmet_requests"]
+    e = error(sql, "SELECT ruvector_optimize_budget(NULL)")
+    assert e.sqlstate == "22004" and "monthly_budget" in str(e)
+    e = error(sql, "SELECT ruvector_optimize_budget(0)")
+    assert e.sqlstate == "22023" and "budget" in str(e) and hint(e).startswith("budget is the USD")
+
+
+# -- batches under a budget ------------------------------------------------------------------------------------------
+
+BATCH = "SELECT * FROM tinydancer.batch_routes WHERE requests = %s"
+
+
+def test_batch_routes_spend_a_batch_budget(sql: SQL) -> None:
+    sql.q(AGENTS)
+    texts = ["first task", "second task", "third task", "first task"]
+    # total_cost: the best total expected quality within the budget, over the whole batch at once
+    rows = sql.dicts(BATCH + " AND batch_objective = 'total_cost' AND batch_budget = 0.07", (texts,))
+    assert [(r["position"], r["request"]) for r in rows] == list(enumerate(texts, 1))
+    assert all(r["routed"] for r in rows) and len({r["decision_id"] for r in rows}) == 4
+    spent = sum(r["estimated_cost"] for r in rows)
+    assert spent <= 0.07 + 1e-12 and rows[0]["total_cost"] == pytest.approx(spent)
+    assert rows[0]["total_quality"] == pytest.approx(sum(r["expected_quality"] for r in rows))
+    # no single upgrade to an agent of higher quality still fits in what is left
+    quality = {a: q for a, q in sql.q("SELECT name, expected_quality FROM tinydancer.agents")}
+    for r in rows:
+        for a in COST:
+            if quality[a] > quality[r["agent_name"]]:
+                assert spent - COST[r["agent_name"]] + COST[a] > 0.07, (r, a)
+    # in order under a per-request objective: each one reserves from the batch budget, the rest are unrouted
+    rows = sql.dicts(BATCH + " AND optimize_for = 'quality' AND batch_budget = 0.06", (texts[:3],))
+    assert rows[0]["agent_name"] == "dear"  # the best quality, while the budget lasts
+    left = 0.06
+    for r in rows:  # each one on an agent that fits in what the earlier ones left
+        assert r["routed"] and r["estimated_cost"] <= left + 1e-12
+        left -= r["estimated_cost"]
+    assert rows[1]["agent_name"] != "dear"
+    # tags and charges ride along
+    sql.q("INSERT INTO tinydancer.budgets (name, amount, period, scope) VALUES ('batch', 1, 'day', 'tag:batch')")
+    rows = sql.dicts(BATCH + " AND optimize_for = 'cost' AND tags = '{batch}'", (["one", "two"],))
+    assert [[c["budget"] for c in r["charges"]] for r in rows] == [["batch"], ["batch"]]
+    assert sql.one("SELECT decisions FROM tinydancer.spend WHERE budget = 'batch'") == 2
+
+
+def test_batch_route_errors_name_the_input_with_a_hint(sql: SQL) -> None:
+    sql.q(AGENTS)
+    e = error(sql, BATCH + " AND batch_objective = 'total_cost'", (["a"],))
+    assert e.sqlstate == "22004" and "batch_budget" in str(e) and hint(e).startswith("batch_objective is")
+    e = error(sql, BATCH + " AND batch_objective = 'x'", (["a"],))
+    assert "batch_objective" in str(e) and hint(e).startswith("batch_objective is")
+    e = error(sql, BATCH + " AND batch_budget = -1", (["a"],))
+    assert "batch_budget" in str(e) and hint(e).startswith("batch_budget is")
+    e = error(sql, BATCH, (["a", None],))
+    assert e.sqlstate == "22004" and "NULL" in str(e) and "array_remove" in hint(e)
+    e = error(sql, "SELECT * FROM tinydancer.batch_routes WHERE batch_budget = 1")
+    assert e.sqlstate == "22004" and "requests" in hint(e)
+    e = error(sql, "SELECT * FROM ruvector_batch_route(ARRAY['a'], 'cheapest')")
+    assert "objective" in str(e) and hint(e).startswith("optimize_for is one of")
+    e = error(sql, "SELECT * FROM ruvector_batch_route(NULL)")
+    assert e.sqlstate == "22004"
+
+
+def test_ruvector_batch_route(sql: SQL) -> None:
+    sql.q(AGENTS)
+    texts = ["summarize the news", "fix this code", "summarize the news"]
+    # total_cost without a budget: each request by the cost objective (the same as routing it alone that way)
+    rows = sql.dicts("SELECT * FROM ruvector_batch_route(%s, 'total_cost')", (texts,))
+    alone = [route(sql, t, optimize_for="cost")["agent_name"] for t in texts]
+    assert [(r["position"], r["request"], r["agent_name"]) for r in rows] == [
+        (i, t, a) for i, (t, a) in enumerate(zip(texts, alone, strict=True), 1)]
+    assert rows[0]["total_cost"] == pytest.approx(sum(r["estimated_cost"] for r in rows))
+    # total_cost with a budget: the Lagrangian batch, within it
+    rows = sql.dicts("SELECT * FROM ruvector_batch_route(%s, 'total_cost', 0.03)", (texts,))
+    assert rows[0]["total_cost"] <= 0.03 + 1e-12 and all(r["routed"] for r in rows)
+    table = sql.dicts(BATCH + " AND batch_objective = 'total_cost' AND batch_budget = 0.03", (texts,))
+    assert [r["agent_name"] for r in rows] == [r["agent_name"] for r in table]
+    # another objective applies per request
+    rows = sql.dicts("SELECT * FROM ruvector_batch_route(%s, 'quality')", (texts,))
+    assert [r["agent_name"] for r in rows] == [route(sql, t, optimize_for="quality")["agent_name"] for t in texts]
+    assert sql.q("SELECT * FROM ruvector_batch_route('{}'::text[])") == []

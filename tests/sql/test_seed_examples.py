@@ -391,10 +391,6 @@ NOT_VERBATIM: tuple[NotVerbatim, ...] = (
     NotVerbatim(SUMMARY, "Monitoring > Cost Tracking", "FROM request_completions",
                 "uses no ruvector_* function: plain SQL over the user's own request_completions table, which "
                 "neither seed defines (not in scope)", None),
-    NotVerbatim(PLAN, "SQL Interface > Cost Optimization", "ruvector_optimize_budget(",
-                "ruvector_optimize_budget (budget) is out of scope for now", errors.UndefinedFunction),
-    NotVerbatim(PLAN, "SQL Interface > Batch Routing", "ruvector_batch_route(",
-                "ruvector_batch_route (batch) is out of scope for now", errors.UndefinedFunction),
 )
 
 
@@ -831,7 +827,15 @@ def test_plan_cost_optimization(sql: SQL) -> None:
         assert r["total_requests"] == 4 and r["total_cost"] == pytest.approx(sum(c for c, _ in outcomes))
         assert r["success_rate"] == pytest.approx(sum(ok for _, ok in outcomes) / len(outcomes))
         assert r["avg_latency_ms"] == pytest.approx(PLAN_LATENCY[r["agent"]])
-    assert isinstance(res.error("ruvector_optimize_budget("), errors.UndefinedFunction)
+    # The monthly budget over the same mix: only code-specialist meets quality >= 0.85 and latency <= 2000 ms
+    # (gpt-4 is too slow, claude-3-haiku not good enough), so the whole allocation is its own.
+    [row] = res("ruvector_optimize_budget(")
+    plan = row["ruvector_optimize_budget"]
+    assert (plan["total_budget"], plan["period_days"], plan["mix_requests"]) == (100.0, 30, 12)
+    assert list(plan["allocations"]) == ["code-specialist"]
+    assert plan["allocations"]["code-specialist"] == pytest.approx(plan["projected_spend"])
+    assert 0 < plan["projected_spend"] <= 100 and plan["feasible"] is True and plan["unmet_requests"] == 0
+    assert plan["binding"] is False and plan["willingness_to_pay"] is None  # 100 USD buys every request's best
     # Quality per dollar within a $10 budget: claude-3-haiku (0.80 for ~$0.00007) beats
     # code-specialist (0.90 for $0.001) and gpt-4 (0.95 for ~$0.008).
     [row] = res("'Summarize this article'")
@@ -847,7 +851,33 @@ def test_plan_cost_optimization(sql: SQL) -> None:
     assert all("remaining budget" in a["reason"] for a in row["alternatives"])
 
 
-# The plan's Semantic Routing and Batch Routing blocks: tests/sql/test_seed_semantic.py.
+def test_plan_batch_routing(sql: SQL) -> None:
+    """The plan's batch example (its classification statement: tests/sql/test_seed_semantic.py). optimize_for
+    'total_cost' with no batch budget is the lowest total cost: each request by the cost objective."""
+    run_block(sql, PLAN, "SQL Interface > Agent Registration")
+    rows = run_block(sql, PLAN, "SQL Interface > Batch Routing", only="ruvector_batch_route(")("ruvector_batch_route(")
+    texts = ["Simple question 1", "Complex analysis task", "Code generation request"]
+    assert [(r["position"], r["request"]) for r in rows] == list(enumerate(texts, 1))
+    for r, text in zip(rows, texts, strict=True):  # claude-3-haiku: the cheapest for each of them
+        assert (r["routed"], r["agent_name"]) == (True, "claude-3-haiku") and "claude-3-haiku" in r["reasoning"]
+        assert (r["estimated_cost"], r["estimated_latency_ms"], r["expected_quality"]) == (
+            pytest.approx(tokens_cost(text, 0.00025)), pytest.approx(400.0), pytest.approx(0.80))
+        assert 0 < r["confidence"] <= 1
+        assert r["total_cost"] == pytest.approx(sum(tokens_cost(t, 0.00025) for t in texts))
+    assert len({r["decision_id"] for r in rows}) == 3
+    # With a batch budget, the best total quality it affords: code-specialist's 0.90 for $0.001 beats haiku's
+    # 0.80 for every request once $0.003 is there; money for one upgrade to gpt-4 (0.95) buys it for the
+    # shortest request, where the upgrade costs least.
+    agents = [r["agent_name"] for r in sql.dicts("SELECT * FROM ruvector_batch_route(%s, 'total_cost', 0.00301)",
+                                                 (texts,))]
+    assert agents == ["code-specialist"] * 3
+    budget = 0.002 + tokens_cost(texts[0], 0.03) * 1.001
+    rows = sql.dicts("SELECT * FROM ruvector_batch_route(%s, 'total_cost', %s)", (texts, budget))
+    assert [r["agent_name"] for r in rows] == ["gpt-4", "code-specialist", "code-specialist"]
+    assert rows[0]["total_cost"] <= budget and rows[0]["total_quality"] == pytest.approx(0.95 + 0.90 + 0.90)
+
+
+# The plan's Semantic Routing block and its batch classification: tests/sql/test_seed_semantic.py.
 
 
 # ---------------------------------------------------------------------------------------------
