@@ -161,14 +161,10 @@ def _hull(cost: np.ndarray, quality: np.ndarray, allowed: np.ndarray, with_none:
     M–R, i.e. not under the polyline L–M–R (a concave polyline is the minimum of its segments' lines),
     with a 1e-9 slack for the rounding of the slopes. The survivors (a handful per request on random
     data; most of them when every point lies near one concave price–quality curve) are sorted by
-    (row, cost, −quality, column), equal costs keep their first, points below the segment joining
-    their neighbours are removed until none is (each lies under a segment between two points of the
-    set, so none is a hull vertex), and so are points no better than their predecessor. Points on a
-    segment are kept: collinear vertices are finer upgrade steps."""
+    (row, cost, column) and go through a monotone chain, all rows at once (``_chain``)."""
     n, a = cost.shape
     rows_per_block = max(1, _BLOCK_ELEMENTS // max(a, 1))
-    rs: list[np.ndarray] = []
-    js: list[np.ndarray] = []
+    keep_all = np.empty((n, a), dtype=bool)
     with np.errstate(invalid="ignore", over="ignore"):
         for lo in range(0, n, rows_per_block):
             hi = min(n, lo + rows_per_block)
@@ -221,55 +217,75 @@ def _hull(cost: np.ndarray, quality: np.ndarray, allowed: np.ndarray, with_none:
             # the hull's other side, so the union is exactly "not under the hull L–M–R").
             line = np.minimum(s1[:, None] * c + (q_left - s1 * c_left - tol)[:, None],
                               s2[:, None] * c + (q_mid - s2 * c_mid - tol)[:, None])
-            keep = q >= line
-            r, j = np.nonzero(keep)
-            rs.append(r + lo)
-            js.append(j)
-    row = np.concatenate(rs) if rs else np.zeros(0, np.int64)
-    col = np.concatenate(js) if js else np.zeros(0, np.int64)
-    pc, pq, pj = _padded(n, row, col, cost[row, col], quality[row, col], with_none, a)
-    # Sort each row by cost (stable: equal costs stay in column order), flatten, and of equal costs keep
-    # the best quality, of those the lowest column.
+            np.greater_equal(q, line, out=keep_all[lo:hi])
+    if keep_all.sum() * 4 > keep_all.size:
+        # Dense (every point near one concave price–quality curve): mask the matrix in place of
+        # gathering the points.
+        pc = np.full((n, a + int(with_none)), np.inf)
+        pq = np.full((n, a + int(with_none)), -np.inf)
+        pj = np.full((n, a + int(with_none)), -1, dtype=np.int64)
+        np.copyto(pc[:, :a], cost, where=keep_all)
+        np.copyto(pq[:, :a], quality, where=keep_all)
+        np.copyto(pj[:, :a], np.arange(a), where=keep_all)
+        if with_none:
+            pc[:, a], pq[:, a], pj[:, a] = 0.0, 0.0, a
+    else:
+        row, col = np.nonzero(keep_all)
+        pc, pq, pj = _padded(n, row, col, cost[row, col], quality[row, col], with_none, a)
+    # Each row by cost (stable: equal costs stay in column order, none last), then the monotone chain.
     width = pc.shape[1]
     o = (np.argsort(pc, axis=1, kind="stable") + (np.arange(n) * width)[:, None]).ravel()
-    pc, pq, pj = pc.ravel()[o], pq.ravel()[o], pj.ravel()[o]
-    valid = pj >= 0
-    row = np.repeat(np.arange(n), width)[valid]
-    col, pc, pq = pj[valid], pc[valid], pq[valid]
-    group = np.ones(row.size, dtype=bool)
-    group[1:] = (row[1:] != row[:-1]) | (pc[1:] != pc[:-1])
-    if not group.all():
-        gid = np.cumsum(group) - 1
-        best = pq == np.maximum.reduceat(pq, np.flatnonzero(group))[gid]
-        cand = np.flatnonzero(best)
-        first = np.zeros(row.size, dtype=bool)
-        first[cand[np.concatenate([[True], gid[cand][1:] != gid[cand][:-1]])]] = True
-        row, col, pc, pq = row[first], col[first], pc[first], pq[first]
-    while row.size > 2:
-        inner = np.zeros(row.size, dtype=bool)
-        inner[1:-1] = (row[:-2] == row[1:-1]) & (row[2:] == row[1:-1])
-        k = np.flatnonzero(inner)
-        if k.size == 0:
-            break
-        ca, qa, cb, qb = pc[k - 1], pq[k - 1], pc[k + 1], pq[k + 1]
-        below = (pq[k] - qa) * (cb - ca) < (qb - qa) * (pc[k] - ca)
-        if not below.any():
-            break
-        # All at once: each lies under a segment between two points of the set, whatever else goes.
-        keep_pts = np.ones(row.size, dtype=bool)
-        keep_pts[k[below]] = False
-        row, col, pc, pq = row[keep_pts], col[keep_pts], pc[keep_pts], pq[keep_pts]
-    # Points no better than their predecessor (ties of the best quality, dearer) are dominated.
-    while row.size > 1:
-        worse = np.zeros(row.size, dtype=bool)
-        worse[1:] = (row[1:] == row[:-1]) & (pq[1:] <= pq[:-1])
-        if not worse.any():
-            break
-        row, col, pc, pq = row[~worse], col[~worse], pc[~worse], pq[~worse]
+    row, col, pc, pq = _chain(pc.ravel()[o].reshape(n, width), pq.ravel()[o].reshape(n, width),
+                              pj.ravel()[o].reshape(n, width))
     row = row.astype(np.int64)
     col = np.where(col == a, -1, col).astype(np.int64)
     start = np.searchsorted(row, np.arange(n + 1))
     return _Hull(row=row, col=col, c=pc, q=pq, start=start)
+
+
+def _chain(pc: np.ndarray, pq: np.ndarray, pj: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
+    """Andrew's monotone chain for every row at once, one column of the (n, W) layout per step: rows
+    sorted by cost (equal costs in column order), pads (column −1) at the end. A new point is pushed
+    only if better than the top of its row's stack (else a dearer point no better: dominated); before
+    that it pops a top of its own cost (it is better) and every top strictly below the segment from the
+    one beneath it to the new point (on the segment stays: collinear vertices are finer steps).
+    Returns the stacks flattened row by row: (row, column, cost, quality)."""
+    n, width = pc.shape
+    cs, qs, js = (np.ascontiguousarray(x.T) for x in (pc, pq, pj))
+    depth = max(width, 1)
+    st_c, st_q = np.empty((depth, n)), np.empty((depth, n))
+    st_j = np.empty((depth, n), dtype=np.int64)
+    size = np.zeros(n, dtype=np.int64)
+    for k in range(width):
+        act = np.flatnonzero(js[k] >= 0)
+        if act.size == 0:
+            break
+        c_new, q_new = cs[k, act], qs[k, act]
+        s = size[act]
+        top_q = np.where(s > 0, st_q[np.maximum(s - 1, 0), act], -np.inf)
+        better = q_new > top_q
+        act, c_new, q_new = act[better], c_new[better], q_new[better]
+        cand = np.arange(act.size)
+        while cand.size:
+            r = act[cand]
+            s = size[r]
+            has = s >= 1
+            cand, r, s = cand[has], r[has], s[has]
+            tc, tq = st_c[s - 1, r], st_q[s - 1, r]
+            cn, qn = c_new[cand], q_new[cand]
+            pop = tc == cn
+            two = np.flatnonzero((s >= 2) & ~pop)
+            if two.size:
+                bc, bq = st_c[s[two] - 2, r[two]], st_q[s[two] - 2, r[two]]
+                pop[two] = (tq[two] - bq) * (cn[two] - bc) < (qn[two] - bq) * (tc[two] - bc)
+            size[r[pop]] -= 1
+            cand = cand[pop]
+        s = size[act]
+        st_c[s, act], st_q[s, act], st_j[s, act] = c_new, q_new, js[k, act]
+        size[act] += 1
+    row, slot = np.nonzero(np.arange(depth)[None, :] < size[:, None])
+    return row, st_j[slot, row], st_c[slot, row], st_q[slot, row]
 
 
 def _padded(n: int, row: np.ndarray, col: np.ndarray, c: np.ndarray, q: np.ndarray, with_none: bool,

@@ -172,10 +172,12 @@ def test_hulls_are_the_lagrangian_argmaxes() -> None:
     each strictly above the segment of its neighbours, and for every λ the best q − λ·c over the
     vertices equals the best over every allowed point (and none)."""
     rng = np.random.default_rng(3)
-    for with_none in (True, False):
+    for with_none, curve in ((True, False), (False, False), (True, True), (False, True)):
         n, a = 400, 12
         cost = rng.lognormal(-5, 1, (n, a)) * (rng.random((n, a)) > 0.1)  # some free agents
         quality = np.round(rng.uniform(-0.2, 1, (n, a)), 2)  # ties of quality on purpose
+        if curve:  # every point near one concave curve: most survive the first pass (the dense path)
+            quality = np.sqrt(cost / cost.max()) + rng.normal(0, 1e-3, (n, a))
         cost[:, 3] = cost[:, 2]  # ties of cost on purpose
         allowed = rng.random((n, a)) < 0.8
         h = optimize._hull(cost, quality, allowed, with_none)
