@@ -54,6 +54,19 @@ def test_decisions_take_tags_and_show_charges(sql: SQL) -> None:
         "team-a", "nightly"]
     d = route(sql, "summarize that", optimize_for="cost")
     assert d["tags"] is None and d["charges"] == []
+    # a constant tags with a join (tags is not a join key) and with = ANY: every request carries them
+    sql.q("CREATE TEMP TABLE asks (body text)")
+    sql.q("INSERT INTO asks VALUES ('summarize a'), ('summarize b')")
+    def logged_tags(ids: list[str]) -> list[list[str]]:
+        return [t for (t,) in sql.q("SELECT tags FROM tinydancer.decision_log WHERE decision_id = ANY(%s) "
+                                    "ORDER BY decided_at", (ids,))]
+
+    rows = sql.q("SELECT d.decision_id, d.tags FROM asks a JOIN tinydancer.decisions d ON d.request = a.body "
+                 "WHERE d.tags = '{joined}'")
+    assert [t for _, t in rows] == [["joined"]] * 2 and logged_tags([i for i, _ in rows]) == [["joined"]] * 2
+    rows = sql.q("SELECT decision_id, tags FROM tinydancer.decisions WHERE request = ANY('{x,y,z}') "
+                 "AND tags = '{many}'")
+    assert [t for _, t in rows] == [["many"]] * 3 and logged_tags([i for i, _ in rows]) == [["many"]] * 3
     # a bad tag names the field, with a hint
     e = error(sql, "SELECT * FROM tinydancer.decisions WHERE request = 'x' AND tags = '{\"has space\"}'")
     assert e.sqlstate == "22023" and "tags[0]" in str(e) and hint(e).startswith("tags are at most 32")
