@@ -234,9 +234,9 @@ def _hull(cost: np.ndarray, quality: np.ndarray, allowed: np.ndarray, with_none:
         pc, pq, pj = _padded(n, row, col, cost[row, col], quality[row, col], with_none, a)
     # Each row by cost (stable: equal costs stay in column order, none last), then the monotone chain.
     width = pc.shape[1]
-    o = (np.argsort(pc, axis=1, kind="stable") + (np.arange(n) * width)[:, None]).ravel()
-    row, col, pc, pq = _chain(pc.ravel()[o].reshape(n, width), pq.ravel()[o].reshape(n, width),
-                              pj.ravel()[o].reshape(n, width))
+    # Gathered straight into the (W, n) layout the chain walks column by column.
+    o = (np.argsort(pc, axis=1, kind="stable") + (np.arange(n) * width)[:, None]).T
+    row, col, pc, pq = _chain(pc.ravel()[o], pq.ravel()[o], pj.ravel()[o])
     row = row.astype(np.int64)
     col = np.where(col == a, -1, col).astype(np.int64)
     start = np.searchsorted(row, np.arange(n + 1))
@@ -245,14 +245,15 @@ def _hull(cost: np.ndarray, quality: np.ndarray, allowed: np.ndarray, with_none:
 
 def _chain(pc: np.ndarray, pq: np.ndarray, pj: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                                    np.ndarray]:
-    """Andrew's monotone chain for every row at once, one column of the (n, W) layout per step: rows
-    sorted by cost (equal costs in column order), pads (column −1) at the end. A new point is pushed
+    """Andrew's monotone chain for every row at once, one row of the (W, n) layout (the k-th point of
+    every request) per step: each request's points sorted by cost (equal costs in column order), pads
+    (column −1) at the end. A new point is pushed
     only if better than the top of its row's stack (else a dearer point no better: dominated); before
     that it pops a top of its own cost (it is better) and every top strictly below the segment from the
     one beneath it to the new point (on the segment stays: collinear vertices are finer steps).
     Returns the stacks flattened row by row: (row, column, cost, quality)."""
-    n, width = pc.shape
-    cs, qs, js = (np.ascontiguousarray(x.T) for x in (pc, pq, pj))
+    width, n = pc.shape
+    cs, qs, js = pc, pq, pj
     depth = max(width, 1)
     st_c, st_q = np.empty((depth, n)), np.empty((depth, n))
     st_j = np.empty((depth, n), dtype=np.int64)
