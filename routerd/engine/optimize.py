@@ -195,8 +195,8 @@ def _hull(cost: np.ndarray, quality: np.ndarray, allowed: np.ndarray, with_none:
                 q_left = np.where(c == c_min[:, None], q, -np.inf).max(axis=1, initial=-np.inf)
             # One vertex when L is also the best, or the best costs no more than L (it dominates all).
             one = (q_max <= q_left) | (c_at_max <= c_left)
-            q_left = np.where(one, np.maximum(q_max, q_left), q_left)
             c_left = np.where(one & (q_max > q_left), c_at_max, c_left)
+            q_left = np.where(one, np.maximum(q_max, q_left), q_left)
             q_right = np.where(one, q_left, q_max)
             c_right = np.where(one, c_left, c_at_max)
             # The lines below are in slope form (two operations per entry each); ``tol`` keeps the
@@ -218,6 +218,7 @@ def _hull(cost: np.ndarray, quality: np.ndarray, allowed: np.ndarray, with_none:
             line = np.minimum(s1[:, None] * c + (q_left - s1 * c_left - tol)[:, None],
                               s2[:, None] * c + (q_mid - s2 * c_mid - tol)[:, None])
             np.greater_equal(q, line, out=keep_all[lo:hi])
+            keep_all[lo:hi] &= ok  # rows with nothing allowed compare NaN lines, but say so
     if keep_all.sum() * 4 > keep_all.size:
         # Dense (every point near one concave price–quality curve): mask the matrix in place of
         # gathering the points.
