@@ -400,8 +400,7 @@ def _exchange(h: _Hull, st: _Steps, taken: np.ndarray, left: float, n: int,
     (a row's next edge, by decreasing ratio) force it in, make room by giving back taken edges of other
     rows, either (A) the lowest-ratio ones until it fits, (B) the single last edge of a row that frees
     enough and loses the least quality, or (C) rows' last edges by increasing quality lost until it
-    fits, and rerun the greedy. Returns (hull quality, taken, log) of
-    every trial."""
+    fits, and rerun the greedy. Returns (hull quality, taken, log of the rerun) of every trial."""
     nxt = h.start[:-1] + taken + 1  # hull position of each row's next vertex
     is_next = (nxt < h.start[1:])[st.row] & (st.to == nxt[st.row])
     candidates = np.flatnonzero(is_next)[:tries]
@@ -630,16 +629,19 @@ def solve_batch(cost: np.ndarray, quality: np.ndarray, feasible: np.ndarray, bud
     if p < st.r.size:
         finals += _exchange(h, st, taken, left, n, _EXCHANGE_TRIES if small else 1)
     finals.sort(key=lambda t: -t[0])  # stable: the greedy's own result first among equals
-    if not small:
-        finals = finals[:1]
     best: np.ndarray | None = None
     best_q = -np.inf
     for _, t, lg in finals:
-        ch = _fill(c, q, m, _repair(c, h, st, t, lg, b, n), b)
+        ch = _repair(c, h, st, t, lg, b, n)
+        if spend_of(c, ch) > b:  # an exchange trial whose forced edge the rounding alone undoes
+            continue
+        ch = _fill(c, q, m, ch, b)
         qv = _quality_of(q, ch)
         if qv > best_q:
             best, best_q = ch, qv
-    assert best is not None
+        if not small:
+            break  # large batches fill only the best that fits
+    assert best is not None  # the greedy's own result always fits once repaired (its log reaches λ = ∞)
     for _ in range(_SWAP_ROUNDS if small else 0):
         swapped = _swap(c, q, m, best, b)
         if swapped is None:
