@@ -94,7 +94,9 @@ class Budgets(TinyDancer):
 
     def __init__(self, options: Mapping[str, str], columns: Mapping[str, Any], client: Any = None):
         super().__init__(options, columns, client)
-        self._scanned: dict[str, tuple[datetime, datetime]] = {}  # name -> (created_at, updated_at) scanned
+        # The budgets scans returned, by name: an UPDATE compares its new row with the row its own scan
+        # read, so that what another client changed meanwhile (and this UPDATE did not) is not sent back.
+        self._scanned: dict[str, pb.Budget] = {}
 
     def get_rel_size(self, quals: list[Any], columns: Any) -> tuple[int, int]:
         return (1 if eq_values(quals, "name") else 20, 200)
@@ -113,7 +115,7 @@ class Budgets(TinyDancer):
         if len(self._scanned) > 10_000:
             self._scanned.clear()
         for b in budgets:
-            self._scanned[b.name] = (when(b.created_at), when(b.updated_at))
+            self._scanned[b.name] = b
             yield {name: get(b) for name, get in getters}
 
     @staticmethod
@@ -150,9 +152,11 @@ class Budgets(TinyDancer):
                 fail(f"column {col} cannot be set to NULL", sqlstate=NULL_VALUE_NOT_ALLOWED,
                      hint={"amount": AMOUNT_HINT, "period": PERIOD_HINT, "scope": SCOPE_HINT,
                            "mode": MODE_HINT}[col])
-        current = self.rpc("GetBudget", pb.GetBudgetRequest(name=rowid))
+        current = self._scanned.pop(rowid, None)
+        if current is None:
+            current = self.rpc("GetBudget", pb.GetBudgetRequest(name=rowid))
         new = self.budget(newvalues)
-        # Only the fields this UPDATE changed (unset and set differ for the optional ones).
+        # Only the fields this UPDATE changed from the scanned row (unset and set differ for the optional ones).
         paths = []
         for field in FIELDS.values():
             if field in OPTIONAL_FIELDS:
@@ -162,11 +166,8 @@ class Budgets(TinyDancer):
                 a, b = getattr(new, field), getattr(current, field)
             if a != b:
                 paths.append(field)
-        scanned = self._scanned.pop(rowid, None)
-        for i, col in enumerate(("created_at", "updated_at")):
-            # against the times this statement's scan read (another client may have updated since)
-            was = scanned[i] if scanned is not None else when(getattr(current, col))
-            if not _same_time(newvalues.get(col), was, col):
+        for col in ("created_at", "updated_at"):
+            if not _same_time(newvalues.get(col), when(getattr(current, col)), col):
                 fail(f"column {col} is set by routerd and cannot be set", hint="routerd sets it.",
                      sqlstate=FEATURE_NOT_SUPPORTED)
         if not paths:

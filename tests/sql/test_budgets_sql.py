@@ -9,6 +9,8 @@ naming the field, with a HINT."""
 from __future__ import annotations
 
 import math
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -109,6 +111,30 @@ def test_budgets_insert_select_update_delete(sql: SQL) -> None:
 
 
 INSERT = "INSERT INTO tinydancer.budgets (name, amount, period, scope) VALUES "
+
+
+def test_an_update_sends_only_what_it_changed(sql: SQL) -> None:
+    """Another client changes the amount between this UPDATE's scan and its write (held there by a trigger
+    that sleeps): the UPDATE of mode keeps the other client's amount."""
+    sql.q("INSERT INTO tinydancer.budgets (name, amount, period, scope) VALUES ('b', 10, 'day', 'global')")
+    sql.q("CREATE FUNCTION pg_temp.slow() RETURNS trigger LANGUAGE plpgsql AS "
+          "$$ BEGIN PERFORM pg_sleep(1.5); RETURN NEW; END $$")
+    sql.q("CREATE TRIGGER slow BEFORE UPDATE ON tinydancer.budgets FOR EACH ROW WHEN (NEW.mode = 'soft') "
+          "EXECUTE FUNCTION pg_temp.slow()")
+    other = SQL(sql.cluster, sql.routerd)
+    try:
+        done: list[Any] = []
+        writer = threading.Thread(target=lambda: done.append(
+            sql.q("UPDATE tinydancer.budgets SET mode = 'soft' WHERE name = 'b' RETURNING amount, mode")))
+        writer.start()
+        time.sleep(0.5)  # the writer has scanned (amount 10) and sleeps in its trigger
+        assert other.q("UPDATE tinydancer.budgets SET amount = 99 WHERE name = 'b' RETURNING amount") == [(99.0,)]
+        writer.join(10)
+        assert done == [[(99.0, "soft")]]
+    finally:
+        other.close()
+        sql.q("DROP TRIGGER IF EXISTS slow ON tinydancer.budgets")
+    assert sql.q("SELECT amount, mode FROM tinydancer.budgets") == [(99.0, "soft")]
 
 
 def test_budget_errors_name_the_field_with_a_hint(sql: SQL) -> None:
