@@ -151,6 +151,11 @@ class RouteMulti(TinyDancer):
         read_only("route_multi", "Plan with SELECT ... FROM tinydancer.route_multi WHERE request = '...' AND "
                                  "num_agents = 3 AND strategy = 'pipeline'.")
 
+    def get_path_keys(self) -> list[tuple[tuple[str, ...], int]]:
+        # A join may supply the request per outer row (FROM asks a JOIN tinydancer.route_multi m ON
+        # m.request = a.body WHERE m.num_agents = 2 AND ...): a few stages each.
+        return [(("request",), 3), (("request_embedding",), 3)]
+
     def get_rel_size(self, quals: list[Any], columns: Any) -> tuple[int, int]:
         # A few stages; see fdw.tables.base.GUARD for why a scan with no constant request costs GUARD.
         if any(q.field_name in ("request", "request_embedding") and q.operator == "=" for q in quals):
