@@ -450,10 +450,10 @@ def test_route_multi_one_row_per_stage_with_the_plans_totals(sql: SQL) -> None:
     # a join supplies the request per outer row: one plan each
     sql.q("CREATE TEMP TABLE asks (body text)")
     sql.q("INSERT INTO asks VALUES ('ship a'), ('ship b')")
-    rows = sql.q("SELECT a.body, m.stage, m.agent_name FROM asks a JOIN tinydancer.route_multi m ON m.request = a.body "
-                 "WHERE m.num_agents = 1 AND m.strategy = 'pipeline' AND m.required_capabilities = '{deploy}' "
-                 "ORDER BY a.body")
-    assert rows == [("ship a", 1, "dear"), ("ship b", 1, "dear")]
+    joined = sql.q("SELECT a.body, m.stage, m.agent_name FROM asks a JOIN tinydancer.route_multi m "
+                   "ON m.request = a.body WHERE m.num_agents = 1 AND m.strategy = 'pipeline' "
+                   "AND m.required_capabilities = '{deploy}' ORDER BY a.body")
+    assert joined == [("ship a", 1, "dear"), ("ship b", 1, "dear")]
     # ruvector_route_multi: the same plan as the table
     got = sql.dicts("SELECT * FROM ruvector_route_multi(request := 'build', num_agents := 3, strategy := 'ensemble')")
     assert [(r["stage"], r["agent_name"], r["plan_quality"]) for r in got] == [
