@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fdw.errors import FDW_INVALID_OPTION_NAME, FDW_OPTION_NAME_NOT_FOUND, INVALID_PARAMETER_VALUE
+from routerd.client import BadTarget, parse_targets
 
 # One foreign table per resource (fdw.tables.TABLES; a unit test holds the two equal).
 RESOURCES = ("agents", "decisions", "outcomes", "capability_matches", "stats", "batches", "routes", "semantic_matches",
@@ -139,10 +140,13 @@ def parse_options(options: Mapping[str, str]) -> Settings:
                               f"Set it with ALTER {'SERVER' if o.where == 'server' else 'FOREIGN TABLE'} "
                               f"... OPTIONS (ADD {o.name} '...').", FDW_OPTION_NAME_NOT_FOUND)
     target = options["target"]
-    host, _, port = target.rpartition(":")
-    if not host or not port.isdigit():
-        raise OptionError(f'server option "target" must be host:port, not "{target}"',
-                          "For example: ALTER SERVER routerd OPTIONS (SET target '127.0.0.1:50051').")
+    try:
+        parse_targets(target)
+    except BadTarget as exc:
+        raise OptionError(f'server option "target" must be host:port or a comma-separated list of them '
+                          f'(replicas), not "{target}": {exc}',
+                          "For example: ALTER SERVER routerd OPTIONS (SET target '127.0.0.1:50051'), or "
+                          "'10.0.0.1:50051,10.0.0.2:50051' for two replicas.") from None
     raw = options.get("timeout_ms", _BY_NAME["timeout_ms"].default) or ""
     try:
         timeout_ms = int(raw)

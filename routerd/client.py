@@ -6,6 +6,9 @@ The CLI, the foreign data wrappers and the tests all talk to routerd through ``S
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,12 +59,99 @@ class Stubs:
         self.close()
 
 
+class BadTarget(ValueError):
+    """A target that is not host:port or a comma-separated list of them."""
+
+
+def parse_targets(target: str) -> list[tuple[str, int]]:
+    """``host:port[,host:port...]`` (an IPv6 host in brackets) as (host, port) pairs; ``BadTarget``."""
+    out = []
+    for part in target.split(","):
+        part = part.strip()
+        host, sep, port = part.rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c in host for c in " /"):
+            raise BadTarget(f"{part!r} is not host:port" if part else "an empty address in the list")
+        out.append((host, int(port)))
+    if len(out) > 64:
+        raise BadTarget(f"{len(out)} addresses; at most 64")
+    return out
+
+
+# Calls that may be sent again when the replica they went to is unreachable: reads and routing (a
+# routing decision made on a replica that died before replying is logged there, unacknowledged: its
+# reservation stays charged, the safe side). Writes (registrations, outcomes, budget changes) are not
+# retried: an UNAVAILABLE write may have been applied, and a second one would count twice.
+_RETRIED = (
+    [{"service": "tinydancer.v1.Router"}, {"service": "tinydancer.v1.Analytics"}]
+    + [{"service": f"tinydancer.v1.{svc}", "method": m} for svc, methods in (
+        ("AgentRegistry", ("GetAgent", "ListAgents", "FindAgentsByCapability")),
+        ("Routes", ("GetRoute", "ListRoutes")), ("Feedback", ("ListOutcomes",)),
+        ("Model", ("ModelInfo", "ListModels")), ("Budgets", ("GetBudget", "ListBudgets", "GetSpend")))
+       for m in methods])
+
+
+def replica_service_config() -> str:
+    """gRPC's own client-side load balancing over several routerd: round_robin over the ready ones,
+    with health checking (grpc.health.v1: a replica that stops SERVING leaves the rotation), and the
+    retry of idempotent calls on another replica when one is unreachable."""
+    return json.dumps({
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "healthCheckConfig": {"serviceName": ""},
+        "methodConfig": [{"name": _RETRIED, "retryPolicy": {
+            "maxAttempts": 4, "initialBackoff": "0.02s", "maxBackoff": "0.2s", "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE"]}}],
+    })
+
+
+def channel_target(target: str) -> tuple[str, list[tuple[str, Any]]]:
+    """The gRPC target and extra channel options for ``target``: one address as it is; several as an
+    ``ipv4:``/``ipv6:`` list (names resolved now) balanced by ``replica_service_config``."""
+    if "," not in target:  # one address (or any gRPC target URI): as it is
+        return target, []
+    addrs = parse_targets(target)
+    resolved: list[tuple[int, str, int]] = []
+    for host, port in addrs:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise BadTarget(f"cannot resolve {host!r}: {exc}") from None
+        family, _, _, _, sockaddr = sorted(infos, key=lambda i: i[0] != socket.AF_INET)[0]
+        resolved.append((family, str(sockaddr[0]), port))
+    families = {f for f, _, _ in resolved}
+    if families == {socket.AF_INET6}:
+        uri = "ipv6:" + ",".join(f"[{h}]:{p}" for _, h, p in resolved)
+    elif families == {socket.AF_INET}:
+        uri = "ipv4:" + ",".join(f"{h}:{p}" for _, h, p in resolved)
+    else:
+        raise BadTarget("mixes IPv4 and IPv6 addresses; give addresses of one family")
+    options: list[tuple[str, Any]] = [("grpc.service_config", replica_service_config()),
+                                      ("grpc.enable_retries", 1)]
+    names = {h for h, _ in addrs}
+    if len(names) == 1 and not _is_ip(next(iter(names))):  # TLS: verify the certificate's name, not the IP
+        options.append(("grpc.ssl_target_name_override", next(iter(names))))
+    return uri, options
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
 def open_channel(target: str, *, tls_ca: str | None = None,
                  options: Sequence[tuple[str, Any]] = ()) -> grpc.Channel:
+    """A channel to routerd at ``target``: ``host:port``, or several (``host1:port,host2:port``)
+    load-balanced with health checking (``channel_target``). ``BadTarget`` if it is malformed."""
+    uri, extra = channel_target(target)
+    opts = [*options, *extra]
     if tls_ca:
         creds = grpc.ssl_channel_credentials(Path(tls_ca).read_bytes())
-        return grpc.secure_channel(target, creds, options=list(options))
-    return grpc.insecure_channel(target, options=list(options))
+        return grpc.secure_channel(uri, creds, options=opts)
+    return grpc.insecure_channel(uri, options=opts)
 
 
 def connect(target: str, *, tls_ca: str | None = None, options: Sequence[tuple[str, Any]] = ()) -> Stubs:

@@ -41,6 +41,9 @@ class Config:
     # Budgets: a reservation with no outcome after this many seconds stays charged at its estimate
     # and is reported as unreconciled.
     reservation_ttl_s: float = 3600.0
+    # Replicas on one PostgreSQL store: besides LISTEN/NOTIFY (milliseconds), re-read agents, routes,
+    # budgets and the live model every sync_interval_s seconds (the safety net; 0 turns it off).
+    sync_interval_s: float = 2.0
     token: str = ""  # bearer token every call must carry (health checks excepted)
     token_file: str = ""  # a file whose first line is the token (not visible in ps, unlike --token)
     tls_cert: str = ""
@@ -162,6 +165,8 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
         parse_host_port(cfg.http_listen, "http_listen")
     if cfg.log_format not in LOG_FORMATS:
         raise InvalidArgument("log_format", f"unknown format {cfg.log_format!r}; valid: {', '.join(LOG_FORMATS)}")
+    if not (math.isfinite(cfg.sync_interval_s) and cfg.sync_interval_s >= 0):
+        raise InvalidArgument("sync_interval_s", f"must be a finite number >= 0, got {cfg.sync_interval_s}")
     if not (math.isfinite(cfg.reservation_ttl_s) and cfg.reservation_ttl_s > 0):
         raise InvalidArgument("reservation_ttl_s", f"must be a finite number > 0, got {cfg.reservation_ttl_s}")
     if cfg.max_agent_labels < 1:

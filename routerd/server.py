@@ -216,6 +216,7 @@ def create_server(cfg: Config) -> RunningServer:
                         retrain_interval_s=cfg.retrain_interval_s, retrain_min_outcomes=cfg.retrain_min_outcomes,
                         observer=observer, tracer=tracing, reservation_ttl_s=cfg.reservation_ttl_s)
         opened.callback(engine.close)
+        engine.start_sync(cfg.sync_interval_s)
         metrics_server = None
         if metrics is not None:
             metrics.bind(engine)

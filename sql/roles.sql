@@ -11,7 +11,10 @@
 --                       outcomes (INSERT/SELECT tinydancer.outcomes, tinydancer.record_outcome, the
 --                       ruvector_* write functions); the learned model's changes (INSERT tinydancer.model_actions:
 --                       tinydancer.train_model, promote_model, rollback_model), while reading its versions
---                       (tinydancer.model) is the reader's
+--                       (tinydancer.model) is the reader's; budget writes, cancellations
+--                       (tinydancer.cancel_decision) and the budget plan (ruvector_optimize_budget), while
+--                       budgets, spend, analytics, the decision log, route_multi and batch_routes are read
+--                       by the reader
 --
 -- Give them to login roles: GRANT tinydancer_reader TO analyst; (README: "Roles and privileges").
 -- Table privileges are the boundary: every function here runs with its caller's rights, so a function
@@ -62,6 +65,10 @@ GRANT SELECT ON tinydancer.agents, tinydancer.decisions, tinydancer.capability_m
     TO tinydancer_reader;
 GRANT INSERT, SELECT (handle) ON tinydancer.batches TO tinydancer_reader;
 GRANT SELECT ON tinydancer.model TO tinydancer_reader;
+-- Money: budgets and their spend, analytics, the decision log, several agents per request, batch routing.
+GRANT SELECT ON tinydancer.budgets, tinydancer.spend, tinydancer.analytics, tinydancer.decision_log,
+                tinydancer.route_multi, tinydancer.batch_routes
+    TO tinydancer_reader;
 
 -- tinydancer_writer (and, through membership, everything above)
 GRANT INSERT, UPDATE, DELETE ON tinydancer.agents, tinydancer.routes TO tinydancer_writer;
@@ -69,6 +76,11 @@ GRANT SELECT, INSERT ON tinydancer.outcomes TO tinydancer_writer;
 -- The learned model: train, promote and roll back are INSERTs into the write-only tinydancer.model_actions
 -- (RETURNING needs SELECT; a SELECT of it is an ERROR, it stores nothing).
 GRANT INSERT, SELECT ON tinydancer.model_actions TO tinydancer_writer;
+-- Budgets are written by writers; so is a cancellation (write-only, like model_actions). The budget
+-- plan is the writers' too: its apply_to_budget input changes how a budget's requests are routed.
+GRANT INSERT, UPDATE, DELETE ON tinydancer.budgets TO tinydancer_writer;
+GRANT INSERT, SELECT ON tinydancer.decision_cancellations TO tinydancer_writer;
+GRANT SELECT ON tinydancer.budget_plan TO tinydancer_writer;
 
 -- Functions: the writers' by name, every other one (the routing and read functions, and the internal
 -- helpers they call) to the readers.
@@ -77,7 +89,8 @@ DECLARE
     writes constant text[] := ARRAY['record_outcome', 'ruvector_register_agent', 'ruvector_register_agent_full',
                                     'ruvector_update_agent_metrics', 'ruvector_remove_agent',
                                     'ruvector_set_agent_active', 'ruvector_clear_agents', 'ruvector_create_route',
-                                    'train_model', 'promote_model', 'rollback_model'];
+                                    'train_model', 'promote_model', 'rollback_model', 'cancel_decision',
+                                    'ruvector_optimize_budget'];
     f record;
 BEGIN
     FOR f IN SELECT p.oid::regprocedure AS sig, p.proname = ANY(writes) AS writes

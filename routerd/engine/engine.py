@@ -221,6 +221,8 @@ class Engine:
         if model is not None and self.models.live is None:
             self.router.model = model
         self._stop = threading.Event()
+        self._syncer: threading.Thread | None = None
+        self.synced_at: float | None = None
         self._retrainer: threading.Thread | None = None
         if retrain_interval_s > 0:
             self._retrainer = threading.Thread(
@@ -598,8 +600,34 @@ class Engine:
         """Wait for the decisions other threads are committing. Safe to call from any thread."""
         self.decisions.flush()
 
+    # -- several routerd on one store ------------------------------------------------------------
+    def start_sync(self, interval_s: float) -> None:
+        """Follow the changes other routerd make to a shared store (PostgreSQL): agents, routes, budgets
+        and the live model are re-read on each notification (LISTEN/NOTIFY, milliseconds) and all of
+        them, with the agents' stats and the budgets' spend, every ``interval_s`` seconds (the safety
+        net for a notification missed while the connection was down)."""
+        if not self.store.shared or interval_s <= 0 or self._syncer is not None:
+            return
+        self._syncer = threading.Thread(target=self.store.listen, args=(self.sync, self._stop, interval_s),
+                                        name="store-sync", daemon=True)
+        self._syncer.start()
+
+    def sync(self, kind: str | None = None) -> None:
+        """Re-read ``kind`` (agents | routes | budgets | model) from the store, or everything."""
+        if kind in (None, "agents"):
+            self.registry.reload()
+        if kind in (None, "routes"):
+            self.routes.reload()
+        if kind in (None, "budgets"):
+            self.budgets.reload()
+        if kind in (None, "model"):
+            self.models.reload()
+        self.synced_at = self.clock()
+
     def close(self) -> None:
         self._stop.set()
+        if self._syncer is not None:
+            self._syncer.join(timeout=5.0)
         self.decisions.close()
 
     # -- analytics ----------------------------------------------------------------------------

@@ -376,6 +376,18 @@ class ModelManager:
                 self._write_file(self.live.number, rec.weights if rec is not None else None)
         self._set_model(self.current())
 
+    def reload(self) -> bool:
+        """Serve the version the store says is live (another routerd promoted or rolled back one)."""
+        with self._lock:
+            live = [m for m in self.store.list_models() if m.status == "live"]
+            version = live[-1].version if live else None
+            if version == (self.live.number if self.live is not None else None):
+                return False
+            self.live = self._load(version) if version is not None else None
+            self._set_model(self.current())
+        log.info("model: now serving %s (changed by another routerd)", self.current().version)
+        return True
+
     # -- serving
     def current(self) -> QualityModel:
         return self.live if self.live is not None else ObservedQuality()

@@ -109,6 +109,18 @@ class Registry:
         order = sorted(range(len(records)), key=lambda i: (-sims[i], -records[i].spec.quality_prior, records[i].name))
         return [(records[i], float(sims[i])) for i in order[: limit or 10]]
 
+    def reload(self) -> bool:
+        """Take in what another routerd sharing the store changed (agents, their stats); True when
+        something did. New capability texts are embedded before the lock is taken."""
+        self.capability_vectors.warm([r.spec for r in self.store.list_agents()])
+        with self._lock:  # a local write in between is in the store: the second read has it
+            fresh = {r.name: r for r in self.store.list_agents()}
+            if fresh == self._agents:
+                return False
+            self._agents = fresh
+            self.version += 1
+            return True
+
     # -- writes -------------------------------------------------------------------------------
     def register(self, spec: AgentSpec) -> AgentRecord:
         spec = validate_spec(spec)

@@ -90,6 +90,22 @@ class RouteCatalog:
         page = [self._records[n] for n in names[:size]]
         return page, encode_page_token(page[-1].name) if len(names) > size else ""
 
+    def reload(self) -> bool:
+        """Take in the routes another routerd sharing the store changed; True when something did."""
+        with self._lock:
+            records = self.store.list_routes()
+            raw = self.store.get_meta(CALIBRATION_KEY)
+            mine = {n: (r.updated_at, r.spec.threshold) for n, r in self._records.items()}
+            theirs = {r.name: (r.updated_at, r.spec.threshold) for r in records}
+            if mine == theirs and raw == self._calibration_raw:
+                return False
+            e = self.embedder
+            usable = [r for r in records if r.embedder == e.name and r.vectors.shape[1] == e.dim]
+            self._records = {r.name: r for r in usable}
+            self._set = RouteSet(usable, default_threshold=self.default_threshold,
+                                 calibration=self._load_calibration(), dim=self.embedder.dim)
+            return True
+
     # -- writing ------------------------------------------------------------------------------
     def create(self, spec: RouteSpec, vectors: np.ndarray | None = None, *, replace: bool = False) -> RouteRecord:
         spec = validate_route(spec, dim=self.embedder.dim, vectors=vectors, known_agents=self._agents())
@@ -217,6 +233,7 @@ class RouteCatalog:
 
     def _load_calibration(self) -> Calibration | None:
         raw = self.store.get_meta(CALIBRATION_KEY)
+        self._calibration_raw = raw
         if not raw:
             return None
         data = json.loads(raw)

@@ -354,8 +354,9 @@ def test_decisions_infer_capabilities_and_report_the_route() -> None:
 
 def test_the_new_decision_columns_come_last_and_are_not_join_keys() -> None:
     names = Decisions.COLUMNS.names
-    assert names[-5:] == ("infer_capabilities", "capability_threshold", "route_name", "route_similarity",
-                          "inferred_capabilities")
+    assert names[-7:-2] == ("infer_capabilities", "capability_threshold", "route_name", "route_similarity",
+                            "inferred_capabilities")
+    assert names[-2:] == ("tags", "charges")  # issue 11's columns, after them
     assert "infer_capabilities" not in routing.INPUTS  # a staged batch's shared inputs are unchanged
     t = table("decisions", FakeClient())
     t.get_rel_size([], set(names))

@@ -115,6 +115,12 @@ def test_what_the_reader_may_not_do(secured: SQL) -> None:
         _denied(r, _demo("Record what happened"), "function record_outcome")
         _denied(r, "SELECT public.ruvector_remove_agent('gpt-4o')", "function ruvector_remove_agent")
         _denied(r, "SELECT public.ruvector_clear_agents()", "function ruvector_clear_agents")
+        _denied(r, "INSERT INTO tinydancer.budgets (name, amount, period, scope) VALUES ('b', 1, 'day', 'global')",
+                "foreign table budgets")
+        _denied(r, "SELECT tinydancer.cancel_decision('x')", "function cancel_decision")
+        _denied(r, "SELECT * FROM tinydancer.budget_plan WHERE budget = 1", "foreign table budget_plan")
+        for table in ("budgets", "spend", "analytics", "decision_log"):  # money is readable
+            r.execute(f"SELECT count(*) FROM tinydancer.{table}")
         _not_admin(r)
     assert secured.q("SELECT agents, outcomes FROM tinydancer.stats") == before  # nothing written
 
