@@ -53,6 +53,7 @@ test-fast: install
 bench: install
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_routing.py
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_observability.py
+	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_budgets.py
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_sql.py
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_durability.py --seconds 2
 	OPENBLAS_NUM_THREADS=1 $(PY) bench/bench_embedding.py

@@ -17,7 +17,7 @@ import grpc
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from routerd.client import Stubs, bearer, error_field, open_channel
+from routerd.client import BadTarget, Stubs, bearer, error_field, open_channel
 from routerd.errors import InvalidArgument, TinyDancerError
 from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 
@@ -667,7 +667,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_serve)
 
     client = argparse.ArgumentParser(add_help=False)
-    client.add_argument("--target", default=os.environ.get("TINYDANCER_ROUTERD", "127.0.0.1:50051"))
+    client.add_argument("--target", default=os.environ.get("TINYDANCER_ROUTERD", "127.0.0.1:50051"),
+                        help="routerd's host:port, or several replicas' (host1:port,host2:port: gRPC's "
+                             "round_robin with health checking)")
     client.add_argument("--token", default=os.environ.get("TINYDANCER_TOKEN", ""))
     client.add_argument("--tls-ca", help="CA certificate to verify routerd's TLS certificate")
     client.add_argument("--timeout", type=float, help=f"seconds per call (default {DEFAULT_TIMEOUT_S:g}; "
@@ -842,6 +844,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except grpc.RpcError as e:
         print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
         return 1
+    except BadTarget as e:
+        print(f"error: --target: {e}", file=sys.stderr)
+        return 2
     except (InvalidArgument, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -336,6 +336,20 @@ class _EngineCollector:
         pending = GaugeMetricFamily("tinydancer_decision_log_pending", "Decisions waiting for their commit.")
         pending.add_metric([], e.decisions.pending)
         yield from (state, circuits, agents, version, info, pending)
+        # Budgets are declared by operators (a bounded set): one series each.
+        amount = GaugeMetricFamily("tinydancer_budget_amount_dollars", "Each budget's amount (USD) per window.",
+                                   labels=["budget", "mode"])
+        used = GaugeMetricFamily("tinydancer_budget_used_dollars", "Spent and reserved in each budget's current "
+                                 "window (USD).", labels=["budget", "mode"])
+        for spec, spent in e.budgets.usage():
+            amount.add_metric([spec.name, spec.mode], spec.amount)
+            used.add_metric([spec.name, spec.mode], spent)
+        yield from (amount, used)
+        if e.synced_at is not None:
+            age = GaugeMetricFamily("tinydancer_store_sync_age_seconds", "Seconds since this routerd last re-read "
+                                    "the shared store's agents, routes, budgets and model (replicas).")
+            age.add_metric([], max(0.0, now - e.synced_at))
+            yield age
 
 
 # -- the metrics HTTP server -------------------------------------------------------------------

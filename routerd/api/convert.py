@@ -41,8 +41,10 @@ _DEFAULTS = AgentSpec(name="", agent_type="")
 
 
 def ts(seconds: float) -> Timestamp:
+    """Seconds as a Timestamp, rounded to the microsecond (what timestamptz holds): truncating
+    ``seconds * 1e9`` would turn 0.123456 s into 123455999 ns, one microsecond early in SQL."""
     t = Timestamp()
-    t.FromNanoseconds(int(seconds * 1e9))
+    t.FromMicroseconds(round(seconds * 1e6))
     return t
 
 
@@ -168,8 +170,7 @@ def decision_to_proto(d: Decision, max_alternatives: int | None = None, *,
                       reasoning: bool = True) -> pb.RouteDecision:
     """The decision as a message; its explanation parts only when asked for (``max_alternatives``
     0 gives none, ``reasoning`` False leaves the text empty)."""
-    ts_ = Timestamp()
-    ts_.FromNanoseconds(int(d.decided_at * 1e9))
+    ts_ = ts(d.decided_at)
     out = pb.RouteDecision(
         decision_id=d.decision_id, routed=d.agent_name is not None, agent_name=d.agent_name or "",
         confidence=d.confidence, estimated_cost=d.estimated_cost, estimated_latency_ms=d.estimated_latency_ms,

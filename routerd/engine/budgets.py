@@ -495,6 +495,14 @@ class BudgetBook:
                     lg.load(self.store, now)
 
     # -- reports ------------------------------------------------------------------------------
+    def usage(self) -> list[tuple[BudgetSpec, float]]:
+        """Every budget and what its current window has used (USD), from the ledgers (no store read:
+        what the metrics show at each scrape)."""
+        now = self.clock()
+        with self.lock:
+            return [(lg.spec, lg.current(self.store, now) / NANO)
+                    for lg in sorted(self._ledgers.values(), key=lambda lg: lg.spec.name)]
+
     def spend(self, name: str = "") -> list[SpendReport]:
         now = self.clock()
         with self.lock:

@@ -38,7 +38,7 @@ from routerd.engine.health import AgentWindows, BreakerPolicy
 from routerd.engine.learning import ModelManager
 from routerd.engine.multi import STRATEGIES, MultiPlan, plan_multi
 from routerd.engine.objectives import confidence
-from routerd.engine.optimize import solve_batch
+from routerd.engine.optimize import BudgetPlan, plan_budget, solve_batch
 from routerd.engine.quality import QualityModel
 from routerd.engine.query import RouteQuery, validate_query
 from routerd.engine.registry import Registry
@@ -170,7 +170,7 @@ def reassign(d: Decision, j: int, note: str) -> None:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class BudgetOptimisation:
-    plan: Any  # routerd.engine.optimize.BudgetPlan
+    plan: BudgetPlan
     agents: list[str]
     mix_requests: int
     scale: float
@@ -230,6 +230,11 @@ class Engine:
                 name="retrain", daemon=True)
             self._retrainer.start()
 
+    def decision_time(self) -> float:
+        """Now, to the microsecond: the decision log's times are what PostgreSQL's timestamptz (and a
+        query's time bounds) can say exactly."""
+        return round(self.clock(), 6)
+
     def _set_model(self, model: QualityModel) -> None:
         self.router.model = model
 
@@ -280,7 +285,7 @@ class Engine:
         with book.lock:
             queries = book.with_willingness(queries)
             table = self.table()
-            now = self.clock()
+            now = self.decision_time()
             limits = book.limits(table, queries, now)
             ds = route(table, queries, now, limits)
             charges = self._reserve(ds)
@@ -322,7 +327,7 @@ class Engine:
         with span("engine.route"):
             if self.budgets:
                 return self._budgeted((query,), self._route_one, t0, "route")[0]
-            d = self.router.route(self.table(), (query,), now=self.clock(), routes=self.routes.routes,
+            d = self.router.route(self.table(), (query,), now=self.decision_time(), routes=self.routes.routes,
                                   limiter=self.routes.limiter)[0]
         self._store((d,), t0, "route")
         return d
@@ -362,7 +367,7 @@ class Engine:
                 return self._budgeted(
                     queries, lambda table, qs, now, limits: self._route_chunks(table, qs, now, batch_budget, limits),
                     t0, "batch")
-            ds = self._route_chunks(self.table(), queries, self.clock(), batch_budget, None)
+            ds = self._route_chunks(self.table(), queries, self.decision_time(), batch_budget, None)
         self._store(ds, t0, "batch")
         return ds
 
@@ -380,7 +385,7 @@ class Engine:
         with self.tracer.span("engine.route"):
             self._check_cells(len(queries))
             table = self.table()
-            ds = self._route_chunks(table, queries, self.clock(), None, None)
+            ds = self._route_chunks(table, queries, self.decision_time(), None, None)
             if not len(table):
                 self._store(ds, t0, "batch")
                 return ds
@@ -457,7 +462,7 @@ class Engine:
         if self.budgets:
             ds = self._budgeted((routed_query,), self._route_one, t0, "route")
         else:
-            ds = self._route_one(table, (routed_query,), self.clock(), None)
+            ds = self._route_one(table, (routed_query,), self.decision_time(), None)
             self._store(ds, t0, "route")
         d = ds[0]
         required = (*required, *d.inferred_capabilities)
@@ -528,7 +533,6 @@ class Engine:
         if latency_threshold_ms is not None:
             eligible &= (table.latency <= latency_threshold_ms)[None, :]
         scale = period_days / days * weight
-        from routerd.engine.optimize import plan_budget  # noqa: PLC0415 - lands with the optimiser
         plan = plan_budget(cost, quality, eligible, budget, scale=scale)
         applied = ""
         if apply_to_budget:

@@ -63,7 +63,7 @@ class Feedback:
             check_int(v, name, OUTCOME_TOKENS_MAX)
         if not isinstance(success, bool):
             raise InvalidArgument("success", "must be true or false")
-        now = self.clock()
+        now = round(self.clock(), 6)  # to the microsecond, like decision times (Engine.decision_time)
         if recorded_at is not None:
             recorded_at = check_time(recorded_at, "recorded_at")
         if decision_id:
