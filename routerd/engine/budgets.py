@@ -407,6 +407,25 @@ class BudgetBook:
                 out[i] = dataclasses.replace(q, willingness_to_pay=min(w for w in wtps if w is not None))
         return out
 
+    def fits(self, decisions: Sequence[Any], now: float) -> bool:
+        """Whether the charges of ``decisions`` (routed on a snapshot) still fit the ledgers as they
+        are now (under ``lock``): every hard budget's estimate within what is left, no soft budget spent."""
+        taken: dict[str, int] = {}
+        for d in decisions:
+            for name, amount in d.charges:
+                lg = self._ledgers.get(name)
+                if lg is None:
+                    return False  # deleted meanwhile: route again
+                n = taken.get(name)
+                if n is None:
+                    n = lg.current(self.store, now)
+                if lg.spec.mode == "hard" and n + nano(amount) > lg.amount:
+                    return False
+                if lg.spec.mode == "soft" and n >= lg.amount:
+                    return False
+                taken[name] = n + nano(amount)
+        return True
+
     def charge_records(self, decisions: Sequence[Any]) -> list[ChargeRecord]:
         """The reservations of routed ``decisions`` (``Decision.charges``) as store rows, each in its
         budget's current window (under ``lock``, right after routing with ``limits``)."""

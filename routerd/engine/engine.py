@@ -135,6 +135,7 @@ def _top_k(value: int, default: int, maximum: int) -> int:
 
 BATCH_OBJECTIVES = ("", "in_order", "total_cost")
 BUDGET_RETRIES = 8  # routings of one call when other routerd keep spending the same hard budgets
+OPTIMISTIC_TRIES = 2  # routings on a snapshot of the budgets before one under their lock
 MIX_MAX = 2000  # requests of a recorded mix OptimizeBudget scores (an even sample of the period)
 MIX_SCAN_MAX = 200_000  # decisions of a period it reads at most
 
@@ -282,14 +283,25 @@ class Engine:
         """Route under the configured budgets: from reading what they have left to reserving what
         these decisions take, under the book's lock (``routerd.engine.budgets``)."""
         book = self.budgets
-        with book.lock:
-            queries = book.with_willingness(queries)
+        # Optimistic first: route on a snapshot of what the budgets have left (outside the lock, so
+        # budgeted calls route in parallel), then reserve under the lock if it all still fits.
+        for _ in range(OPTIMISTIC_TRIES):
+            with book.lock:
+                qs = book.with_willingness(queries)
+                table = self.table()
+                now = self.decision_time()
+                limits = book.limits(table, qs, now)
+            ds = route(table, qs, now, limits)
+            with book.lock:
+                if book.fits(ds, now):
+                    return ds, self._reserve(ds)
+        with book.lock:  # contended: route holding the lock, so nothing changes in between
+            qs = book.with_willingness(queries)
             table = self.table()
             now = self.decision_time()
-            limits = book.limits(table, queries, now)
-            ds = route(table, queries, now, limits)
-            charges = self._reserve(ds)
-        return ds, charges
+            limits = book.limits(table, qs, now)
+            ds = route(table, qs, now, limits)
+            return ds, self._reserve(ds)
 
     def _reserve(self, ds: Sequence[Decision]) -> list[ChargeRecord]:
         """Reserve the decisions' charges in the book (under its lock) and attach their store rows."""
