@@ -104,21 +104,22 @@ MULTI_INPUTS = (*INPUTS, "num_agents", "strategy", "tags")
 MULTI_INPUT_TYPES = (*INPUT_TYPES, "integer", "text", "text[]")
 
 
-class _Stage:
-    """A stage of a plan (None when no stage could be filled) with its plan (the getters read both)."""
+class _Part:
+    """One row of a response that repeats its totals on every row: a part of it (a plan's stage, a
+    budget plan's allocation; None when there is none) with the whole (the getters read both)."""
 
-    __slots__ = ("plan", "stage")
+    __slots__ = ("part", "whole")
 
-    def __init__(self, plan: pb.RouteMultiResponse, stage: pb.RouteMultiStage | None):
-        self.plan, self.stage = plan, stage
+    def __init__(self, whole: Any, part: Any):
+        self.whole, self.part = whole, part
 
 
 def _st(get: Any) -> Any:
-    return lambda s: None if s.stage is None else get(s.stage)
+    return lambda r: None if r.part is None else get(r.part)
 
 
 def _plan(get: Any) -> Any:
-    return lambda s: get(s.plan)
+    return lambda r: get(r.whole)
 
 
 class RouteMulti(TinyDancer):
@@ -185,7 +186,7 @@ class RouteMulti(TinyDancer):
         getters = self.COLUMNS.getters(columns)
         stages: list[pb.RouteMultiStage | None] = [*plan.stages] or [None]
         for st in stages:
-            s = _Stage(plan, st)
+            s = _Part(plan, st)
             yield {**echo, **{name: get(s) for name, get in getters}}
 
 
@@ -203,44 +204,29 @@ MIX_HINT = ("The mix is the decisions made in [since, until) (default the last 7
 APPLY_HINT = "apply_to_budget names a budget of tinydancer.budgets (SELECT name FROM tinydancer.budgets)."
 
 
-class _Allocation:
-    __slots__ = ("a", "plan")
-
-    def __init__(self, plan: pb.OptimizeBudgetResponse, a: pb.AgentAllocation | None):
-        self.plan, self.a = plan, a
-
-
-def _al(get: Any) -> Any:
-    return lambda x: None if x.a is None else get(x.a)
-
-
-def _bp(get: Any) -> Any:
-    return lambda x: get(x.plan)
-
-
 class BudgetPlan(TinyDancer):
     resource = "budget_plan"
     COLUMNS = Columns(
         *(Column(n, t) for n, t in zip(PLAN_INPUTS, PLAN_INPUT_TYPES, strict=True)),
-        Column("agent_name", "text", _al(lambda a: a.agent_name)),
-        Column("requests", "float8", _al(lambda a: a.requests)),
-        Column("spend", "float8", _al(lambda a: a.spend)),
-        Column("share", "float8", _al(lambda a: a.share)),
-        Column("mean_quality", "float8", _al(lambda a: a.mean_quality)),
+        Column("agent_name", "text", _st(lambda a: a.agent_name)),
+        Column("requests", "float8", _st(lambda a: a.requests)),
+        Column("spend", "float8", _st(lambda a: a.spend)),
+        Column("share", "float8", _st(lambda a: a.share)),
+        Column("mean_quality", "float8", _st(lambda a: a.mean_quality)),
         Column("willingness_to_pay", "float8",
-               _bp(lambda p: p.willingness_to_pay if p.HasField("willingness_to_pay") else None)),
-        Column("lambda", "float8", _bp(lambda p: getattr(p, "lambda"))),
-        Column("binding", "boolean", _bp(lambda p: p.binding)),
-        Column("projected_spend", "float8", _bp(lambda p: p.projected_spend)),
-        Column("projected_quality", "float8", _bp(lambda p: p.projected_quality)),
-        Column("proportional_spend", "float8", _bp(lambda p: p.proportional_spend)),
-        Column("proportional_quality", "float8", _bp(lambda p: p.proportional_quality)),
-        Column("mix_requests", "bigint", _bp(lambda p: p.mix_requests)),
-        Column("unmet_requests", "bigint", _bp(lambda p: p.unmet_requests)),
-        Column("scale", "float8", _bp(lambda p: p.scale)),
-        Column("minimum_spend", "float8", _bp(lambda p: p.minimum_spend)),
-        Column("feasible", "boolean", _bp(lambda p: p.feasible)),
-        Column("applied_to_budget", "text", _bp(lambda p: p.applied_to_budget or None)),
+               _plan(lambda p: p.willingness_to_pay if p.HasField("willingness_to_pay") else None)),
+        Column("lambda", "float8", _plan(lambda p: getattr(p, "lambda"))),
+        Column("binding", "boolean", _plan(lambda p: p.binding)),
+        Column("projected_spend", "float8", _plan(lambda p: p.projected_spend)),
+        Column("projected_quality", "float8", _plan(lambda p: p.projected_quality)),
+        Column("proportional_spend", "float8", _plan(lambda p: p.proportional_spend)),
+        Column("proportional_quality", "float8", _plan(lambda p: p.proportional_quality)),
+        Column("mix_requests", "bigint", _plan(lambda p: p.mix_requests)),
+        Column("unmet_requests", "bigint", _plan(lambda p: p.unmet_requests)),
+        Column("scale", "float8", _plan(lambda p: p.scale)),
+        Column("minimum_spend", "float8", _plan(lambda p: p.minimum_spend)),
+        Column("feasible", "boolean", _plan(lambda p: p.feasible)),
+        Column("applied_to_budget", "text", _plan(lambda p: p.applied_to_budget or None)),
     )
     FIELD_HINTS = {"budget": BUDGET_HINT, "period_days": PERIOD_DAYS_HINT, "quality_threshold": THRESHOLD_HINT,
                    "latency_threshold_ms": THRESHOLD_HINT, "requests": MIX_HINT, "start": MIX_HINT, "end": MIX_HINT,
@@ -283,7 +269,7 @@ class BudgetPlan(TinyDancer):
         getters = self.COLUMNS.getters(columns)
         allocations: list[pb.AgentAllocation | None] = [*plan.allocations] or [None]
         for a in allocations:
-            x = _Allocation(plan, a)
+            x = _Part(plan, a)
             yield {**echo, **{name: get(x) for name, get in getters}}
 
     def _optimize(self, req: pb.OptimizeBudgetRequest) -> pb.OptimizeBudgetResponse:
