@@ -281,3 +281,32 @@ def test_tags_are_validated() -> None:
     with pytest.raises(InvalidArgument) as err:
         validate_query(RouteQuery(text="x", tags=("bad tag",)), 8)
     assert err.value.field == "tags[0]"
+
+
+def test_optimize_budget_on_a_recorded_mix(engine: Engine, clock: FakeClock) -> None:
+    # per-1k-token prices: a request's cost depends on its length, so requests switch agents at different prices
+    engine.registry.register(spec("big", per_1k_input=0.03, quality=0.95))
+    engine.registry.register(spec("small", per_1k_input=0.001, quality=0.6))
+    words = "lorem ipsum dolor sit amet consectetur adipiscing elit".split()
+    for i in range(400):
+        engine.route(q(" ".join(words[j % len(words)] for j in range(5 + (i * 37) % 400))))
+    clock.advance(60)
+    # a newly added agent, never used, that is worth it: nearly big's quality at a third of its price
+    engine.registry.register(spec("new", per_1k_input=0.01, quality=0.93))
+    everything_big = engine.optimize_budget(1e9, period_days=7).plan
+    cheapest = everything_big.minimum_spend
+    budget = cheapest + 0.5 * (everything_big.projected_spend - cheapest)
+    o = engine.optimize_budget(budget, period_days=7)
+    p = o.plan
+    assert p.binding and p.feasible and p.willingness_to_pay is not None
+    assert abs(p.projected_spend - budget) <= 0.01 * budget  # the budget met within 1 %
+    assert p.projected_spend <= budget
+    assert p.projected_quality > p.proportional_quality
+    new = o.agents.index("new")
+    assert p.requests[new] > 0  # the seed's ln(usage) rule gives a never-used agent nothing
+    assert o.mix_requests == 400
+    with pytest.raises(InvalidArgument) as err:
+        engine.optimize_budget(-1.0)
+    assert err.value.field == "budget"
+    with pytest.raises(BudgetNotFound):
+        engine.optimize_budget(1.0, apply_to_budget="nope")
