@@ -73,10 +73,10 @@ STACK_MULTICORN := $(if $(filter multicorn2,$(TINYDANCER_MULTICORN)),,bridge)
 
 demo: deps
 	$(MAKE) --no-print-directory install $(STACK_MULTICORN)
-	OPENBLAS_NUM_THREADS=1 $(PY) -m devstack demo
+	OPENBLAS_NUM_THREADS=1 $(PY) -m devstack demo $(if $(REPLICAS),--replicas $(REPLICAS))
 
 up: install $(STACK_MULTICORN)
-	OPENBLAS_NUM_THREADS=1 $(PY) -m devstack up
+	OPENBLAS_NUM_THREADS=1 $(PY) -m devstack up $(if $(REPLICAS),--replicas $(REPLICAS))
 
 down:
 	@if [ -x $(PY) ]; then $(PY) -m devstack down; else echo "no $(VENV): nothing runs"; fi

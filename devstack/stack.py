@@ -53,6 +53,14 @@ PG_BIN = Path(os.environ.get("TINYDANCER_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SERVER_PATH = f"{PG_BIN}:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_PG_PORT = 54329
 DEFAULT_ROUTERD_PORT = 50551
+# Replica i (1-based) serves gRPC on routerd_port+i-1, Prometheus on metrics_port+i-1, the dashboard on
+# http_port+i-1.
+DEFAULT_METRICS_PORT = 9464
+DEFAULT_HTTP_PORT = 8089
+MAX_REPLICAS = 16
+# With two replicas or more, routerd's store is this database of the stack's own cluster.
+STORE_DATABASE = "tinydancer_store"
+_PID_FILE = re.compile(r"routerd(?:-(\d+))?\.pid")
 # What serves the foreign tables: our bridge (fdw/bridge) or Multicorn2 3.x. Both are the extension
 # `multicorn`; they differ in how the backend's interpreter finds fdw and routerd (server_python).
 MULTICORN_MODES = ("bridge", "multicorn2")
@@ -169,6 +177,20 @@ class Stack:
     routerd_port: int = DEFAULT_ROUTERD_PORT
     multicorn: str = "bridge"  # MULTICORN_MODES
     server_pythonpath: str = ""  # TINYDANCER_SERVER_PYTHONPATH
+    replicas: int = 1  # TINYDANCER_REPLICAS: 1 = routerd on SQLite; N >= 2 share a PostgreSQL store
+    metrics_port: int = DEFAULT_METRICS_PORT
+    http_port: int = DEFAULT_HTTP_PORT
+
+    def store_url(self, pg_port: int) -> str:
+        """routerd's --store: "" (SQLite under its data dir) for one replica, else STORE_DATABASE."""
+        return "" if self.replicas == 1 else pg_url(pg_port, STORE_DATABASE)
+
+    def replica(self, i: int, store: str = "") -> Replica:
+        """Replica i (1-based): one replica keeps the historic names (routerd/, routerd.pid, routerd.log)."""
+        name = "routerd" if self.replicas == 1 else f"routerd-{i}"
+        return Replica(name, self.state / name, self.state / f"{name}.pid", self.state / f"{name}.log",
+                       f"127.0.0.1:{self.routerd_port + i - 1}", f"127.0.0.1:{self.metrics_port + i - 1}",
+                       f"127.0.0.1:{self.http_port + i - 1}", store)
 
     @property
     def pg_dir(self) -> Path:
@@ -210,6 +232,35 @@ class Stack:
     @property
     def sql_mark(self) -> Path:
         return self.state / "sql.installed"
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One routerd of the stack: its files and addresses; ``store`` "" is the SQLite store in data_dir."""
+    name: str
+    data_dir: Path
+    pid_file: Path
+    log: Path
+    listen: str
+    metrics_listen: str
+    http_listen: str
+    store: str = ""
+
+    def flags(self) -> dict[str, str]:
+        flags = {"--listen": self.listen, "--data-dir": str(self.data_dir), "--metrics-listen": self.metrics_listen,
+                 "--http-listen": self.http_listen}
+        return {**flags, "--store": self.store} if self.store else flags
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "routerd", "serve", *(w for kv in self.flags().items() for w in kv)]
+
+
+def metrics_url(listen: str) -> str:
+    return f"http://{listen}/metrics"
+
+
+def dashboard_url(listen: str) -> str:
+    return f"http://{listen}/"
 
 
 def pg_url(port: int, dbname: str = DATABASE) -> str:
@@ -351,73 +402,147 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def routerd_running(st: Stack) -> tuple[int, str] | None:
-    """(pid, target) of the routerd the pid file names, when that process is alive and is routerd."""
+@dataclass(frozen=True)
+class RunningRouterd:
+    name: str  # routerd or routerd-i, from its pid file
+    pid: int
+    flags: dict[str, str]  # the serve flags it was started with
+
+    @property
+    def target(self) -> str:
+        return self.flags["--listen"]
+
+    def store_label(self) -> str:
+        return _store_label(self.flags.get("--store", ""), Path(self.flags.get("--data-dir", ".")))
+
+
+def _store_label(store: str, data_dir: Path) -> str:
+    """The store as compared across runs: the SQLite file, or the PostgreSQL database (port left out)."""
+    if not store:
+        return f"sqlite://{data_dir / 'routerd.db'}"
+    return f"postgresql database {store.rsplit('/', 1)[1]}"
+
+
+def _running_from(pid_file: Path, name: str) -> RunningRouterd | None:
     try:
-        pid = int(st.routerd_pid.read_text().strip())
+        pid = int(pid_file.read_text().strip())
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except (OSError, ValueError):
         return None
     if not _alive(pid) or "routerd" not in argv or "serve" not in argv or "--listen" not in argv:
         return None
-    return pid, argv[argv.index("--listen") + 1]
+    return RunningRouterd(name, pid, {k: v for k, v in zip(argv, argv[1:], strict=False) if k.startswith("--")})
 
 
-def ensure_routerd(st: Stack, timeout_s: float = 30.0) -> tuple[int, str, str]:
-    """(pid, target, what happened): start routerd in the background unless it runs."""
-    found = routerd_running(st)
-    if found is not None:
-        pid, target = found
-        if not routerd_serving(target, 5.0):
-            raise StackError(f"routerd (pid {pid}) runs but is not serving on {target}; see {st.routerd_log}, "
-                             f"or stop it with `make down`")
-        return pid, target, "already running"
-    st.routerd_pid.unlink(missing_ok=True)
-    st.routerd_dir.mkdir(parents=True, exist_ok=True)
-    target = f"127.0.0.1:{st.routerd_port}"
-    argv = [sys.executable, "-m", "routerd", "serve", "--listen", target, "--data-dir", str(st.routerd_dir)]
+def routerd_processes(st: Stack) -> list[RunningRouterd]:
+    """Every routerd of the stack that runs (routerd.pid, routerd-i.pid), by replica index."""
+    found = []
+    for pid_file in st.state.glob("routerd*.pid"):
+        m = _PID_FILE.fullmatch(pid_file.name)
+        if m:
+            r = _running_from(pid_file, pid_file.name[:-4])
+            if r is not None:
+                found.append((int(m.group(1) or 0), r))
+    return [r for _, r in sorted(found, key=lambda x: x[0])]
+
+
+def routerd_running(st: Stack, name: str = "routerd") -> tuple[int, str] | None:
+    """(pid, target) of the routerd the pid file ``name``.pid names, when that process is alive and is routerd."""
+    r = _running_from(st.state / f"{name}.pid", name)
+    return None if r is None else (r.pid, r.target)
+
+
+def _spawn(rep: Replica) -> int:
+    rep.pid_file.unlink(missing_ok=True)
+    rep.data_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in _ROUTERD_ENV_DROPPED}
     env["OPENBLAS_NUM_THREADS"] = "1"
-    log = os.open(st.routerd_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    log = os.open(rep.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:  # its own session: a Ctrl-C in the terminal that ran `make up` does not reach it
-        pid = os.posix_spawn(sys.executable, argv, env, setsid=True, file_actions=[
+        pid = os.posix_spawn(sys.executable, rep.argv(), env, setsid=True, file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
             (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)])
     finally:
         os.close(log)
-    st.routerd_pid.write_text(f"{pid}\n")
+    rep.pid_file.write_text(f"{pid}\n")
+    return pid
+
+
+def ensure_routerds(st: Stack, store: str, timeout_s: float = 60.0) -> list[tuple[Replica, int, str, str]]:
+    """[(replica, pid, target, what happened)] for replicas 1..N: routerd of the stack not among them are
+    stopped first, one started with other store or metrics/dashboard addresses is restarted, the missing
+    ones are started together (the PostgreSQL store serialises its migrations) and waited for."""
+    wanted = [st.replica(i, store) for i in range(1, st.replicas + 1)]
+    names = {r.name for r in wanted}
+    running = {r.name: r for r in routerd_processes(st)}
+    extras = [r for r in running.values() if r.name not in names]
+    for r in extras:
+        print(f"{r.name:9} stopped (REPLICAS={st.replicas})", flush=True)
+    _terminate_all([r.pid for r in extras], 30.0)
+    for r in extras:
+        (st.state / f"{r.name}.pid").unlink(missing_ok=True)
+    out: dict[str, tuple[Replica, int, str, str]] = {}
+    restart = []
+    for rep in wanted:
+        cur = running.get(rep.name)
+        if cur is None:
+            continue
+        changed = [k for k in ("--store", "--metrics-listen", "--http-listen")
+                   if cur.flags.get(k, "") != rep.flags().get(k, "")]
+        if changed:
+            restart.append((rep, f"restarted ({', '.join(changed)} changed)"))
+            continue
+        if not routerd_serving(cur.target, 5.0):
+            raise StackError(f"{rep.name} (pid {cur.pid}) runs but is not serving on {cur.target}; see {rep.log}, "
+                             f"or stop it with `make down`")
+        out[rep.name] = (rep, cur.pid, cur.target, "already running")
+    _terminate_all([running[rep.name].pid for rep, _ in restart], 30.0)
+    why = {rep.name: what for rep, what in restart}
+    spawned = {rep.name: _spawn(rep) for rep in wanted if rep.name not in out}
     deadline = time.monotonic() + timeout_s
-    while not routerd_serving(target, 0.5):
-        if not _alive(pid) or time.monotonic() > deadline:
-            _terminate(pid, 5.0)
-            st.routerd_pid.unlink(missing_ok=True)
-            raise StackError(f"routerd did not start on {target}:\n{_tail(st.routerd_log)}")
-    return pid, target, "started"
+    for rep in wanted:
+        if rep.name not in spawned:
+            continue
+        pid = spawned[rep.name]
+        while not routerd_serving(rep.listen, 0.5):
+            if not _alive(pid) or time.monotonic() > deadline:
+                _terminate_all(list(spawned.values()), 5.0)
+                for r in wanted:
+                    if r.name in spawned:
+                        r.pid_file.unlink(missing_ok=True)
+                raise StackError(f"{rep.name} did not start on {rep.listen}:\n{_tail(rep.log)}")
+        out[rep.name] = (rep, pid, rep.listen, why.get(rep.name, "started"))
+    return [out[rep.name] for rep in wanted]
 
 
-def _terminate(pid: int, timeout_s: float) -> None:
-    """SIGTERM, wait, then SIGKILL."""
+def _terminate_all(pids: Sequence[int], timeout_s: float) -> None:
+    """SIGTERM to all, wait, then SIGKILL to those left."""
     for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
-        if not _alive(pid):
-            return
-        os.kill(pid, sig)
+        alive = [p for p in pids if _alive(p)]
+        for p in alive:
+            os.kill(p, sig)
         deadline = time.monotonic() + wait
-        while _alive(pid) and time.monotonic() < deadline:
+        while any(_alive(p) for p in alive) and time.monotonic() < deadline:
             time.sleep(0.05)
 
 
-def stop_routerd(st: Stack) -> bool:
-    found = routerd_running(st)
-    if found is not None:
-        _terminate(found[0], 30.0)  # routerd drains calls and flushes its decision log on SIGTERM
-    st.routerd_pid.unlink(missing_ok=True)
-    return found is not None
+def stop_routerds(st: Stack) -> list[str]:
+    """Stop every routerd of the stack (SIGTERM: it drains calls and flushes its decision log); their names."""
+    found = routerd_processes(st)
+    _terminate_all([r.pid for r in found], 30.0)
+    for pid_file in st.state.glob("routerd*.pid"):
+        if _PID_FILE.fullmatch(pid_file.name):
+            pid_file.unlink(missing_ok=True)
+    return [r.name for r in found]
 
 
-def ensure_database(port: int) -> None:
+def ensure_database(port: int, name: str = DATABASE) -> bool:
+    """Create the database ``name`` unless it exists; True when it was created."""
     with psycopg.connect(pg_url(port, "postgres"), autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() is None:
-            conn.execute(f"CREATE DATABASE {DATABASE}")
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None:
+            return False
+        conn.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+        return True
 
 
 def ensure_sql(st: Stack, dsn: str, target: str) -> str:
@@ -464,17 +589,48 @@ def read_env(path: Path) -> dict[str, str]:
 @dataclass(frozen=True)
 class Running:
     pg_port: int
-    routerd_pid: int
-    target: str
+    routerd_pids: tuple[int, ...]
+    target: str  # every replica, comma-separated (the FDW's target, the CLI's --target)
 
     @property
     def dsn(self) -> str:
         return pg_url(self.pg_port)
 
 
+def _check_ports(st: Stack) -> None:
+    ranges = {"--routerd-port": st.routerd_port, "--metrics-port": st.metrics_port, "--http-port": st.http_port}
+    taken: dict[int, str] = {st.pg_port: "--pg-port"}
+    for flag, first in ranges.items():
+        for port in range(first, first + st.replicas):
+            if port > 65535:
+                raise StackError(f"{flag} {first}: {st.replicas} replicas need ports up to {port}, past 65535")
+            if port in taken:
+                raise StackError(f"{flag} {first} and {taken[port]} overlap at port {port} "
+                                 f"({st.replicas} replicas use consecutive ports)")
+            taken[port] = flag
+
+
+def _store_mark(st: Stack) -> Path:
+    return st.state / "routerd.store"
+
+
+def _previous_store(st: Stack) -> str | None:
+    """The store label of the last `up` (or of what runs, or the SQLite file of a stack older than the mark)."""
+    try:
+        return _store_mark(st).read_text().strip()
+    except OSError:
+        pass
+    running = routerd_processes(st)
+    if running:
+        return running[0].store_label()
+    legacy = st.routerd_dir / "routerd.db"
+    return _store_label("", st.routerd_dir) if legacy.exists() else None
+
+
 def up(st: Stack) -> Running:
     _check_bridge(st.multicorn)
     server_python(st.multicorn, "", st.server_pythonpath)  # a bad mode fails before anything starts
+    _check_ports(st)
     site = Path(_site_packages())
     st.state.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
@@ -484,33 +640,64 @@ def up(st: Stack) -> Running:
     print(f"postgres  {pg_what:16} 127.0.0.1:{pg_port}  data {st.datadir}  ({st.multicorn})", flush=True)
     if pg_port != st.pg_port:
         print(f"          (asked for port {st.pg_port}: that takes effect after `make down`)")
-    pid, target, what = ensure_routerd(st)
-    print(f"routerd   {what:16} {target}  pid {pid}, log {st.routerd_log}", flush=True)
-    if target != f"127.0.0.1:{st.routerd_port}":
-        print(f"          (asked for port {st.routerd_port}: that takes effect after `make down`)")
     ensure_database(pg_port)
+    store = st.store_url(pg_port)
+    label = _store_label(store, st.routerd_dir)
+    if store:
+        made = ensure_database(pg_port, STORE_DATABASE)
+        print(f"store     PostgreSQL {store} ({'created' if made else 'exists'}), shared by {st.replicas} replicas",
+              flush=True)
+    else:
+        print(f"store     SQLite {label.removeprefix('sqlite://')} (one routerd; REPLICAS=2 or more share a "
+              f"PostgreSQL store)", flush=True)
+    previous = _previous_store(st)
+    if previous is not None and previous != label:
+        print(f"store     SWITCHED from {previous} to {label} (REPLICAS={st.replicas}). The data is NOT migrated: "
+              f"agents, routes, budgets and outcomes of the old store stay there, unseen, until REPLICAS "
+              f"{'>= 2' if store else '= 1'} again", flush=True)
+    replicas = ensure_routerds(st, store)
+    _store_mark(st).write_text(label + "\n")
+    for rep, pid, target, what in replicas:
+        print(f"{rep.name:9} {what:16} {target}  pid {pid}, log {rep.log}", flush=True)
+        print(f"          metrics {metrics_url(rep.metrics_listen)}  dashboard {dashboard_url(rep.http_listen)}",
+              flush=True)
+        if target != rep.listen:
+            print(f"          (asked for {rep.listen}: that takes effect after `make down`)")
+    target = ",".join(t for _, _, t, _ in replicas)
     print(f"sql       {ensure_sql(st, pg_url(pg_port), target)}", flush=True)
     write_env(st, pg_port, target)
     print(f"env       {st.env_file}: . {st.env_file} && psql \"$TINYDANCER_PG_DSN\"", flush=True)
-    return Running(pg_port, pid, target)
+    return Running(pg_port, tuple(pid for _, pid, _, _ in replicas), target)
 
 
 def down(st: Stack) -> None:
-    print(f"routerd   {'stopped' if stop_routerd(st) else 'not running'}")
+    stopped = stop_routerds(st)
+    for name in stopped:
+        print(f"{name:9} stopped")
+    if not stopped:
+        print("routerd   not running")
     print(f"postgres  {'stopped' if stop_postgres(st) else 'not running'}")
 
 
 def status(st: Stack) -> bool:
-    """Print what runs; True when both do and answer."""
+    """Print what runs; True when PostgreSQL and every routerd found run and answer."""
     port = pg_running_port(st)
     pg_ok = port is not None and _pg_ready(port, 2)
     print(f"postgres  {'not running' if port is None else f'running 127.0.0.1:{port}'}"
           f"{'' if pg_ok or port is None else ' (not accepting connections)'}")
-    found = routerd_running(st)
-    rd_ok = found is not None and routerd_serving(found[1])
-    print(f"routerd   {'not running' if found is None else f'running {found[1]} pid {found[0]}'}"
-          f"{'' if rd_ok or found is None else ' (not serving)'}")
-    return pg_ok and rd_ok
+    found = routerd_processes(st)
+    if not found:
+        print("routerd   not running")
+    ok = bool(found)
+    for r in found:
+        serving = routerd_serving(r.target)
+        ok = ok and serving
+        extra = "".join(f", {what} {url(r.flags[k])}" for k, what, url in (
+            ("--metrics-listen", "metrics", metrics_url), ("--http-listen", "dashboard", dashboard_url))
+            if k in r.flags)
+        print(f"{r.name:9} running {r.target} pid {r.pid}, store {r.store_label()}{extra}"
+              f"{'' if serving else ' (not serving)'}")
+    return pg_ok and ok
 
 
 # -- the demo --------------------------------------------------------------------------------------
@@ -632,6 +819,16 @@ def _port(value: str) -> int:
     return port
 
 
+def _replicas(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_REPLICAS:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of replicas in 1..{MAX_REPLICAS}")
+    return n
+
+
 def _multicorn_mode(value: str) -> str:
     if value not in MULTICORN_MODES:
         raise argparse.ArgumentTypeError(f"{value!r} is not one of {', '.join(MULTICORN_MODES)}")
@@ -649,14 +846,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--routerd-port", type=_port,
                    default=env.get("TINYDANCER_ROUTERD_PORT", str(DEFAULT_ROUTERD_PORT)),
                    help=f"routerd's port (TINYDANCER_ROUTERD_PORT; default {DEFAULT_ROUTERD_PORT})")
+    p.add_argument("--metrics-port", type=_port, default=env.get("TINYDANCER_METRICS_PORT", str(DEFAULT_METRICS_PORT)),
+                   help=f"replica 1's Prometheus port, then consecutive (TINYDANCER_METRICS_PORT; "
+                        f"default {DEFAULT_METRICS_PORT})")
+    p.add_argument("--http-port", type=_port, default=env.get("TINYDANCER_HTTP_PORT", str(DEFAULT_HTTP_PORT)),
+                   help=f"replica 1's dashboard port, then consecutive (TINYDANCER_HTTP_PORT; "
+                        f"default {DEFAULT_HTTP_PORT})")
     p.add_argument("--multicorn", type=_multicorn_mode, default=env.get("TINYDANCER_MULTICORN", "bridge"),
                    help="what serves the foreign tables: bridge (multicorn.python_path) or multicorn2 "
                         "(PYTHONPATH in the postmaster's environment) (TINYDANCER_MULTICORN; default bridge)")
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("up", help="start PostgreSQL and routerd, install the SQL, write the env file")
+    u = sub.add_parser("up", help="start PostgreSQL and routerd, install the SQL, write the env file")
     sub.add_parser("down", help="stop both (the data stays)")
     sub.add_parser("status", help="what runs (exit status 3 unless both run and answer)")
-    sub.add_parser("demo", help="up, then load example agents and run example queries")
+    d = sub.add_parser("demo", help="up, then load example agents and run example queries")
+    for cmd in (u, d):
+        cmd.add_argument("--replicas", type=_replicas, default=env.get("TINYDANCER_REPLICAS", "1"),
+                         help="routerd processes: 1 on SQLite, or N >= 2 sharing a PostgreSQL store "
+                              "(TINYDANCER_REPLICAS; default 1)")
     i = sub.add_parser("install", help="run the SQL install (sql/*.sql) against a database")
     i.add_argument("--dsn", required=True, help="libpq URL of the database")
     i.add_argument("--target", required=True, help="routerd's host:port as the PostgreSQL server sees it")
@@ -671,7 +878,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     st = Stack(args.state_dir.resolve(), args.pg_port, args.routerd_port, args.multicorn,
-               os.environ.get("TINYDANCER_SERVER_PYTHONPATH", ""))
+               os.environ.get("TINYDANCER_SERVER_PYTHONPATH", ""), getattr(args, "replicas", 1),
+               args.metrics_port, args.http_port)
     try:
         if args.cmd == "up":
             up(st)

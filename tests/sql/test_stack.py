@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +30,8 @@ def _cli(st: stack.Stack, *args: str, **settings: str) -> subprocess.CompletedPr
     # the settings by environment, as `make up` users give them
     env = {k: v for k, v in os.environ.items() if k not in ("TINYDANCER_MULTICORN", "TINYDANCER_SERVER_PYTHONPATH")}
     env = {**env, "TINYDANCER_STATE_DIR": str(st.state), "TINYDANCER_PG_PORT": str(st.pg_port),
-           "TINYDANCER_ROUTERD_PORT": str(st.routerd_port), **settings}
+           "TINYDANCER_ROUTERD_PORT": str(st.routerd_port), "TINYDANCER_METRICS_PORT": str(st.metrics_port),
+           "TINYDANCER_HTTP_PORT": str(st.http_port), **settings}
     # from the checkout's root, as the Makefile runs it
     return subprocess.run([sys.executable, "-m", "devstack", *args], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=120)
@@ -42,18 +46,35 @@ def _postmaster_pid(st: stack.Stack) -> str:
     return (st.datadir / "postmaster.pid").read_text().splitlines()[0]
 
 
+def _free_range(n: int) -> int:
+    """The first of n consecutive free ports (replicas use consecutive ports)."""
+    while True:
+        base = stack.free_port()
+        if base + n <= 65535 and all(_port_free(p) for p in range(base, base + n)):
+            return base
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 @pytest.fixture
 def st() -> Iterator[stack.Stack]:
     ensure_bridge_installed()
     # not under pytest's 0700 tmp dirs: the server runs as postgres when we are root
-    s = stack.Stack(Path(tempfile.mkdtemp(prefix="tinydancer-stack-")), stack.free_port(), stack.free_port())
+    s = stack.Stack(Path(tempfile.mkdtemp(prefix="tinydancer-stack-")), stack.free_port(), _free_range(3),
+                    metrics_port=_free_range(3), http_port=_free_range(3))
     try:
         yield s
     finally:
         _cli(s, "down")
-        found = stack.routerd_running(s)
-        if found:
-            os.kill(found[0], signal.SIGKILL)
+        for found in stack.routerd_processes(s):
+            os.kill(found.pid, signal.SIGKILL)
         if stack.pg_running_port(s) is not None:
             subprocess.run(stack.as_postgres(stack.pg_ctl_stop_cmd(s.datadir, "immediate")), cwd="/", check=False)
         shutil.rmtree(s.state, ignore_errors=True)
@@ -146,3 +167,40 @@ def test_up_for_multicorn2_imports_through_the_postmasters_pythonpath(st: stack.
     assert "routerd   already running" in again
     bad = _cli(st, "up", TINYDANCER_MULTICORN="pgsql")
     assert bad.returncode == 2 and "'pgsql' is not one of bridge, multicorn2" in bad.stderr, bad.stderr
+
+
+def test_up_with_two_replicas_on_the_postgresql_store(st: stack.Stack) -> None:
+    t0 = time.monotonic()
+    out = _ok(_cli(st, "up", TINYDANCER_REPLICAS="2"))
+    took = time.monotonic() - t0
+    print(f"up with 2 replicas: {took:.1f} s")
+    assert "routerd-1 started" in out and "routerd-2 started" in out and "shared by 2 replicas" in out, out
+    targets = [f"127.0.0.1:{st.routerd_port + i}" for i in range(2)]
+    assert stack.read_env(st.env_file)["TINYDANCER_ROUTERD"] == ",".join(targets)
+    procs = stack.routerd_processes(st)
+    assert [p.name for p in procs] == ["routerd-1", "routerd-2"]
+    assert all(p.flags["--store"] == stack.pg_url(st.pg_port, stack.STORE_DATABASE) for p in procs)
+    with psycopg.connect(stack.pg_url(st.pg_port), autocommit=True) as conn:
+        current = conn.execute("SELECT option_value FROM pg_foreign_server s, pg_options_to_table(s.srvoptions) "
+                               "WHERE s.srvname = 'routerd' AND option_name = 'target'").fetchone()
+        assert current == (",".join(targets),)
+        conn.execute("INSERT INTO tinydancer.agents (name, agent_type, capabilities, cost_per_1k_input_tokens, "
+                     "quality_score) VALUES ('probe', 'llm', ARRAY['chat'], 0.001, 0.7)")
+        deadline = time.monotonic() + 5
+        while True:  # the other replica follows the store (NOTIFY; a re-read every 2 s)
+            rows = [conn.execute("SELECT agent_name FROM tinydancer.route('hello there')").fetchone()
+                    for _ in range(4)]
+            if rows == [("probe",)] * 4 or time.monotonic() > deadline:
+                break
+        assert rows == [("probe",)] * 4
+    for i in range(2):
+        body = urllib.request.urlopen(f"http://127.0.0.1:{st.metrics_port + i}/metrics", timeout=5).read().decode()
+        assert "tinydancer_" in body
+    again = _ok(_cli(st, "up", TINYDANCER_REPLICAS="2"))
+    assert again.count("already running") == 3, again
+    # back to one: the extras stop, the SQLite store comes back, and the output says the data stays behind
+    one = _ok(_cli(st, "up"))
+    assert "routerd-1 stopped" in one and "routerd-2 stopped" in one and "SWITCHED" in one and "NOT migrated" in one
+    assert [p.name for p in stack.routerd_processes(st)] == ["routerd"]
+    down = _ok(_cli(st, "down"))
+    assert "routerd   stopped" in down and stack.routerd_processes(st) == []
