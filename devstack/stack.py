@@ -507,9 +507,9 @@ def ensure_routerds(st: Stack, store: str, timeout_s: float = 60.0) -> list[tupl
         while not routerd_serving(rep.listen, 0.5):
             if not _alive(pid) or time.monotonic() > deadline:
                 _terminate_all(list(spawned.values()), 5.0)
-                for r in wanted:
-                    if r.name in spawned:
-                        r.pid_file.unlink(missing_ok=True)
+                for started in wanted:
+                    if started.name in spawned:
+                        started.pid_file.unlink(missing_ok=True)
                 raise StackError(f"{rep.name} did not start on {rep.listen}:\n{_tail(rep.log)}")
         out[rep.name] = (rep, pid, rep.listen, why.get(rep.name, "started"))
     return [out[rep.name] for rep in wanted]

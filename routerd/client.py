@@ -65,6 +65,11 @@ class BadTarget(ValueError):
 
 def parse_targets(target: str) -> list[tuple[str, int]]:
     """``host:port[,host:port...]`` (an IPv6 host in brackets) as (host, port) pairs; ``BadTarget``."""
+    if target.startswith("dns:///"):  # one name that resolves to every replica (compose --scale)
+        parts = target[len("dns:///"):]
+        if "," in parts or "/" in parts:
+            raise BadTarget(f"{target!r}: a dns:/// target is one host:port")
+        return parse_targets(parts)
     out = []
     for part in target.split(","):
         part = part.strip()
@@ -108,7 +113,10 @@ def replica_service_config() -> str:
 def channel_target(target: str) -> tuple[str, list[tuple[str, Any]]]:
     """The gRPC target and extra channel options for ``target``: one address as it is; several as an
     ``ipv4:``/``ipv6:`` list (names resolved now) balanced by ``replica_service_config``."""
-    if "," not in target:  # one address (or any gRPC target URI): as it is
+    if target.startswith("dns:///"):  # every address the name resolves to, re-resolved by gRPC
+        parse_targets(target)
+        return target, [("grpc.service_config", replica_service_config()), ("grpc.enable_retries", 1)]
+    if "," not in target:  # one address (or any other gRPC target URI): as it is
         return target, []
     addrs = parse_targets(target)
     resolved: list[tuple[int, str, int]] = []
@@ -144,8 +152,9 @@ def _is_ip(host: str) -> bool:
 
 def open_channel(target: str, *, tls_ca: str | None = None,
                  options: Sequence[tuple[str, Any]] = ()) -> grpc.Channel:
-    """A channel to routerd at ``target``: ``host:port``, or several (``host1:port,host2:port``)
-    load-balanced with health checking (``channel_target``). ``BadTarget`` if it is malformed."""
+    """A channel to routerd at ``target``: ``host:port``, or several (``host1:port,host2:port``, or
+    ``dns:///name:port`` for a name that resolves to every replica) load-balanced with health checking
+    (``channel_target``). ``BadTarget`` if it is malformed."""
     uri, extra = channel_target(target)
     opts = [*options, *extra]
     if tls_ca:

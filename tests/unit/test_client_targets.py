@@ -20,8 +20,17 @@ def test_parse_targets() -> None:
 
 
 def test_one_address_is_passed_as_it_is() -> None:
-    assert channel_target("dns:///routerd:50051") == ("dns:///routerd:50051", [])
     assert channel_target("127.0.0.1:50051") == ("127.0.0.1:50051", [])
+
+
+def test_a_dns_name_of_every_replica_is_balanced() -> None:  # compose: docker compose up --scale routerd=3
+    uri, options = channel_target("dns:///routerd:50051")
+    assert uri == "dns:///routerd:50051"
+    assert json.loads(dict(options)["grpc.service_config"])["loadBalancingConfig"] == [{"round_robin": {}}]
+    assert parse_targets("dns:///routerd:50051") == [("routerd", 50051)]
+    for bad in ("dns:///a:1,b:2", "dns:///a", "dns:///a/b:1"):
+        with pytest.raises(BadTarget):
+            parse_targets(bad)
 
 
 def test_several_addresses_are_one_balanced_health_checked_channel() -> None:

@@ -48,11 +48,11 @@ def _flag(argv: list[str], name: str) -> str:
 
 
 def _ports(service: dict[str, Any]) -> list[tuple[str, int, int]]:
-    """(host ip, host port, container port) of each published port."""
+    """(host ip, first host port, container port) of each published port (a host range: its first)."""
     out = []
     for spec in service["ports"]:
         ip, host, container = str(spec).split(":")
-        out.append((ip, int(host), int(container)))
+        out.append((ip, int(host.split("-")[0]), int(container)))
     return out
 
 
@@ -139,7 +139,7 @@ def test_ports_and_names_agree(services: dict[str, dict[str, Any]]) -> None:
     listen = _flag(rd["command"], "--listen")
     assert listen == f"0.0.0.0:{rd_port}"
     assert rd["healthcheck"]["test"][-1] == f"127.0.0.1:{rd_port}"
-    assert _flag(install["command"], "--target") == f"routerd:{rd_port}"
+    assert _flag(install["command"], "--target") == f"dns:///routerd:{rd_port}"  # every replica
     # the install goes into the database the image creates, with the same credentials
     dsn = urlsplit(_flag(install["command"], "--dsn"))
     assert (dsn.hostname, dsn.port) == ("postgres", pg_port)
@@ -198,3 +198,18 @@ def test_makefile_runs_the_same_commands() -> None:
     assert any("-m devstack down" in line for line in rules["down"][1])
     ci = (ROOT / ".ci" / "run").read_text()
     assert stack.DEPS_COMMAND in ci and "apt-get" not in ci
+
+
+def test_routerd_scales(services: dict[str, dict[str, Any]]) -> None:
+    """`docker compose up --scale routerd=3`: no fixed container name or single host port, no shared
+    data directory (each replica's lock would refuse the next), a host port range for the replicas,
+    and PostgreSQL targets the service name, balanced over what it resolves to."""
+    rd = services["routerd"]
+    assert "container_name" not in rd and "volumes" not in rd
+    [spec] = rd["ports"]
+    first, last = str(spec).split(":")[1].split("-")
+    assert int(last) - int(first) >= 2
+    from routerd.client import channel_target
+
+    uri, options = channel_target(_flag(services["install"]["command"], "--target"))
+    assert uri.startswith("dns:///") and "round_robin" in dict(options)["grpc.service_config"]
