@@ -510,7 +510,9 @@ class BudgetBook:
                 lg = self._ledgers.get(name)
                 if lg is None or lg.record != r:
                     self._ledgers[name] = Ledger(r, self.store, now)
-                else:
+                elif names is not None or lg.window_start is not None:
+                    # a calendar window is one usage row; a rolling one is every charge in it, so the
+                    # periodic re-read (names None) leaves it to the commit's check and its conflicts
                     lg.load(self.store, now)
 
     # -- reports ------------------------------------------------------------------------------
