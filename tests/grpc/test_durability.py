@@ -29,14 +29,6 @@ def store_arg(request: pytest.FixtureRequest) -> str | None:
     return None if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
 
 
-def _all_outcomes(c: Client) -> list[pb.Outcome]:
-    out, token = [], ""
-    while True:
-        resp = c.feedback.ListOutcomes(pb.ListOutcomesRequest(page_size=5000, page_token=token), timeout=30)
-        out += list(resp.outcomes)
-        token = resp.next_page_token
-        if not token:
-            return out
 
 
 def test_kill9_loses_no_acknowledged_write(tmp_path: Path, store_arg: str | None) -> None:
@@ -85,7 +77,7 @@ def test_kill9_loses_no_acknowledged_write(tmp_path: Path, store_arg: str | None
             if not token:
                 break
         assert set(acked_agents) <= names
-        ids = {o.outcome_id for o in _all_outcomes(c)}
+        ids = {o.outcome_id for o in c.all_outcomes()}
         missing = set(acked_outcomes) - ids
         assert not missing, f"{len(missing)} acknowledged outcomes lost"
         # counters agree with the log, agent by agent
@@ -129,7 +121,7 @@ def test_concurrent_clients_exact_counts(tmp_path: Path, store_arg: str | None) 
         assert spend == pytest.approx(0.8)
         s = setup.analytics.RoutingStats(pb.RoutingStatsRequest())
         assert s.outcomes == 800
-        assert len(_all_outcomes(setup)) == 800
+        assert len(setup.all_outcomes()) == 800
         setup.close()
 
 

@@ -22,6 +22,7 @@ import grpc
 from devstack.stack import health_check
 from routerd.client import Stubs, bearer, open_channel
 from routerd.config import Config
+from routerd.gen.tinydancer.v1 import tinydancer_pb2 as pb
 from routerd.server import RunningServer, create_server
 
 __all__ = ["Client", "InProcessRouterd", "RouterdProcess"]
@@ -35,6 +36,17 @@ class Client(Stubs):
     def __init__(self, target: str, token: str | None = None):
         super().__init__(open_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)]))
         self.metadata = bearer(token)
+
+
+    def all_outcomes(self) -> list[pb.Outcome]:
+        """Every outcome in the store, page by page."""
+        out, token = [], ""
+        while True:
+            r = self.feedback.ListOutcomes(pb.ListOutcomesRequest(page_size=5000, page_token=token), timeout=30)
+            out += list(r.outcomes)
+            token = r.next_page_token
+            if not token:
+                return out
 
 
 class InProcessRouterd:

@@ -111,7 +111,7 @@ def test_sql_load_survives_a_replica_killed(installed: PgCluster, pg_url: str, t
         assert not late, f"statements failed after the first deadline: {late[:3]}"
         assert after > 100, "the load did not continue on the surviving replica"
         with Client(b.target) as cb:
-            stored = len(_all_outcomes(cb))
+            stored = len(cb.all_outcomes())
         failed_inserts = sum(1 for _, m in failures if "outcome" in m.lower() or "RecordOutcome" in m)
         # every acknowledged outcome is stored once; a failed one may have been applied before the kill
         assert acked_outcomes[0] <= stored <= acked_outcomes[0] + failed_inserts
@@ -124,14 +124,6 @@ def test_sql_load_survives_a_replica_killed(installed: PgCluster, pg_url: str, t
         b.stop()
 
 
-def _all_outcomes(c: Client) -> list[pb.Outcome]:
-    out, token = [], ""
-    while True:
-        r = c.feedback.ListOutcomes(pb.ListOutcomesRequest(page_size=5000, page_token=token), timeout=30)
-        out += list(r.outcomes)
-        token = r.next_page_token
-        if not token:
-            return out
 
 
 def test_registration_on_one_replica_is_routed_by_the_other(pg_url: str, tmp_path: Path) -> None:
