@@ -80,11 +80,11 @@ def test_kill9_mid_load_never_overspends(tmp_path: Path, store_arg: str | None) 
         assert before_kill >= 100 and refused.is_set()
         exact = sum(Decimal(repr(x)) for x in acked)
         assert exact <= AMOUNT, f"acknowledged {exact} over a hard budget of {AMOUNT}"
-        assert exact >= Decimal("0.95") * AMOUNT
         with Client(proc.target) as c:
             spend = c.budgets.GetSpend(pb.GetSpendRequest(budget="hard"), timeout=10).spend[0]
         charged = Decimal(repr(spend.reserved)) + Decimal(repr(spend.settled))
         # every acknowledged decision is charged; a decision killed before its reply may be too
         assert exact - Decimal("1e-9") <= charged <= AMOUNT
+        assert charged >= Decimal("0.95") * AMOUNT  # used: in-flight decisions at the kill stay charged
     finally:
         proc.stop()
